@@ -1,0 +1,171 @@
+"""Start and stop the edge/cloud network (DESIGN.md, steps 2-3 and 7).
+
+``with running_network(spec) as net:`` builds the Mininet network with Linux bridges and
+no controller, starts the link emulators, configures routing, and tears everything down
+on normal exit, exceptions, SIGINT and SIGTERM.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mininet.log import setLogLevel
+from mininet.net import Mininet
+from mininet.node import Host
+from mininet.nodelib import LinuxBridge
+
+from topo import commands
+from topo.cleanup import clean_state
+from topo.errors import TopoError
+from topo.links import EmulatorWire
+from topo.registry import NetworkState
+from topo.topology import ACCESS_BRIDGE, EdgeCloudTopo, TopologySpec
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so ``finally`` blocks run (like KeyboardInterrupt)."""
+
+
+@dataclass
+class EdgeCloudNetwork:
+    """A running network: the Mininet object plus what the harness needs to know."""
+
+    spec: TopologySpec
+    mininet: Mininet
+    state: NetworkState
+    run_dir: Path
+    timings_s: dict = field(default_factory=dict)
+
+    def host(self, name: str) -> Host:
+        return self.mininet.get(name)
+
+    @property
+    def host_names(self) -> list[str]:
+        return list(self.spec.hosts)
+
+    def popen(self, host: str, argv: list[str], what: str, **kwargs):
+        """Start ``argv`` inside ``host``'s namespace and register it for cleanup."""
+        proc = self.host(host).popen(argv, **kwargs)
+        self.state.add_process(proc.pid, what)
+        return proc
+
+    def wires(self) -> list[EmulatorWire]:
+        return [s for s in self.mininet.switches if isinstance(s, EmulatorWire)]
+
+
+def require_root(command: str) -> None:
+    if os.geteuid() != 0:
+        raise TopoError(f"'{command}' needs root (network namespaces): run it with sudo")
+
+
+def _root_interfaces_of(net: Mininet) -> list[str]:
+    names = []
+    for switch in net.switches:
+        names.append(switch.name)
+        names.extend(i.name for i in switch.intfList() if i.name != "lo")
+    return names
+
+
+def _planned_root_interfaces(spec: TopologySpec) -> list[str]:
+    """Root-namespace names this spec will create, known before anything exists."""
+    names = [ACCESS_BRIDGE] + [f"{ACCESS_BRIDGE}-eth{i}" for i in range(1, spec.ues + 2)]
+    for link in spec.links:
+        if link.wire:
+            names += [link.wire, f"{link.wire}-eth1", f"{link.wire}-eth2"]
+    return names
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """Turn SIGTERM into an exception in the main thread; restore afterwards."""
+    def on_term(_signum, _frame):
+        raise Terminated()
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _configure(net: Mininet, spec: TopologySpec) -> None:
+    bs = net.get("bs")
+    bs.cmd("sysctl -qw net.ipv4.ip_forward=1")
+    if spec.backend == "userspace":
+        # Frames forwarded in userspace must carry real checksums and be at most one MTU.
+        for node in net.hosts:
+            script = "; ".join(" ".join(commands.offload_args(i.name)) + " 2>/dev/null"
+                               for i in node.intfList() if i.name != "lo")
+            node.cmd(script)
+        for switch in net.switches:
+            for intf in switch.intfList():
+                if intf.name != "lo":
+                    commands.disable_offloads(intf.name)
+
+
+@contextlib.contextmanager
+def running_network(spec: TopologySpec, run_dir: Path | None = None, log_dir: Path | None = None,
+                    packet_log: bool = False, quiet: bool = True):
+    """Build and start ``spec``; yield an EdgeCloudNetwork; always tear down."""
+    require_root("topology")
+    missing = commands.missing_tools()
+    if missing:
+        raise TopoError(f"missing tools: {', '.join(missing)}: run 'sudo ./setup.sh'")
+    setLogLevel("error" if quiet else "info")
+    run_dir = Path(run_dir or tempfile.mkdtemp(prefix="ect-run-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = NetworkState(owner_pid=os.getpid(), run_dir=str(run_dir))
+    state.add_interfaces(_planned_root_interfaces(spec))  # before anything exists
+    EmulatorWire.run_dir, EmulatorWire.log_dir, EmulatorWire.packet_log = run_dir, log_dir, packet_log
+    EmulatorWire.on_process = staticmethod(lambda pid: state.add_process(pid, "emulator"))
+    net = None
+    timings = {}
+    with _signals_raise():
+        try:
+            started = time.monotonic()
+            net = Mininet(topo=EdgeCloudTopo(spec=spec), switch=LinuxBridge, controller=None,
+                          autoSetMacs=True, autoStaticArp=False, waitConnected=False, build=False)
+            net.build()
+            for host in net.hosts:
+                state.add_process(host.pid, "mininet-host")
+            state.add_interfaces(_root_interfaces_of(net))
+            _configure(net, spec)
+            net.start()
+            timings["start_s"] = time.monotonic() - started
+            yield EdgeCloudNetwork(spec, net, state, run_dir, timings)
+        finally:
+            with _signals_ignored():
+                stopped = time.monotonic()
+                _stop(net)
+                leftovers = clean_state(state)
+                timings["stop_s"] = time.monotonic() - stopped
+                if not leftovers.empty and not quiet:
+                    print(f"teardown removed leftovers: {leftovers}")
+
+
+def _stop(net: Mininet | None) -> None:
+    if net is None:
+        return
+    try:
+        net.stop()
+    except Exception:  # noqa: BLE001 -- teardown must go on; clean() below removes the rest
+        for switch in net.switches:
+            with contextlib.suppress(Exception):
+                switch.stop()
+        for host in net.hosts:
+            with contextlib.suppress(Exception):
+                host.terminate()
