@@ -1,0 +1,40 @@
+"""`calibrate`: measure every shaped link as it runs; write links.csv; print configured vs measured."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness import options
+from harness.calibration import measure_links, write_links_csv
+from harness.tables import format_table
+from topo.network import require_root, running_network
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("calibrate", help="measure each shaped link: idle RTT and TCP goodput each way",
+                            description="Bring up the network, measure each shaped link (ping for idle RTT, iperf3 "
+                                        "for TCP goodput in each direction), write links.csv, and print configured "
+                                        "vs measured with the error in %%.")
+    options.add_network_options(parser)
+    parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per direction (default: 5)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for links.csv (default: results/<UTC time>-calibrate)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    require_root("calibrate")
+    if args.seconds <= 0:
+        raise ValueError(f"--seconds must be positive, got {args.seconds}")
+    spec = options.network_spec(args)
+    out_dir = args.out or Path("results") / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-calibrate")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with running_network(spec) as net:
+        rows = measure_links(net, duration_s=args.seconds)
+    write_links_csv(rows, out_dir / "links.csv")
+    print(format_table(["link", "direction", "metric", "configured", "measured", "error %", "note"],
+                       [[r.link, r.direction, r.metric, "-" if r.configured is None else f"{r.configured:g}",
+                         "-" if r.measured is None else f"{r.measured:g}",
+                         "-" if r.error_pct is None else f"{r.error_pct:+.1f}", r.note] for r in rows]))
+    print(f"\nbackend: {spec.backend}; wrote {out_dir / 'links.csv'}")
+    return 0

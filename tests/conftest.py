@@ -1,0 +1,70 @@
+"""Shared fixtures: root / netem requirements and a check that tests leave the machine as they found it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_TRACES = REPO_ROOT.parent / "shared" / "traces"
+RUN_PY = REPO_ROOT / "harness" / "run.py"
+PROJECT_MARKS = ("topo.emulator", "nodes.edge", "nodes.cloud", "mininet:", "tcpdump", "iperf3")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_root = pytest.mark.skip(reason="needs root for network namespaces: run the suite with sudo")
+    netem = None
+    for item in items:
+        if "root" in item.keywords and not is_root():
+            item.add_marker(skip_root)
+        if "netem" in item.keywords:
+            if netem is None:
+                from topo.links import netem_available
+                netem = is_root() and netem_available()
+            if not netem:
+                item.add_marker(pytest.mark.skip(
+                    reason="this kernel has no sch_netem (or not root): the kernel backend cannot be tested here; "
+                           "the userspace backend tests cover the same profiles"))
+
+
+def machine_snapshot() -> dict:
+    """The project-visible state of the machine: namespaces, root-namespace links, project processes."""
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = {line.split(": ")[1].split("@")[0] for line in links.splitlines() if ": " in line}
+    procs = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if proc.pid != os.getpid() and any(mark in line for mark in PROJECT_MARKS):
+            procs.add((proc.pid, line[:120]))
+    return {"netns": {n for n in netns if n.startswith("ect")},
+            "links": {n for n in names if n.startswith("ect")},
+            "procs": procs}
+
+
+@pytest.fixture
+def clean_machine():
+    """Asserts that whatever the test started is gone when it ends."""
+    before = machine_snapshot()
+    yield
+    after = machine_snapshot()
+    leaked = {key: after[key] - before[key] for key in after if after[key] - before[key]}
+    assert not leaked, f"test left resources behind: {leaked}"
+
+
+def run_cli(*args: str, timeout: float = 300, user: str | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``python harness/run.py ARGS`` as a user would run it (re-executes into .venv)."""
+    argv = [sys.executable, str(RUN_PY), *args]
+    if user:
+        import pwd
+        entry = pwd.getpwnam(user)
+        argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, **kwargs)
