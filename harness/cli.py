@@ -10,7 +10,7 @@ import sys
 
 from harness.errors import USER_ERRORS
 
-COMMANDS = ["topology", "calibrate", "clean"]
+COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "models", "report", "clean"]
 
 
 def build_parser() -> argparse.ArgumentParser:

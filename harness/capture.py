@@ -1,0 +1,75 @@
+"""Packet capture with tcpdump, one pcap per interface, with the kernel's drop counts."""
+from __future__ import annotations
+
+import re
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CAPTURE_FILTER = "tcp port 8000"  # the nodes' traffic only (calibration traffic is not captured)
+
+
+@dataclass
+class Capture:
+    host: str
+    interface: str
+    path: Path
+    process: subprocess.Popen | None = None
+    stats: dict = field(default_factory=dict)
+
+    def record(self, run_dir: Path, access: str) -> dict:
+        return {"file": str(self.path.relative_to(run_dir)), "host": self.host, "interface": self.interface,
+                "access": access, **self.stats}
+
+
+def start_captures(net, hosts: list[str], pcap_dir: Path, prefix: str, snaplen_bytes: int) -> list[Capture]:
+    """Start tcpdump on the first interface of each host; returns once each is capturing."""
+    captures = []
+    for host in hosts:
+        intf = net.host(host).defaultIntf().name
+        path = pcap_dir / f"{prefix}-{host}.pcap"
+        argv = ["tcpdump", "-i", intf, "-n", "-U", "-s", str(snaplen_bytes), "-w", str(path), CAPTURE_FILTER]
+        proc = net.popen(host, argv, "tcpdump", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        captures.append(Capture(host, intf, path, proc))
+    for capture in captures:
+        _wait_listening(capture)
+    return captures
+
+
+def _wait_listening(capture: Capture, timeout_s: float = 5.0) -> None:
+    """tcpdump prints 'listening on IF' to stderr once the capture is open."""
+    stderr = capture.process.stderr
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stderr], [], [], 0.05)
+        if ready:
+            line = stderr.readline().decode(errors="replace")
+            if "listening on" in line:
+                return
+            if not line:
+                break
+    raise RuntimeError(f"tcpdump on {capture.host}:{capture.interface} did not start")
+
+
+_STATS = {"packets_captured": r"(\d+) packets? captured", "packets_received_by_filter": r"(\d+) packets? received by filter",
+          "packets_dropped_by_kernel": r"(\d+) packets? dropped by kernel"}
+
+
+def stop_captures(captures: list[Capture]) -> None:
+    for capture in captures:
+        if capture.process and capture.process.poll() is None:
+            capture.process.send_signal(signal.SIGINT)
+    for capture in captures:
+        if not capture.process:
+            continue
+        try:
+            _, err = capture.process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            capture.process.kill()
+            _, err = capture.process.communicate()
+        text = err.decode(errors="replace")
+        capture.stats = {key: int(m.group(1)) if (m := re.search(pattern, text)) else None
+                         for key, pattern in _STATS.items()}

@@ -1,0 +1,270 @@
+"""Run an experiment (DESIGN.md, "The flow of one experiment").
+
+For each access network: bring the network up, start the captures, start the cloud then
+the edge (which fetches its models from the cloud over the emulated WAN), measure the
+links, run the device workload of each placement from ``ue1``, stop everything, and join
+the servers' timestamps into ``requests.csv``. Every finished row is on disk as soon as it
+exists; Ctrl-C or a crash leaves them, an ``experiment.json`` that says what finished, and
+a clean machine.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from harness.calibration import measure_links
+from harness.capture import start_captures, stop_captures
+from harness.errors import HarnessError
+from harness.results import (LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, new_run_dir, utc_stamp,
+                             write_json_atomically)
+from harness.spec import ExperimentSpec
+from topo.links import resolve_backend
+from topo.network import running_network
+from topo.profiles import LinkProfile, load_profile, trace_profile
+from topo.topology import LAN_EDGE, WAN_CLOUD, TopologySpec
+
+NODE_PORT = 8000
+NODE_READY_TIMEOUT_S = 120.0
+EDGE_URL, CLOUD_URL = f"http://{LAN_EDGE}:{NODE_PORT}", f"http://{WAN_CLOUD}:{NODE_PORT}"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def placement_target(spec: ExperimentSpec, placement: str) -> tuple[str, str]:
+    """(server URL, model name) the device calls for ``placement``."""
+    return {"edge": (EDGE_URL, spec.edge_model), "cloud": (CLOUD_URL, spec.cloud_model),
+            "features": (EDGE_URL, "features-pca"), "split": (EDGE_URL, "split-3")}[placement]
+
+
+def access_profile(spec: ExperimentSpec, access: str) -> LinkProfile:
+    if access == "trace":
+        return trace_profile(spec.uplink_trace, spec.downlink_trace, load_profile(spec.trace_base))
+    return load_profile(access)
+
+
+@dataclass
+class Run:
+    spec: ExperimentSpec
+    run_dir: Path
+    record: dict = field(default_factory=dict)
+
+    def save(self) -> None:
+        write_json_atomically(self.run_dir / "experiment.json", self.record)
+
+
+def _python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def _wait_ready(proc: subprocess.Popen, what: str, timeout_s: float) -> None:
+    """Node servers print 'ready' on stdout once serving."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            line = proc.stdout.readline().decode(errors="replace").strip()
+            if line == "ready":
+                return
+            if not line and proc.poll() is not None:
+                break
+        elif proc.poll() is not None:
+            break
+    err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.poll() is not None else []
+    raise HarnessError(f"{what} did not become ready: {err[-1] if err else f'no ready line in {timeout_s:.0f} s'}")
+
+
+def _stop(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_nodes(net, spec: ExperimentSpec, models_dir: Path, log_dir: Path) -> tuple:
+    """Cloud first, then the edge, which fetches its models from the cloud; both ready."""
+    env_args = ["--port", str(NODE_PORT), "--device", "auto"]
+    cloud = net.popen("cloud", _python_module("nodes.cloud", "--host", WAN_CLOUD, "--models", str(models_dir),
+                                              "--log-dir", str(log_dir / "cloud"), *env_args),
+                      "node", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    _wait_ready(cloud, "the cloud server", NODE_READY_TIMEOUT_S)
+    placements = sorted({"edge", *spec.placements} - {"cloud"})
+    edge = net.popen("edge", _python_module("nodes.edge", "--host", LAN_EDGE, "--cloud", CLOUD_URL,
+                                            "--model", spec.edge_model, "--placements", ",".join(placements),
+                                            "--log-dir", str(log_dir / "edge"), *env_args),
+                     "node", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    started = time.monotonic()
+    _wait_ready(edge, "the edge server", NODE_READY_TIMEOUT_S)
+    return cloud, edge, time.monotonic() - started
+
+
+def _server_stamps(log_dir: Path) -> dict[str, dict]:
+    """request_id -> the server's record (reply_sent_ns lives only there)."""
+    stamps: dict[str, dict] = {}
+    for path in sorted(log_dir.glob("*/timings.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+            if record.get("request_id"):
+                stamps.setdefault(record["request_id"], record)
+    return stamps
+
+
+def _ms(end, start) -> str:
+    try:
+        return f"{(int(end) - int(start)) / 1e6:.3f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def request_row(row: dict, access: str, placement: str, server: dict) -> dict:
+    ok = str(row.get("status")) == "200"
+    cloud_leg = _ms(row.get("cloud_reply_complete_ns"), row.get("cloud_request_start_ns"))
+    return {
+        "request_id": f"{access}-{row['request_id']}", "access": access, "placement": placement,
+        "model": row.get("model"), "size_bytes": row.get("size_bytes"), "actual_bytes": row.get("actual_bytes"),
+        "repetition": row.get("repetition"), "status": "ok" if ok else "error",
+        "error": "" if ok else (row.get("error") or f"HTTP {row.get('status')}"),
+        "client_send_start_ns": row.get("send_start_ns"), "client_reply_complete_ns": row.get("reply_complete_ns"),
+        "server_upload_complete_ns": row.get("upload_complete_ns"),
+        "server_inference_start_ns": row.get("inference_start_ns"),
+        "server_inference_end_ns": row.get("inference_end_ns"),
+        "server_reply_sent_ns": server.get("reply_sent_ns", row.get("reply_sent_ns")),
+        "upload_ms": _ms(row.get("upload_complete_ns"), row.get("send_start_ns")) if ok else "",
+        "inference_ms": _ms(row.get("inference_end_ns"), row.get("inference_start_ns")) if ok else "",
+        "response_ms": _ms(row.get("reply_complete_ns"), row.get("send_start_ns")) if ok else "",
+        "cloud_leg_ms": cloud_leg if ok else "", "predicted_class": row.get("label"),
+    }
+
+
+def run_workload(net, spec: ExperimentSpec, run: Run, access: str, placement: str, bar: tqdm,
+                 duration_s: float = 0.0) -> Path:
+    """The device workload of one placement from ue1; rows stream into a CSV in the run folder."""
+    url, model = placement_target(spec, placement)
+    out = run.run_dir / "logs" / access / f"device-{placement}.csv"
+    argv = _python_module("nodes.workload", "--url", url, "--model", model, "--sizes", ",".join(spec.sizes),
+                          "--repetitions", str(spec.repetitions), "--seed", str(spec.seed),
+                          "--tag", placement, "--timeout-s", f"{spec.request_timeout_s:g}",
+                          "--images-dir", str(REPO_ROOT / ".cache" / "images"), "--out", str(out))
+    if duration_s:
+        argv += ["--duration-s", f"{duration_s:g}"]
+    if spec.open_loop_rate_hz:
+        argv += ["--rate", f"{spec.open_loop_rate_hz:g}"]
+    proc = net.popen("ue1", argv, "device", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    try:
+        done_before = bar.n
+        for line in proc.stdout:
+            parts = line.decode(errors="replace").split()
+            if len(parts) == 3 and parts[0] == "progress":
+                bar.n = done_before + int(parts[1])
+                bar.refresh()
+        if proc.wait() != 0:
+            err = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            raise HarnessError(f"device workload ({access}, {placement}) failed: {err[-1] if err else proc.returncode}")
+    finally:
+        _stop(proc)
+    return out
+
+
+def _collect(run: Run, access: str, placements: list[str], requests: CsvLog) -> int:
+    stamps = _server_stamps(run.run_dir / "logs" / access)
+    written = 0
+    for placement in placements:
+        path = run.run_dir / "logs" / access / f"device-{placement}.csv"
+        if not path.exists():
+            continue
+        with open(path, newline="") as rows:
+            for row in csv.DictReader(rows):
+                requests.write(request_row(row, access, placement, stamps.get(row["request_id"], {})))
+                written += 1
+    return written
+
+
+def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
+    """Run ``spec``; return the results folder (also when interrupted: then re-raised after saving)."""
+    access_profiles = {a: access_profile(spec, a) for a in spec.accesses}
+    wan, lan = load_profile(spec.wan), load_profile(spec.lan)
+    backend = resolve_backend(spec.link_backend, [*access_profiles.values(), wan, lan])
+    run = Run(spec, new_run_dir(Path(spec.results_dir), spec.experiment))
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    run.record = {
+        "experiment": spec.experiment, "status": "running", "spec": spec.to_dict(),
+        "environment": environment(backend), "started_utc": utc_stamp(), "finished_utc": None,
+        "profiles": {p.name if a != "trace" else "trace": {"up": p.up.to_dict(), "down": p.down.to_dict()}
+                     for a, p in access_profiles.items()} | {"wan": {"up": wan.up.to_dict(), "down": wan.down.to_dict()},
+                                                               "lan": {"up": lan.up.to_dict(), "down": lan.down.to_dict()}},
+        "models": {name: {k: entry.get(k) for k in ("file", "bytes", "sha256", "role")}
+                   for name, entry in manifest.get("models", {}).items()},
+        "captures": [], "faults": [], "accesses_run": [], "model_fetch_s": {},
+    }
+    run.record["environment"]["onnxruntime_providers"] = {}
+    run.save()
+    progress(f"results: {run.run_dir}")
+    total = len(spec.accesses) * len(spec.placements) * len(spec.sizes) * spec.repetitions
+    requests = CsvLog(run.run_dir / "requests.csv", REQUEST_FIELDS)
+    links = CsvLog(run.run_dir / "links.csv", LINK_FIELDS)
+    bar = tqdm(total=total if spec.experiment != "replay" else None, unit="req", desc="requests", file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        for access, profile in access_profiles.items():
+            _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
+        run.record["status"] = "complete"
+    except BaseException as exc:
+        run.record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run.record["error"] = str(exc) or type(exc).__name__
+        raise
+    finally:
+        bar.close()
+        requests.close()
+        links.close()
+        run.record["finished_utc"] = utc_stamp()
+        run.save()
+    return run.run_dir
+
+
+def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, lan: LinkProfile, backend: str,
+                models_dir: Path, requests: CsvLog, links: CsvLog, bar: tqdm, progress) -> None:
+    spec = run.spec
+    topo_spec = TopologySpec(access=profile, wan=wan, lan=lan, ues=spec.ues, backend=backend)
+    log_dir = run.run_dir / "logs" / access
+    log_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"[{access}] network up ({backend} links)")
+    with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net:
+        captures = []
+        cloud = edge = None
+        try:
+            if spec.capture:
+                captures = start_captures(net, ["ue1", "edge", "cloud"], run.run_dir / "pcaps", access,
+                                          spec.capture_snaplen_bytes)
+            progress(f"[{access}] starting cloud, then edge (model download over the WAN)")
+            cloud, edge, fetch_s = start_nodes(net, spec, models_dir, log_dir)
+            run.record["model_fetch_s"][access] = round(fetch_s, 3)
+            progress(f"[{access}] calibrating links")
+            for row in measure_links(net, duration_s=spec.calibrate_seconds, ping_count=10, progress=lambda _: None):
+                links.write({"access": access, **row.__dict__,
+                             "error_pct": None if row.error_pct is None else round(row.error_pct, 2)})
+            for placement in spec.placements:
+                bar.set_description(f"{access}/{placement}")
+                duration = spec.replay_seconds if spec.experiment == "replay" else 0.0
+                run_workload(net, spec, run, access, placement, bar, duration)
+        finally:
+            _stop(edge)
+            _stop(cloud)
+            stop_captures(captures)
+            run.record["captures"] += [c.record(run.run_dir, access) for c in captures]
+            _collect(run, access, list(spec.placements), requests)
+            run.record["accesses_run"].append(access)
+            run.save()

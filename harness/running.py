@@ -1,0 +1,57 @@
+"""Run an experiment as a command: check requirements up front, get the models, execute, analyse."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.spec import ExperimentSpec
+from topo.commands import missing_tools
+from topo.network import require_root
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS_DIR = REPO_ROOT / ".cache" / "models"
+
+
+def ensure_models(models_dir: Path, progress=print) -> Path:
+    """The model set the nodes serve: built (trained + exported) once, then reused from the cache."""
+    from models.zoo import ensure_models as build
+
+    progress(f"models: {models_dir} (built once, then reused)")
+    build(models_dir, progress=True)
+    return models_dir
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_experiment(spec: ExperimentSpec) -> int:
+    require_root(spec.experiment)
+    missing = missing_tools() + missing_tools(["tcpdump", "iperf3"] if spec.capture else ["iperf3"])
+    if missing:
+        raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
+    from harness.experiment import access_profile, execute
+    from harness.report import analyse_run
+
+    for access in spec.accesses:  # refuse up front: unknown profile, trace that does not parse
+        access_profile(spec, access)
+    models_dir = ensure_models(Path(spec.models_dir) if spec.models_dir else DEFAULT_MODELS_DIR, _say)
+    run_dir = None
+    try:
+        run_dir = execute(spec, models_dir, progress=_say)
+    except KeyboardInterrupt:
+        _say("interrupted: keeping every finished request; writing the report of what finished")
+        run_dir = _latest_run(spec)
+        if run_dir:
+            analyse_run(run_dir, progress=_say)
+        return 130
+    analyse_run(run_dir, progress=_say)
+    print(f"results: {run_dir}")
+    print(f"report:  {run_dir / 'report.md'}")
+    return 0
+
+
+def _latest_run(spec: ExperimentSpec) -> Path | None:
+    runs = sorted(Path(spec.results_dir).glob(f"*-{spec.experiment}*"))
+    return runs[-1] if runs else None

@@ -1,0 +1,141 @@
+"""The experiment spec: defaults < config file < flags, validated where it is built.
+
+A config file is TOML whose keys are the field names of :class:`ExperimentSpec`; an unknown
+key is refused with the file and key named. The resolved spec is saved in
+``experiment.json`` so a run can be repeated exactly (``--config`` accepts that file too).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from topo.links import BACKENDS
+
+# The seeds' image sizes (SEEDS.md, System B): K = 1024 bytes.
+SIZES_BYTES = {"60K": 60 * 1024, "124K": 124 * 1024, "256K": 256 * 1024, "512K": 512 * 1024,
+               "1024K": 1024 * 1024, "2048K": 2048 * 1024, "4096K": 4096 * 1024}
+PLACEMENTS = ("edge", "cloud", "features", "split")
+EXPERIMENTS = ("compare", "sweep", "replay")
+
+
+class SpecError(ValueError):
+    """A bad experiment option; the message names the option, the value and its source."""
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    experiment: str = "compare"
+    accesses: tuple[str, ...] = ("lte", "wifi")
+    placements: tuple[str, ...] = ("edge", "cloud")
+    sizes: tuple[str, ...] = tuple(SIZES_BYTES)
+    repetitions: int = 10
+    link_backend: str = "auto"
+    open_loop_rate_hz: float = 0.0      # 0 = closed loop (one request at a time, as the seeds measured)
+    seed: int = 1
+    ues: int = 1
+    wan: str = "wan"
+    lan: str = "lan"
+    uplink_trace: str = ""              # replay: access uplink trace file
+    downlink_trace: str = ""
+    trace_base: str = "lte"             # replay: delays and queues of this profile
+    replay_seconds: float = 60.0        # replay: how long the workload runs
+    edge_model: str = "edgecnn1-3"
+    cloud_model: str = "cloudcnn"
+    capture: bool = True
+    capture_snaplen_bytes: int = 128    # headers only; 0 = whole packets
+    calibrate_seconds: float = 2.0      # iperf3 per direction per link at the start; 0 = ping only
+    request_timeout_s: float = 120.0
+    models_dir: str = ""                # "" = the default model cache (.cache/models)
+    results_dir: str = "results"
+
+    def __post_init__(self):
+        if self.experiment not in EXPERIMENTS:
+            raise SpecError(f"experiment must be one of {', '.join(EXPERIMENTS)}, got {self.experiment!r}")
+        for name in ("accesses", "placements", "sizes"):
+            if not getattr(self, name):
+                raise SpecError(f"{name} must not be empty")
+        bad = [p for p in self.placements if p not in PLACEMENTS]
+        if bad:
+            raise SpecError(f"unknown placement {bad[0]!r} (use: {', '.join(PLACEMENTS)})")
+        bad = [s for s in self.sizes if s not in SIZES_BYTES]
+        if bad:
+            raise SpecError(f"unknown image size {bad[0]!r} (use: {', '.join(SIZES_BYTES)})")
+        if self.repetitions < 1:
+            raise SpecError(f"repetitions must be >= 1, got {self.repetitions}")
+        if self.link_backend not in BACKENDS:
+            raise SpecError(f"link_backend must be one of {', '.join(BACKENDS)}, got {self.link_backend!r}")
+        if self.open_loop_rate_hz < 0:
+            raise SpecError(f"open_loop_rate_hz must be >= 0 (0 = closed loop), got {self.open_loop_rate_hz}")
+        if not 1 <= self.ues <= 200:
+            raise SpecError(f"ues must be 1..200, got {self.ues}")
+        if self.capture_snaplen_bytes < 0 or self.calibrate_seconds < 0 or self.request_timeout_s <= 0:
+            raise SpecError("capture_snaplen_bytes and calibrate_seconds must be >= 0, request_timeout_s > 0")
+        if self.experiment == "replay" and not (self.uplink_trace and self.downlink_trace):
+            raise SpecError("replay needs both an uplink and a downlink trace (--uplink FILE --downlink FILE)")
+
+    @property
+    def sizes_bytes(self) -> list[int]:
+        return [SIZES_BYTES[s] for s in self.sizes]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_TUPLES = {f.name for f in dataclasses.fields(ExperimentSpec) if f.type.startswith("tuple")}
+
+
+def _coerce(name: str, value, source: str):
+    """Config values: lists for tuple fields (a comma-separated string is accepted too)."""
+    if name in _TUPLES:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise SpecError(f"{source}: {name} must be a list of names, got {value!r}")
+        return tuple(value)
+    expected = {f.name: f.type for f in dataclasses.fields(ExperimentSpec)}[name]
+    if expected == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        raise SpecError(f"{source}: {name} must be an integer, got {value!r}")
+    if expected == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"{source}: {name} must be a number, got {value!r}")
+        value = float(value)
+    if expected == "bool" and not isinstance(value, bool):
+        raise SpecError(f"{source}: {name} must be true or false, got {value!r}")
+    if expected == "str" and not isinstance(value, str):
+        raise SpecError(f"{source}: {name} must be a string, got {value!r}")
+    return value
+
+
+def load_config(path: Path) -> dict:
+    """Options from a TOML config file, or the ``spec`` of a saved experiment.json."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read config ({err.strerror})") from None
+    try:
+        data = json.loads(text)["spec"] if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise SpecError(f"{path}: not a valid config ({err})") from None
+    known = {f.name for f in dataclasses.fields(ExperimentSpec)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return {name: _coerce(name, value, str(path)) for name, value in data.items()}
+
+
+def resolve_spec(experiment: str, config: Path | None, flags: dict) -> ExperimentSpec:
+    """Defaults < config file < flags (flags whose value is None were not given)."""
+    values: dict = {"experiment": experiment}
+    if config is not None:
+        values.update(load_config(config))
+        values["experiment"] = experiment
+    for name, value in flags.items():
+        if value is not None:
+            values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+    try:
+        return ExperimentSpec(**values)
+    except SpecError as err:
+        raise SpecError(f"{err} (from {config or 'the command line'})") from None
