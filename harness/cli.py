@@ -9,6 +9,7 @@ import os
 import sys
 
 from harness.errors import USER_ERRORS
+from topo.network import Terminated
 
 COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "models", "report", "clean"]
 
@@ -44,3 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: everything started was stopped and removed", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated: everything started was stopped and removed", file=sys.stderr)
+        return 143

@@ -28,7 +28,7 @@ from harness.results import (LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, n
                              write_json_atomically)
 from harness.spec import ExperimentSpec
 from topo.links import resolve_backend
-from topo.network import running_network
+from topo.network import Terminated, running_network
 from topo.profiles import LinkProfile, load_profile, trace_profile
 from topo.topology import LAN_EDGE, WAN_CLOUD, TopologySpec
 
@@ -223,7 +223,7 @@ def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
             _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
         run.record["status"] = "complete"
     except BaseException as exc:
-        run.record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run.record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
         run.record["error"] = str(exc) or type(exc).__name__
         raise
     finally:

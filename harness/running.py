@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.spec import ExperimentSpec
 from topo.commands import missing_tools
-from topo.network import require_root
+from topo.network import Terminated, require_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / ".cache" / "models"
@@ -40,7 +40,7 @@ def run_experiment(spec: ExperimentSpec) -> int:
     run_dir = None
     try:
         run_dir = execute(spec, models_dir, progress=_say)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         _say("interrupted: keeping every finished request; writing the report of what finished")
         run_dir = _latest_run(spec)
         if run_dir:
