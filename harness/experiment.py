@@ -243,6 +243,8 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
     log_dir.mkdir(parents=True, exist_ok=True)
     progress(f"[{access}] network up ({backend} links)")
     with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net:
+        wires = {w.link_name: w.started_ns for w in net.wires()}
+        run.record.setdefault("link_start_ns", {})[access] = wires
         captures = []
         cloud = edge = None
         try:

@@ -46,6 +46,9 @@ def run_experiment(spec: ExperimentSpec) -> int:
         if run_dir:
             analyse_run(run_dir, progress=_say)
         return 130
+    if spec.experiment == "replay":
+        from harness.replay_series import write_replay_csv
+        write_replay_csv(run_dir)
     analyse_run(run_dir, progress=_say)
     print(f"results: {run_dir}")
     print(f"report:  {run_dir / 'report.md'}")

@@ -163,6 +163,7 @@ class EmulatorWire(Switch):
         self.uplink = uplink
         self.downlink = downlink
         self.process: subprocess.Popen | None = None
+        self.started_ns: int | None = None  # monotonic time the emulator (and its traces) started
 
     def start(self, _controllers):
         intfs = [i for i in self.intfList() if i.name != "lo"]
@@ -195,6 +196,7 @@ class EmulatorWire(Switch):
             if ready:
                 line = out.readline().decode(errors="replace").strip()
                 if line == "ready":
+                    self.started_ns = time.monotonic_ns()
                     return
                 if not line and self.process.poll() is not None:
                     break
