@@ -31,7 +31,7 @@ def start_captures(net, hosts: list[str], pcap_dir: Path, prefix: str, snaplen_b
     for host in hosts:
         intf = net.host(host).defaultIntf().name
         path = pcap_dir / f"{prefix}-{host}.pcap"
-        argv = ["tcpdump", "-i", intf, "-n", "-U", "-s", str(snaplen_bytes), "-w", str(path), CAPTURE_FILTER]
+        argv = ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-s", str(snaplen_bytes), "-w", str(path), CAPTURE_FILTER]
         proc = net.popen(host, argv, "tcpdump", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         captures.append(Capture(host, intf, path, proc))
     for capture in captures:

@@ -188,6 +188,8 @@ def _collect(run: Run, access: str, placements: list[str], requests: CsvLog) -> 
             continue
         with open(path, newline="") as rows:
             for row in csv.DictReader(rows):
+                if row.get("provider") and row.get("node"):
+                    run.record["environment"]["onnxruntime_providers"][row["node"]] = row["provider"]
                 requests.write(request_row(row, access, placement, stamps.get(row["request_id"], {})))
                 written += 1
     return written

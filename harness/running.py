@@ -36,7 +36,13 @@ def run_experiment(spec: ExperimentSpec) -> int:
 
     for access in spec.accesses:  # refuse up front: unknown profile, trace that does not parse
         access_profile(spec, access)
-    models_dir = ensure_models(Path(spec.models_dir) if spec.models_dir else DEFAULT_MODELS_DIR, _say)
+    if spec.models_dir:  # the user's model set, used as it is
+        models_dir = Path(spec.models_dir)
+        if not (models_dir / "manifest.json").is_file():
+            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
+                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
+    else:
+        models_dir = ensure_models(DEFAULT_MODELS_DIR, _say)
     run_dir = None
     try:
         run_dir = execute(spec, models_dir, progress=_say)

@@ -68,3 +68,13 @@ def run_cli(*args: str, timeout: float = 300, user: str | None = None, **kwargs)
         entry = pwd.getpwnam(user)
         argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def models_dir():
+    """A small model set (1 epoch, 300 images) built once and cached: enough for protocol and timing tests."""
+    from models.zoo import ensure_models
+
+    cache = REPO_ROOT / ".cache" / "models-test"
+    ensure_models(cache, progress=False, epochs=1, ae_epochs=1, max_train_images=300)
+    return cache

@@ -1,0 +1,189 @@
+"""PNG figures of a run (matplotlib, Agg: no display needed).
+
+- ``times-<access>.png``: response and upload time vs image size, log-log, edge vs cloud, with
+  the analytic lower bound (the seeds' Fig. 4 and 6);
+- ``inference.png``: median inference time per model and image size;
+- ``access-response.png``: response time over each access side by side, per placement;
+- ``replay.png``: a replay run's response times over the link capacity in time.
+
+Points are medians; the bar reaches the 90th percentile.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+PLACEMENT_STYLE = {"edge": ("tab:green", "o"), "cloud": ("tab:blue", "s"), "features": ("tab:orange", "^"),
+                   "split": ("tab:purple", "D")}
+ACCESS_STYLE = {"lte": ("tab:red", "o"), "wifi": ("tab:cyan", "s"), "trace": ("tab:brown", "^")}
+ACCESS_NAMES = {"lte": "LTE", "wifi": "WiFi", "trace": "trace"}
+DPI = 120
+
+
+def access_name(access: str) -> str:
+    return ACCESS_NAMES.get(access, access)
+
+
+def _legend(ax) -> None:
+    """Measured series first, then the bounds (matplotlib lists error bars after plain lines)."""
+    handles, labels = ax.get_legend_handles_labels()
+    pairs = sorted(zip(handles, labels), key=lambda hl: "bound" in hl[1])
+    ax.legend([h for h, _ in pairs], [lab for _, lab in pairs], fontsize=8)
+
+
+def _size_axis(ax, sizes_bytes: list[int]) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks([s / 1024 for s in sizes_bytes])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("image size (KiB)")
+
+
+def _log_y(ax, label: str) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel(label)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _series(rows: list[dict], metric: str):
+    """x (KiB), median, and error up to p90 of the rows that have the metric."""
+    rows = sorted((r for r in rows if r.get(f"{metric}_median") is not None), key=lambda r: r["size_bytes"])
+    x = [r["size_bytes"] / 1024 for r in rows]
+    med = [r[f"{metric}_median"] for r in rows]
+    up = [max(r[f"{metric}_p90"] - r[f"{metric}_median"], 0) for r in rows]
+    return x, med, [[0] * len(med), up]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def times_vs_size(summary: list[dict], access: str, path: Path) -> Path | None:
+    rows = [r for r in summary if r["access"] == access and r["placement"] in PLACEMENT_STYLE]
+    if not any(r.get("response_ms_median") is not None for r in rows):
+        return None
+    sizes = sorted({r["size_bytes"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    for ax, metric, title in ((axes[0], "response_ms", "response time"), (axes[1], "upload_ms", "upload time")):
+        for placement, (colour, marker) in PLACEMENT_STYLE.items():
+            mine = [r for r in rows if r["placement"] == placement]
+            x, med, err = _series(mine, metric)
+            if not x:
+                continue
+            ax.errorbar(x, med, yerr=err, color=colour, marker=marker, capsize=3, label=f"{placement} (median, p90)")
+            if metric == "response_ms":
+                bound = sorted((r for r in mine if r.get("bound_ms")), key=lambda r: r["size_bytes"])
+                if bound:
+                    ax.plot([r["size_bytes"] / 1024 for r in bound], [r["bound_ms"] for r in bound], color=colour,
+                            linestyle=":", linewidth=1.5, label=f"{placement} lower bound")
+        _size_axis(ax, sizes)
+        _log_y(ax, f"{title} (ms)")
+        ax.set_title(f"{access_name(access)}: {title} vs image size")
+        _legend(ax)
+    return _save(fig, path)
+
+
+def inference_by_model(summary: list[dict], path: Path) -> Path | None:
+    by_model: dict[str, dict[int, list[float]]] = {}
+    for r in summary:
+        if r.get("inference_ms_median") is None or not r.get("model"):
+            continue
+        by_model.setdefault(r["model"], {}).setdefault(r["size_bytes"], []).append(r["inference_ms_median"])
+    if not by_model:
+        return None
+    sizes = sorted({s for sizes in by_model.values() for s in sizes})
+    models = sorted(by_model, key=lambda m: (not m.startswith("cloud"), m))
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(sizes) + 3), 4.2))
+    for i, model in enumerate(models):
+        xs = [j + (i - (len(models) - 1) / 2) * width for j, s in enumerate(sizes) if s in by_model[model]]
+        ys = [sum(by_model[model][s]) / len(by_model[model][s]) for s in sizes if s in by_model[model]]
+        ax.bar(xs, ys, width=width, label=model)
+    ax.set_xticks(range(len(sizes)))
+    ax.set_xticklabels([f"{s / 1024:g}" for s in sizes])
+    ax.set_xlabel("image size (KiB)")
+    ax.set_ylabel("median inference time (ms)")
+    ax.set_title("Inference time per model (server-side, mean over accesses)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def response_by_access(summary: list[dict], path: Path) -> Path | None:
+    accesses = sorted({r["access"] for r in summary if r.get("response_ms_median") is not None})
+    placements = [p for p in PLACEMENT_STYLE if any(r["placement"] == p and r.get("response_ms_median") is not None
+                                                    for r in summary)]
+    if len(accesses) < 2 or not placements:
+        return None
+    sizes = sorted({r["size_bytes"] for r in summary})
+    fig, axes = plt.subplots(1, len(placements), figsize=(5.2 * len(placements), 4.2), sharey=True, squeeze=False)
+    for index, (ax, placement) in enumerate(zip(axes[0], placements)):
+        for i, access in enumerate(accesses):
+            colour, marker = ACCESS_STYLE.get(access, (f"C{i}", "o"))
+            x, med, err = _series([r for r in summary if r["access"] == access and r["placement"] == placement],
+                                  "response_ms")
+            if x:
+                ax.errorbar(x, med, yerr=err, color=colour, marker=marker, capsize=3, label=access_name(access))
+        _size_axis(ax, sizes)
+        _log_y(ax, "response time (ms)" if index == 0 else "")
+        ax.tick_params(labelleft=True)
+        ax.set_title(f"{placement}: response time by access (median, p90)")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def replay_series(rows: list[dict], path: Path) -> Path | None:
+    points = []
+    for r in rows:
+        try:
+            points.append((float(r["time_s"]), float(r["response_ms"]) if r.get("response_ms") else None,
+                           float(r["uplink_capacity_mbps"]), float(r["downlink_capacity_mbps"])))
+        except (KeyError, ValueError):
+            continue
+    if not points:
+        return None
+    points.sort()
+    t = [p[0] for p in points]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    ok = [(p[0], p[1]) for p in points if p[1] is not None]
+    top.plot([p[0] for p in ok], [p[1] for p in ok], "o", markersize=3, color="tab:blue")
+    _log_y(top, "response time (ms)")
+    top.set_title("Replay: response time and access link capacity")
+    bottom.step(t, [p[2] for p in points], where="post", label="uplink", color="tab:red")
+    bottom.step(t, [p[3] for p in points], where="post", label="downlink", color="tab:green")
+    bottom.set_ylabel("capacity (Mbit/s, 1 s windows)")
+    bottom.set_xlabel("time since the link started (s)")
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def make_figures(summary: list[dict], replay_rows: list[dict] | None, out_dir: Path) -> list[tuple[str, Path]]:
+    """Every figure the data allows: (caption, path) pairs."""
+    made: list[tuple[str, Path]] = []
+    for access in sorted({r["access"] for r in summary}):
+        path = times_vs_size(summary, access, out_dir / f"times-{access}.png")
+        if path:
+            made.append((f"{access_name(access)}: response and upload time vs image size, edge vs cloud", path))
+    path = inference_by_model(summary, out_dir / "inference.png")
+    if path:
+        made.append(("Inference time per model and image size", path))
+    path = response_by_access(summary, out_dir / "access-response.png")
+    if path:
+        made.append(("Response time by access network, side by side", path))
+    if replay_rows:
+        path = replay_series(replay_rows, out_dir / "replay.png")
+        if path:
+            made.append(("Replay: response time vs link capacity over time", path))
+    return made

@@ -1,0 +1,51 @@
+"""``python -m models build [--cache DIR] [--force] [--epochs N] [--data DIR --dataset mnist|fashion|cifar10]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from models.datasets import DATASETS
+from models.errors import ModelError
+from models.zoo import DEFAULT_CACHE_DIR, ensure_models
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m models", description="Build, train and export the model set.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="train and export the default models into a cache folder")
+    build.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help=f"cache folder (default {DEFAULT_CACHE_DIR})")
+    build.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
+    build.add_argument("--epochs", type=int, help="max epochs of each SGD training (default 15)")
+    build.add_argument("--ae-epochs", type=int, help="autoencoder epochs (default 8)")
+    build.add_argument("--feature-dim", type=int, help="PCA/autoencoder feature size (default 64)")
+    build.add_argument("--shared-layers", type=int, dest="shared_layers_m", help="m, CloudCNN layers shared (default 3)")
+    build.add_argument("--max-train-images", type=int, help="use at most this many training images (0: all)")
+    build.add_argument("--seed", type=int)
+    build.add_argument("--data", type=Path, dest="data_dir", help="folder with MNIST/Fashion IDX or CIFAR-10 batches")
+    build.add_argument("--dataset", choices=DATASETS, help="default: digits (embedded), or the --data folder's set")
+    build.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = {key: value for key, value in vars(args).items()
+                if key not in ("command", "cache", "force", "quiet") and value is not None}
+    if "data_dir" in settings and "dataset" not in settings:
+        print("models: --data needs --dataset mnist, fashion or cifar10", file=sys.stderr)
+        return 2
+    try:
+        manifest = ensure_models(args.cache, force=args.force, progress=not args.quiet, **settings)
+    except ModelError as exc:
+        print(f"models: {exc}", file=sys.stderr)
+        return 2
+    for name, entry in manifest["models"].items():
+        accuracy = "" if entry["accuracy"] is None else f"  accuracy {entry['accuracy']:.4f}"
+        print(f"{name:18s} {entry['role']:18s} {entry['bytes']:>11,d} bytes{accuracy}")
+    print(f"manifest: {Path(args.cache) / 'manifest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""System B's edge side: EdgeCNN1-k from a received ONNX shared block, and EdgeCNN0 vs EdgeCNN1 accuracy
+by labelled-set size.
+
+EdgeCNN1-k's k lower layers are frozen, so their activations are computed once and only the head
+(max-pool, FC-1024, dropout, FC-10) is trained on them: same result as training the whole EdgeCNN with
+those layers frozen, much less work (this is where EdgeCNN1's shorter training time comes from).
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.cnn import CloudCNN, EdgeCNN
+from models.datasets import DataSplits, ImageSet
+from models.errors import SettingsError
+from models.export import to_onnx_bytes
+from models.onnx_import import sequential_from_onnx, shared_block_from_onnx
+from models.training import TrainReport, TrainSettings, accuracy, image_tensors, predict_logits, train_classifier
+
+
+def shared_block_bytes(cloud: CloudCNN, m: int) -> bytes:
+    """What the cloud sends: CloudCNN's m lower layers as ONNX (input 'image', output 'activation')."""
+    return to_onnx_bytes(cloud.lower(m), (3, 32, 32), output_name="activation", graph_name=f"cloudcnn-lower-{m}",
+                         metadata={"role": "lower", "shared_layers": str(m)})
+
+
+def shared_block_from_full(full_onnx: bytes, m: int) -> bytes:
+    """The m lower layers cut from a full CloudCNN ONNX file (e.g. the cache's cloudcnn.onnx)."""
+    layers = list(sequential_from_onnx(full_onnx, what="cloudcnn").named_children())[: 2 * m]
+    if sum(isinstance(layer, nn.Conv2d) for _, layer in layers) != m:
+        raise SettingsError(f"the full model has fewer than {m} leading conv layers")
+    return to_onnx_bytes(nn.Sequential(OrderedDict(layers)), (3, 32, 32), output_name="activation",
+                         graph_name=f"cloudcnn-lower-{m}", metadata={"role": "lower", "shared_layers": str(m)})
+
+
+def _conv_count(block: nn.Sequential) -> int:
+    return sum(isinstance(layer, nn.Conv2d) for layer in block.children())
+
+
+def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = None,
+               shared_block_onnx: bytes | None = None, progress: bool = False,
+               checkpoint_path=None) -> tuple[EdgeCNN, TrainReport]:
+    """EdgeCNN1-k on a received shared block (k = its conv count) or, without one, EdgeCNN0-k from scratch."""
+    x, y = image_tensors(labelled)
+    if shared_block_onnx is None:
+        if k is None:
+            raise SettingsError("train_edge: give k for EdgeCNN0-k (no shared block)")
+        model = EdgeCNN(k, seed=settings.seed)
+        report = train_classifier(model, x, y, settings, progress=progress, description=model.name,
+                                  checkpoint_path=checkpoint_path, run_key=model.name)
+        return model, report
+    block = shared_block_from_onnx(shared_block_onnx)
+    depth = _conv_count(block)
+    if k is not None and k != depth:
+        raise SettingsError(f"train_edge: k={k} but the shared block has {depth} conv layers")
+    model = EdgeCNN(depth, block, seed=settings.seed)
+    started = time.perf_counter()
+    with torch.no_grad():
+        activations = predict_logits(block, x)  # frozen block: computed once
+    head = nn.Sequential(OrderedDict(list(model.named_children())[2 * depth:]))
+    report = train_classifier(head, activations, y, settings, progress=progress, description=model.name,
+                              checkpoint_path=checkpoint_path, run_key=model.name)
+    report.seconds = time.perf_counter() - started
+    model.eval()
+    return model, report
+
+
+def stratified_subset(data: ImageSet, size: int, seed: int) -> ImageSet:
+    """``size`` images with classes as balanced as possible, seeded."""
+    if not 2 <= size <= len(data):
+        raise SettingsError(f"labelled-set size must be 2..{len(data)}, got {size}")
+    rng = np.random.default_rng([seed, size])
+    by_class = [rng.permutation(np.flatnonzero(data.labels == c)) for c in range(10)]
+    picked: list[int] = []
+    position = 0
+    while len(picked) < size:
+        for members in by_class:
+            if position < len(members) and len(picked) < size:
+                picked.append(int(members[position]))
+        position += 1
+    return data.subset(np.array(sorted(picked)), f"{data.name}[{size}]")
+
+
+def accuracy_by_labelled_size(cloud: CloudCNN | bytes, data: DataSplits, sizes: Sequence[int] = (120, 500), k: int = 3,
+                              repeats: int = 1, settings: TrainSettings = TrainSettings(max_epochs=30),
+                              progress: bool = False) -> list[dict]:
+    """Test accuracy of EdgeCNN0-k vs EdgeCNN1-k (on CloudCNN's k lower layers) per labelled-set size.
+
+    ``cloud`` is a CloudCNN or the bytes of a full CloudCNN ONNX file. For each size and repeat r, the same
+    stratified labelled subset of ``data.train`` (seed r) trains both models; accuracy is on ``data.test``.
+    """
+    block = shared_block_from_full(cloud, k) if isinstance(cloud, bytes) else shared_block_bytes(cloud, k)
+    x_test, y_test = image_tensors(data.test)
+    rows = []
+    for size in sizes:
+        for repeat in range(repeats):
+            labelled = stratified_subset(data.train, int(size), seed=settings.seed + repeat)
+            run_settings = replace(settings, seed=settings.seed + repeat)
+            scratch, scratch_report = train_edge(labelled, run_settings, k=k, progress=progress)
+            transfer, transfer_report = train_edge(labelled, run_settings, shared_block_onnx=block, progress=progress)
+            rows.append({
+                "labelled_images": int(size), "k": k, "repeat": repeat,
+                "edgecnn0_accuracy": accuracy(scratch, x_test, y_test),
+                "edgecnn1_accuracy": accuracy(transfer, x_test, y_test),
+                "edgecnn0_train_seconds": scratch_report.seconds, "edgecnn1_train_seconds": transfer_report.seconds,
+                "edgecnn0_epochs": scratch_report.epochs_run, "edgecnn1_epochs": transfer_report.epochs_run,
+            })
+    return rows

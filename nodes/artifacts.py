@@ -1,0 +1,140 @@
+"""Model artifacts: the manifest the cloud serves from, sha256 checks, and the edge's verified download.
+
+The manifest is ``<models dir>/manifest.json`` as written by ``models.zoo``:
+``{"models": {NAME: {"file", "sha256", "bytes", "role", ...}}}``. Only names in it
+are ever served, and each ``file`` must be a plain file name inside the models dir.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nodes.errors import ArtifactError, NodeConfigError
+
+ROLES = ("full", "lower", "upper", "encoder", "feature-classifier")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    name: str
+    file: str
+    sha256: str
+    size_bytes: int
+    role: str
+
+    def __post_init__(self):
+        where = f"manifest entry {self.name!r}"
+        if not _NAME.match(self.name):
+            raise NodeConfigError(f"{where}: the name must match {_NAME.pattern}")
+        if not self.file or Path(self.file).name != self.file or self.file in (".", ".."):
+            raise NodeConfigError(f"{where}: 'file' {self.file!r} must be a plain file name in the models dir")
+        if not _SHA256.match(self.sha256):
+            raise NodeConfigError(f"{where}: 'sha256' {self.sha256!r} is not 64 lowercase hex digits")
+        if not isinstance(self.size_bytes, int) or self.size_bytes < 1:
+            raise NodeConfigError(f"{where}: 'bytes' {self.size_bytes!r} must be a positive integer")
+        if self.role not in ROLES:
+            raise NodeConfigError(f"{where}: 'role' {self.role!r} is not one of {', '.join(ROLES)}")
+
+    def index_entry(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "bytes": self.size_bytes, "role": self.role}
+
+    @classmethod
+    def from_index(cls, entry: dict) -> "ArtifactEntry":
+        try:
+            return cls(name=entry["name"], file=f"{entry['name']}.onnx", sha256=entry["sha256"],
+                       size_bytes=entry["bytes"], role=entry["role"])
+        except (KeyError, TypeError) as exc:
+            raise ArtifactError(f"artifact index entry {entry!r} lacks field {exc}") from None
+        except NodeConfigError as exc:
+            raise ArtifactError(f"artifact index: {exc}") from None
+
+
+def read_manifest(models_dir: Path) -> dict[str, ArtifactEntry]:
+    path = Path(models_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NodeConfigError(f"{path} does not exist: build the models first (python -m models build "
+                              f"--cache {models_dir})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NodeConfigError(f"{path} cannot be read as JSON: {exc}") from None
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, dict) or not models:
+        raise NodeConfigError(f"{path}: needs a non-empty object 'models' of NAME -> {{file, sha256, bytes, role}}")
+    entries = {}
+    for name, fields in models.items():
+        if not isinstance(fields, dict):
+            raise NodeConfigError(f"{path}: entry {name!r} must be an object")
+        missing = [k for k in ("file", "sha256", "bytes", "role") if k not in fields]
+        if missing:
+            raise NodeConfigError(f"{path}: entry {name!r} lacks {', '.join(missing)}")
+        entries[name] = ArtifactEntry(name=name, file=fields["file"], sha256=fields["sha256"],
+                                      size_bytes=fields["bytes"], role=fields["role"])
+    return entries
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify(entry: ArtifactEntry, data: bytes, source: str) -> None:
+    """Refuse truncated, padded or altered bytes: size first (cheap), then sha256."""
+    if len(data) != entry.size_bytes:
+        raise ArtifactError(f"{entry.name} from {source}: {len(data)} bytes, expected {entry.size_bytes} "
+                            "(truncated or wrong file); refused")
+    digest = sha256_hex(data)
+    if digest != entry.sha256:
+        raise ArtifactError(f"{entry.name} from {source}: sha256 {digest[:16]}... does not match the expected "
+                            f"{entry.sha256[:16]}...; refused")
+
+
+def read_verified(models_dir: Path, entry: ArtifactEntry) -> bytes:
+    path = Path(models_dir) / entry.file
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{entry.name}: cannot read {path}: {exc}") from None
+    verify(entry, data, str(path))
+    return data
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@dataclass(frozen=True)
+class FetchRecord:
+    """One model download, as logged by the edge (``fetches.jsonl``)."""
+
+    name: str
+    size_bytes: int
+    start_ns: int
+    end_ns: int
+    verified: bool
+    error: str = ""
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "bytes": self.size_bytes, "start_ns": self.start_ns, "end_ns": self.end_ns,
+                "duration_ms": round(self.duration_ms, 3), "verified": self.verified, "error": self.error,
+                "time_unix_s": round(time.time(), 3)}

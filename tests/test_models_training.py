@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+import torch
+
+from models.cnn import CloudCNN, EdgeCNN
+from models.collaboration import accuracy_by_labelled_size, shared_block_bytes, stratified_subset, train_edge
+from models.datasets import DataSplits, embedded_digits
+from models.errors import SettingsError
+from models.training import TrainSettings, image_tensors, train_classifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return embedded_digits()
+
+
+def _small(digits, n=64):
+    return image_tensors(stratified_subset(digits.train, n, seed=0))
+
+
+def test_settings_are_validated():
+    with pytest.raises(SettingsError, match="momentum"):
+        TrainSettings(momentum=1.5)
+    with pytest.raises(SettingsError, match="max_epochs"):
+        TrainSettings(max_epochs=0)
+
+
+def test_training_is_deterministic_and_resumable(digits, tmp_path):
+    x, y = _small(digits)
+    settings = TrainSettings(max_epochs=3, early_stop_patience_epochs=0, seed=5)
+    straight = EdgeCNN(3, seed=1)
+    report = train_classifier(straight, x, y, settings, progress=False)
+    assert report.epochs_run == 3 and len(report.history) == 3
+    again = EdgeCNN(3, seed=1)
+    train_classifier(again, x, y, settings, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), again.state_dict().values()))
+    # Interrupted after 1 epoch, then resumed from the checkpoint to 3 epochs.
+    checkpoint = tmp_path / "ckpt.pt"
+    resumed = EdgeCNN(3, seed=1)
+    train_classifier(resumed, x, y, TrainSettings(max_epochs=1, early_stop_patience_epochs=0, seed=5),
+                     progress=False, checkpoint_path=checkpoint, run_key="t")
+    assert checkpoint.is_file() and not list(tmp_path.glob(".*tmp*"))
+    fresh = EdgeCNN(3, seed=1)
+    report = train_classifier(fresh, x, y, settings, progress=False, checkpoint_path=checkpoint, run_key="t")
+    assert report.epochs_run == 3
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_edge_from_received_block_keeps_it_frozen(digits):
+    cloud = CloudCNN(seed=0).eval()
+    labelled = stratified_subset(digits.train, 40, seed=0)
+    assert np.bincount(labelled.labels).tolist() == [4] * 10
+    model, report = train_edge(labelled, TrainSettings(max_epochs=1), shared_block_onnx=shared_block_bytes(cloud, 3))
+    assert model.name == "edgecnn1-3" and report.epochs_run == 1
+    for name in ("conv1", "conv2", "conv3"):
+        assert torch.equal(model.get_submodule(name).weight, cloud.get_submodule(name).weight)
+
+
+def test_accuracy_by_labelled_size_shape(digits):
+    small = DataSplits("digits", "test", digits.train, digits.test.subset(np.arange(30)))
+    rows = accuracy_by_labelled_size(CloudCNN(seed=0).eval(), small, sizes=(20,), k=3,
+                                     settings=TrainSettings(max_epochs=1))
+    assert len(rows) == 1 and rows[0]["labelled_images"] == 20
+    assert 0.0 <= rows[0]["edgecnn0_accuracy"] <= 1.0 and 0.0 <= rows[0]["edgecnn1_accuracy"] <= 1.0

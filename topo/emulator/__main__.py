@@ -1,0 +1,48 @@
+"""``python -m topo.emulator --config CONFIG.json``: one userspace link emulator process.
+
+Prints ``ready`` on stdout once forwarding; on bad config or a missing interface prints
+one ``error: ...`` line on stderr and exits 2. Stops on SIGTERM/SIGINT and when its
+parent dies; then writes its logs (see topo/emulator/recorders.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from topo.emulator.config import EmulatorConfig
+from topo.emulator.io_loop import LinkEmulator, die_with_parent, raise_priority, set_fine_timer_slack
+
+
+def main(argv=None) -> int:
+    parent_pid = os.getppid()
+    parser = argparse.ArgumentParser(prog="python -m topo.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="JSON config (see topo/emulator/config.py)")
+    args = parser.parse_args(argv)
+    die_with_parent(parent_pid)
+    set_fine_timer_slack()
+    raise_priority()
+    try:
+        config = EmulatorConfig.from_file(args.config)
+        emulator = LinkEmulator(config)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    signal.signal(signal.SIGTERM, emulator.request_stop)
+    signal.signal(signal.SIGINT, emulator.request_stop)
+    try:
+        try:
+            emulator.open()
+        except (RuntimeError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 2
+        print("ready", flush=True)
+        emulator.run()
+        return 0
+    finally:
+        emulator.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

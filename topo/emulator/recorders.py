@@ -1,0 +1,143 @@
+"""What the emulator writes: a per-second summary CSV and Mahimahi-format packet logs.
+
+Mahimahi's link log (mm-link --uplink-log): a ``#`` header with ``# base timestamp: T``,
+then one event per line, times in integer milliseconds on the same clock as T:
+``t + bytes`` arrival, ``t - bytes delay`` departure (delay = ms spent queued and in
+transmission), ``t # bytes`` delivery opportunity (trace links only), ``t d bytes`` drop.
+Bytes are IP-packet bytes (the frame minus its Ethernet header), as Mahimahi sees them.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+SUMMARY_COLUMNS = ["second", "direction", "offered_bytes", "delivered_bytes", "dropped_bytes",
+                   "offered_packets", "delivered_packets", "dropped_packets",
+                   "queue_delay_p50_ms", "queue_delay_p95_ms"]
+
+
+def _percentile(sorted_values: list, fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+class SecondBins:
+    """Offered / delivered / dropped bytes and queueing delays of one direction, per second."""
+
+    def __init__(self, direction: str, start_s: float):
+        self.direction = direction
+        self.start_s = start_s
+        self._bins: dict[int, list] = {}
+
+    def _bin(self, time_s: float) -> list:
+        second = int(time_s - self.start_s) if time_s >= self.start_s else 0
+        row = self._bins.get(second)
+        if row is None:
+            row = self._bins[second] = [0, 0, 0, 0, 0, 0, []]
+        return row
+
+    def arrival(self, time_s: float, size_bytes: int) -> None:
+        row = self._bin(time_s)
+        row[0] += size_bytes
+        row[3] += 1
+
+    def departure(self, time_s: float, size_bytes: int, queue_delay_s: float) -> None:
+        row = self._bin(time_s)
+        row[1] += size_bytes
+        row[4] += 1
+        row[6].append(queue_delay_s)
+
+    def drop(self, time_s: float, size_bytes: int) -> None:
+        row = self._bin(time_s)
+        row[2] += size_bytes
+        row[5] += 1
+
+    def take_rows(self, before_second: int | None = None) -> list[list]:
+        """Finished seconds (all when ``before_second`` is None) as CSV rows, removed from memory."""
+        seconds = sorted(s for s in self._bins if before_second is None or s < before_second)
+        rows = []
+        for second in seconds:
+            offered, delivered, dropped, n_off, n_del, n_drop, delays = self._bins.pop(second)
+            delays.sort()
+            p50, p95 = _percentile(delays, 0.5), _percentile(delays, 0.95)
+            rows.append([second, self.direction, offered, delivered, dropped, n_off, n_del, n_drop,
+                         "" if math.isnan(p50) else f"{p50 * 1000:.3f}",
+                         "" if math.isnan(p95) else f"{p95 * 1000:.3f}"])
+        return rows
+
+
+class SummaryCsv:
+    """``<name>-summary.csv``; ``flush(now_s)`` writes every second older than the last one."""
+
+    def __init__(self, path: Path, bins: list[SecondBins]):
+        self.path = Path(path)
+        self._bins = bins
+        self._file = self.path.open("w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(SUMMARY_COLUMNS)
+        self._file.flush()
+
+    def flush(self, now_s: float | None = None) -> None:
+        for bins in self._bins:
+            before = None if now_s is None else int(now_s - bins.start_s) - 1
+            self._writer.writerows(bins.take_rows(before))
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush(None)
+            self._file.close()
+
+
+class MahimahiLog:
+    """One direction's packet log in Mahimahi's mm-link log format."""
+
+    def __init__(self, path: Path, link_name: str, source: str, start_s: float):
+        self.path = Path(path)
+        self._base_ms = int(start_s * 1000)
+        self._start_s = start_s
+        self._file = self.path.open("w", buffering=1 << 20)
+        self._file.write(f"# mahimahi mm-link ({link_name}) [{source}] > {self.path}\n"
+                         f"# base timestamp: {self._base_ms}\n")
+
+    def _ms(self, time_s: float) -> int:
+        return self._base_ms + int((time_s - self._start_s) * 1000)
+
+    def arrival(self, time_s: float, size_bytes: int) -> None:
+        self._file.write(f"{self._ms(time_s)} + {size_bytes}\n")
+
+    def departure(self, time_s: float, size_bytes: int, queue_delay_s: float) -> None:
+        self._file.write(f"{self._ms(time_s)} - {size_bytes} {int(round(queue_delay_s * 1000))}\n")
+
+    def opportunity(self, time_s: float, size_bytes: int = 1500) -> None:
+        self._file.write(f"{self._ms(time_s)} # {size_bytes}\n")
+
+    def drop(self, time_s: float, size_bytes: int) -> None:
+        self._file.write(f"{self._ms(time_s)} d {size_bytes}\n")
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class Fanout:
+    """Several recorders seen as one (arrival / departure / drop)."""
+
+    def __init__(self, recorders: list):
+        self._recorders = recorders
+
+    def arrival(self, time_s, size_bytes):
+        for recorder in self._recorders:
+            recorder.arrival(time_s, size_bytes)
+
+    def departure(self, time_s, size_bytes, queue_delay_s):
+        for recorder in self._recorders:
+            recorder.departure(time_s, size_bytes, queue_delay_s)
+
+    def drop(self, time_s, size_bytes):
+        for recorder in self._recorders:
+            recorder.drop(time_s, size_bytes)
