@@ -8,6 +8,7 @@ from harness.errors import HarnessError
 from harness.spec import ExperimentSpec
 from topo.commands import missing_tools
 from topo.network import Terminated, require_root
+from topo.run_lock import exclusive_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / ".cache" / "models"
@@ -45,7 +46,8 @@ def run_experiment(spec: ExperimentSpec) -> int:
         models_dir = ensure_models(DEFAULT_MODELS_DIR, _say)
     run_dir = None
     try:
-        run_dir = execute(spec, models_dir, progress=_say)
+        with exclusive_run():
+            run_dir = execute(spec, models_dir, progress=_say)
     except (KeyboardInterrupt, Terminated):
         _say("interrupted: keeping every finished request; writing the report of what finished")
         run_dir = _latest_run(spec)

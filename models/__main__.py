@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help=f"cache folder (default {DEFAULT_CACHE_DIR})")
     build.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
     build.add_argument("--epochs", type=int, help="max epochs of each SGD training (default 15)")
-    build.add_argument("--ae-epochs", type=int, help="autoencoder epochs (default 8)")
+    build.add_argument("--ae-epochs", type=int, help="autoencoder epochs (default 5)")
     build.add_argument("--feature-dim", type=int, help="PCA/autoencoder feature size (default 64)")
     build.add_argument("--shared-layers", type=int, dest="shared_layers_m", help="m, CloudCNN layers shared (default 3)")
     build.add_argument("--max-train-images", type=int, help="use at most this many training images (0: all)")

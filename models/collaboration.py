@@ -71,6 +71,15 @@ def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = N
     return model, report
 
 
+def build_edge_onnx(shared_block_onnx: bytes, labelled: ImageSet, settings: TrainSettings = TrainSettings(),
+                    *, progress: bool = False) -> tuple[bytes, TrainReport]:
+    """The edge's whole job in the initialisation (and update) phase: received shared block + labelled images
+    -> EdgeCNN1-k trained with the block frozen -> ONNX bytes (input 'image', output 'probabilities')."""
+    model, report = train_edge(labelled, settings, shared_block_onnx=shared_block_onnx, progress=progress)
+    data = to_onnx_bytes(model, (3, 32, 32), softmax=True, graph_name=model.name, metadata={"role": "full"})
+    return data, report
+
+
 def stratified_subset(data: ImageSet, size: int, seed: int) -> ImageSet:
     """``size`` images with classes as balanced as possible, seeded."""
     if not 2 <= size <= len(data):

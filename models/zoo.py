@@ -40,7 +40,7 @@ class BuildSettings:
     dataset: str = "digits"
     data_dir: str | None = None
     epochs: int = 15  # max epochs of every SGD training (early stop usually ends sooner)
-    ae_epochs: int = 8
+    ae_epochs: int = 5
     shared_layers_m: int = 3  # CloudCNN layers in the shared block / the split point
     feature_dim: int = 64  # PCA and autoencoder output size
     max_train_images: int = 0  # 0: the whole training split

@@ -3,7 +3,10 @@ import pytest
 import torch
 
 from models.cnn import CloudCNN, EdgeCNN
-from models.collaboration import accuracy_by_labelled_size, shared_block_bytes, stratified_subset, train_edge
+from models.collaboration import (accuracy_by_labelled_size, build_edge_onnx, shared_block_bytes,
+                                  shared_block_from_full, stratified_subset, train_edge)
+from models.export import to_onnx_bytes
+from models.runtime import open_session
 from models.datasets import DataSplits, embedded_digits
 from models.errors import SettingsError
 from models.training import TrainSettings, image_tensors, train_classifier
@@ -62,3 +65,15 @@ def test_accuracy_by_labelled_size_shape(digits):
                                      settings=TrainSettings(max_epochs=1))
     assert len(rows) == 1 and rows[0]["labelled_images"] == 20
     assert 0.0 <= rows[0]["edgecnn0_accuracy"] <= 1.0 and 0.0 <= rows[0]["edgecnn1_accuracy"] <= 1.0
+
+
+def test_build_edge_onnx_from_block_cut_out_of_full_model(digits):
+    cloud = CloudCNN(seed=2).eval()
+    full = to_onnx_bytes(cloud, (3, 32, 32), softmax=True)
+    block = shared_block_from_full(full, 5)
+    assert block == shared_block_bytes(cloud, 5)
+    data, report = build_edge_onnx(block, stratified_subset(digits.train, 30, seed=0), TrainSettings(max_epochs=1))
+    session = open_session(data, device="cpu")
+    assert session.run({"image": np.zeros((2, 3, 32, 32), np.float32)})[0].shape == (2, 10)
+    with pytest.raises(SettingsError, match="fewer than"):
+        shared_block_from_full(to_onnx_bytes(cloud.upper(12), (128, 6, 6), input_name="activation"), 5)

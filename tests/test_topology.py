@@ -118,3 +118,15 @@ def test_kernel_backend_constant_rate_profiles(clean_machine):
         pairs = ping_all_pairs(net, count=3, interval_s=0.1)
     for pair in pairs:
         assert pair.reachable and pair.min_ms >= pair.expected_ms * 0.8
+
+
+def test_second_run_at_once_is_refused_with_one_line(clean_machine):
+    proc = _start_held_network()
+    try:
+        result = run_cli("topology")
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "another run of this testbed is active" in lines[0], result.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

@@ -24,6 +24,7 @@ from topo.cleanup import clean_state
 from topo.errors import TopoError
 from topo.links import EmulatorWire
 from topo.registry import NetworkState
+from topo.run_lock import exclusive_run
 from topo.topology import ACCESS_BRIDGE, EdgeCloudTopo, TopologySpec
 
 
@@ -120,8 +121,14 @@ def _configure(net: Mininet, spec: TopologySpec) -> None:
 @contextlib.contextmanager
 def running_network(spec: TopologySpec, run_dir: Path | None = None, log_dir: Path | None = None,
                     packet_log: bool = False, quiet: bool = True):
-    """Build and start ``spec``; yield an EdgeCloudNetwork; always tear down."""
+    """Build and start ``spec``; yield an EdgeCloudNetwork; always tear down. One at a time per machine."""
     require_root("topology")
+    with exclusive_run(), _network(spec, run_dir, log_dir, packet_log, quiet) as net:
+        yield net
+
+
+@contextlib.contextmanager
+def _network(spec: TopologySpec, run_dir: Path | None, log_dir: Path | None, packet_log: bool, quiet: bool):
     missing = commands.missing_tools()
     if missing:
         raise TopoError(f"missing tools: {', '.join(missing)}: run 'sudo ./setup.sh'")
