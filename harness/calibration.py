@@ -8,13 +8,13 @@ from __future__ import annotations
 import csv
 import json
 import re
-import select
 import statistics
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from topo.commands import wait_for_line
 from topo.topology import ACCESS_GW, LAN_EDGE, WAN_CLOUD, PING_FRAME_BYTES
 
 LINK_ENDS = {"access": ("ue1", "bs", ACCESS_GW), "lan": ("bs", "edge", LAN_EDGE), "wan": ("bs", "cloud", WAN_CLOUD)}
@@ -45,25 +45,12 @@ def _ping_rtts_ms(net, src: str, address: str, count: int) -> list[float]:
     return [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
 
 
-def _wait_for_line(proc, needle: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.05)
-        if ready:
-            line = proc.stdout.readline().decode(errors="replace")
-            if needle in line:
-                return True
-            if not line:
-                return False
-    return False
-
-
 def _iperf_goodput_mbps(net, client: str, server: str, address: str, duration_s: float,
                         reverse: bool) -> float | None:
     srv = net.popen(server, ["iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)],
                     "iperf3", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        if not _wait_for_line(srv, "Server listening", 5.0):
+        if not wait_for_line(srv, srv.stdout, "Server listening", 5.0)[0]:
             return None
         argv = ["iperf3", "-c", address, "-p", str(IPERF_PORT), "-t", f"{duration_s:g}", "-O", "1", "-J"]
         if reverse:

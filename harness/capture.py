@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-import select
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from topo.commands import wait_for_line
 
 CAPTURE_FILTER = "tcp port 8000"  # the nodes' traffic only (calibration traffic is not captured)
 
@@ -41,17 +42,10 @@ def start_captures(net, hosts: list[str], pcap_dir: Path, prefix: str, snaplen_b
 
 def _wait_listening(capture: Capture, timeout_s: float = 5.0) -> None:
     """tcpdump prints 'listening on IF' to stderr once the capture is open."""
-    stderr = capture.process.stderr
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([stderr], [], [], 0.05)
-        if ready:
-            line = stderr.readline().decode(errors="replace")
-            if "listening on" in line:
-                return
-            if not line:
-                break
-    raise RuntimeError(f"tcpdump on {capture.host}:{capture.interface} did not start")
+    found, text = wait_for_line(capture.process, capture.process.stderr, "listening on", timeout_s)
+    if not found:
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        raise RuntimeError(f"tcpdump on {capture.host}:{capture.interface} did not start: {last}")
 
 
 _STATS = {"packets_captured": r"(\d+) packets? captured", "packets_received_by_filter": r"(\d+) packets? received by filter",

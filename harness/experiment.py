@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import select
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from harness.errors import HarnessError
 from harness.results import (LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, new_run_dir, utc_stamp,
                              write_json_atomically)
 from harness.spec import ExperimentSpec
+from topo.commands import wait_for_line
 from topo.links import resolve_backend
 from topo.network import Terminated, running_network
 from topo.profiles import LinkProfile, load_profile, trace_profile
@@ -66,17 +66,9 @@ def _python_module(module: str, *args: str) -> list[str]:
 
 def _wait_ready(proc: subprocess.Popen, what: str, timeout_s: float) -> None:
     """Node servers print 'ready' on stdout once serving."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if ready:
-            line = proc.stdout.readline().decode(errors="replace").strip()
-            if line == "ready":
-                return
-            if not line and proc.poll() is not None:
-                break
-        elif proc.poll() is not None:
-            break
+    found, _ = wait_for_line(proc, proc.stdout, "ready", timeout_s)
+    if found:
+        return
     err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.poll() is not None else []
     raise HarnessError(f"{what} did not become ready: {err[-1] if err else f'no ready line in {timeout_s:.0f} s'}")
 

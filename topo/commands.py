@@ -44,3 +44,30 @@ def offload_args(intf: str) -> list[str]:
 def disable_offloads(intf: str) -> None:
     # lro is not supported by veth: ethtool then exits 1 after applying the others.
     run(offload_args(intf), check=False)
+
+
+def wait_for_line(proc, stream, needle: str, timeout_s: float) -> tuple[bool, str]:
+    """Read ``stream`` (a pipe of ``proc``) until a line containing ``needle`` appears.
+
+    Reads the raw file descriptor: ``select`` on a buffered reader misses lines that
+    ``readline`` already pulled into the buffer. Returns (found, everything read so far).
+    """
+    import os
+    import select
+    import time
+
+    fd = stream.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+            if needle.encode() in seen:
+                return True, seen.decode(errors="replace")
+        elif proc.poll() is not None:
+            break
+    return False, seen.decode(errors="replace")

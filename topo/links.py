@@ -17,7 +17,6 @@ import dataclasses
 import functools
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -189,19 +188,10 @@ class EmulatorWire(Switch):
         self._wait_ready()
 
     def _wait_ready(self):
-        deadline = time.monotonic() + EMULATOR_READY_TIMEOUT_S
-        out = self.process.stdout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([out], [], [], 0.05)
-            if ready:
-                line = out.readline().decode(errors="replace").strip()
-                if line == "ready":
-                    self.started_ns = time.monotonic_ns()
-                    return
-                if not line and self.process.poll() is not None:
-                    break
-            elif self.process.poll() is not None:
-                break
+        found, _ = commands.wait_for_line(self.process, self.process.stdout, "ready", EMULATOR_READY_TIMEOUT_S)
+        if found:
+            self.started_ns = time.monotonic_ns()
+            return
         err = self.process.stderr.read().decode(errors="replace").strip() if self.process.poll() is not None else ""
         self._kill()
         last = err.splitlines()[-1] if err else "no 'ready' within %.0f s" % EMULATOR_READY_TIMEOUT_S
