@@ -80,7 +80,7 @@ def measure_links(net, duration_s: float = 5.0, ping_count: int = 20, progress=p
         rows.append(LinkMeasurement(link.name, "rtt", "idle_rtt_ms", round(expected, 3),
                                     round(statistics.median(rtts), 3) if rtts else None,
                                     f"median of {len(rtts)} pings; max {max(rtts):.3f} ms" if rtts else "no reply"))
-        if link.backend == "none":
+        if link.backend == "none" or duration_s <= 0:  # unshaped, or ping only
             continue
         for direction, spec, reverse in (("uplink", up, False), ("downlink", down, True)):
             progress(f"calibrate: {link.name} {direction} TCP goodput for {duration_s:g} s")
