@@ -44,14 +44,16 @@ def conv_layers(depth: int, in_channels: int = INPUT_CHANNELS) -> "OrderedDict[s
     return layers
 
 
-def head_layers(depth: int, input_size_px: int = INPUT_SIZE_PX) -> "OrderedDict[str, nn.Module]":
-    """Max-pool 2x2 stride 1, FC-1024 + ReLU, dropout 0.25, FC-10 after ``depth`` conv layers."""
-    side = conv_output_size_px(depth, input_size_px) - 1
-    if side < 1:
+def head_layers(depth: int, input_size_px: int = INPUT_SIZE_PX, pool_stride: int = 1) -> "OrderedDict[str, nn.Module]":
+    """Max-pool 2x2 (stride 1 as specified; 2 is an option for EdgeCNN), FC-1024 + ReLU, dropout 0.25, FC-10."""
+    if pool_stride not in (1, 2):
+        raise SettingsError(f"max-pool stride must be 1 (as specified) or 2, got {pool_stride!r}")
+    side = (conv_output_size_px(depth, input_size_px) - 2) // pool_stride + 1
+    if conv_output_size_px(depth, input_size_px) < 2:
         raise SettingsError(f"input of {input_size_px}px is too small for {depth} valid convolutions")
     flat = CLOUD_CONV_CHANNELS[depth - 1] * side * side
     return OrderedDict([
-        ("pool", nn.MaxPool2d(kernel_size=2, stride=1)),
+        ("pool", nn.MaxPool2d(kernel_size=2, stride=pool_stride)),
         ("flatten", nn.Flatten(1)),
         ("fc1", nn.Linear(flat, FC_UNITS)),
         ("relu_fc1", nn.ReLU()),
@@ -97,11 +99,12 @@ class CloudCNN(nn.Sequential):
 class EdgeCNN(nn.Sequential):
     """k conv layers, max-pool, FC-1024, dropout, FC-10.
 
+    ``pool_stride`` 1 is the specification; 2 divides the FC-1024's input (and file size) by ~4 (see docs).
     ``EdgeCNN(k)`` is EdgeCNN0-k (all from scratch). ``EdgeCNN(k, lower=block)`` is EdgeCNN1-k: ``block`` holds
     CloudCNN's k lower conv layers (from ``CloudCNN.lower`` or read from a received ONNX file); they are frozen.
     """
 
-    def __init__(self, k: int, lower: nn.Sequential | None = None, seed: int = 0) -> None:
+    def __init__(self, k: int, lower: nn.Sequential | None = None, seed: int = 0, pool_stride: int = 1) -> None:
         if k < 1 or k >= len(CLOUD_CONV_CHANNELS):
             raise SettingsError(f"EdgeCNN depth k must be 1..{len(CLOUD_CONV_CHANNELS) - 1}, got {k}")
         if lower is None:
@@ -111,7 +114,7 @@ class EdgeCNN(nn.Sequential):
             n_conv = sum(isinstance(layer, nn.Conv2d) for layer in convs.values())
             if n_conv != k:
                 raise SettingsError(f"EdgeCNN1-{k} needs a shared block of {k} conv layers, got {n_conv}")
-        head = head_layers(k)
+        head = head_layers(k, pool_stride=pool_stride)
         super().__init__(OrderedDict([*convs.items(), *head.items()]))
         self.k = k
         self.transferred = lower is not None

@@ -45,13 +45,13 @@ def _conv_count(block: nn.Sequential) -> int:
 
 def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = None,
                shared_block_onnx: bytes | None = None, progress: bool = False,
-               checkpoint_path=None) -> tuple[EdgeCNN, TrainReport]:
+               checkpoint_path=None, pool_stride: int = 1) -> tuple[EdgeCNN, TrainReport]:
     """EdgeCNN1-k on a received shared block (k = its conv count) or, without one, EdgeCNN0-k from scratch."""
     x, y = image_tensors(labelled)
     if shared_block_onnx is None:
         if k is None:
             raise SettingsError("train_edge: give k for EdgeCNN0-k (no shared block)")
-        model = EdgeCNN(k, seed=settings.seed)
+        model = EdgeCNN(k, seed=settings.seed, pool_stride=pool_stride)
         report = train_classifier(model, x, y, settings, progress=progress, description=model.name,
                                   checkpoint_path=checkpoint_path, run_key=model.name)
         return model, report
@@ -59,7 +59,7 @@ def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = N
     depth = _conv_count(block)
     if k is not None and k != depth:
         raise SettingsError(f"train_edge: k={k} but the shared block has {depth} conv layers")
-    model = EdgeCNN(depth, block, seed=settings.seed)
+    model = EdgeCNN(depth, block, seed=settings.seed, pool_stride=pool_stride)
     started = time.perf_counter()
     with torch.no_grad():
         activations = predict_logits(block, x)  # frozen block: computed once
@@ -72,10 +72,11 @@ def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = N
 
 
 def build_edge_onnx(shared_block_onnx: bytes, labelled: ImageSet, settings: TrainSettings = TrainSettings(),
-                    *, progress: bool = False) -> tuple[bytes, TrainReport]:
+                    *, progress: bool = False, pool_stride: int = 1) -> tuple[bytes, TrainReport]:
     """The edge's whole job in the initialisation (and update) phase: received shared block + labelled images
     -> EdgeCNN1-k trained with the block frozen -> ONNX bytes (input 'image', output 'probabilities')."""
-    model, report = train_edge(labelled, settings, shared_block_onnx=shared_block_onnx, progress=progress)
+    model, report = train_edge(labelled, settings, shared_block_onnx=shared_block_onnx, progress=progress,
+                               pool_stride=pool_stride)
     data = to_onnx_bytes(model, (3, 32, 32), softmax=True, graph_name=model.name, metadata={"role": "full"})
     return data, report
 
@@ -98,7 +99,7 @@ def stratified_subset(data: ImageSet, size: int, seed: int) -> ImageSet:
 
 def accuracy_by_labelled_size(cloud: CloudCNN | bytes, data: DataSplits, sizes: Sequence[int] = (120, 500), k: int = 3,
                               repeats: int = 1, settings: TrainSettings = TrainSettings(max_epochs=30),
-                              progress: bool = False) -> list[dict]:
+                              progress: bool = False, pool_stride: int = 1) -> list[dict]:
     """Test accuracy of EdgeCNN0-k vs EdgeCNN1-k (on CloudCNN's k lower layers) per labelled-set size.
 
     ``cloud`` is a CloudCNN or the bytes of a full CloudCNN ONNX file. For each size and repeat r, the same
@@ -111,8 +112,10 @@ def accuracy_by_labelled_size(cloud: CloudCNN | bytes, data: DataSplits, sizes: 
         for repeat in range(repeats):
             labelled = stratified_subset(data.train, int(size), seed=settings.seed + repeat)
             run_settings = replace(settings, seed=settings.seed + repeat)
-            scratch, scratch_report = train_edge(labelled, run_settings, k=k, progress=progress)
-            transfer, transfer_report = train_edge(labelled, run_settings, shared_block_onnx=block, progress=progress)
+            scratch, scratch_report = train_edge(labelled, run_settings, k=k, progress=progress,
+                                                 pool_stride=pool_stride)
+            transfer, transfer_report = train_edge(labelled, run_settings, shared_block_onnx=block, progress=progress,
+                                                   pool_stride=pool_stride)
             rows.append({
                 "labelled_images": int(size), "k": k, "repeat": repeat,
                 "edgecnn0_accuracy": accuracy(scratch, x_test, y_test),

@@ -56,6 +56,12 @@ def test_edge_parity(cloud, inputs, k):
         _parity(model, to_onnx_bytes(model, (3, 32, 32), softmax=True), inputs["real"], softmax=True)
 
 
+def test_edge_pool_stride_two_parity(cloud, inputs):
+    model = EdgeCNN(3, cloud.lower(3), seed=1, pool_stride=2)
+    assert model.fc1.in_features == 32 * 13 * 13
+    _parity(model, to_onnx_bytes(model, (3, 32, 32), softmax=True), inputs["random"], softmax=True)
+
+
 def test_encoders_and_classifiers_parity(inputs):
     x = torch.from_numpy(np.concatenate([inputs["real"], inputs["random"]]))
     pca = fit_pca(x, 4)

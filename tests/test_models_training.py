@@ -76,4 +76,4 @@ def test_build_edge_onnx_from_block_cut_out_of_full_model(digits):
     session = open_session(data, device="cpu")
     assert session.run({"image": np.zeros((2, 3, 32, 32), np.float32)})[0].shape == (2, 10)
     with pytest.raises(SettingsError, match="fewer than"):
-        shared_block_from_full(to_onnx_bytes(cloud.upper(12), (128, 6, 6), input_name="activation"), 5)
+        shared_block_from_full(to_onnx_bytes(cloud.upper(12), (128, 8, 8), input_name="activation"), 5)
