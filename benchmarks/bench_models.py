@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             sizes = [int(v) for v in args.labelled_sizes.split(",") if v]
             cloud_bytes = (cache / manifest["models"]["cloudcnn"]["file"]).read_bytes()
             collaboration = accuracy_by_labelled_size(cloud_bytes, data, sizes, k=3, repeats=args.repeats,
-                                                      settings=TrainSettings(max_epochs=30))
+                                                      settings=TrainSettings(max_epochs=30),
+                                                      pool_stride=manifest["settings"]["edge_pool_stride"])
     finally:
         if temp:
             temp.cleanup()

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--feature-dim", type=int, help="PCA/autoencoder feature size (default 64)")
     build.add_argument("--shared-layers", type=int, dest="shared_layers_m", help="m, CloudCNN layers shared (default 3)")
     build.add_argument("--max-train-images", type=int, help="use at most this many training images (0: all)")
-    build.add_argument("--edge-pool-stride", type=int, choices=(1, 2), help="EdgeCNN max-pool stride (default 1)")
+    build.add_argument("--edge-pool-stride", type=int, choices=(1, 2), help="EdgeCNN max-pool stride (default 2; 1 as in SEEDS.md)")
     build.add_argument("--seed", type=int)
     build.add_argument("--data", type=Path, dest="data_dir", help="folder with MNIST/Fashion IDX or CIFAR-10 batches")
     build.add_argument("--dataset", choices=DATASETS, help="default: digits (embedded), or the --data folder's set")

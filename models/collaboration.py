@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.cnn import CloudCNN, EdgeCNN
+from models.cnn import EDGE_POOL_STRIDE, CloudCNN, EdgeCNN
 from models.datasets import DataSplits, ImageSet
 from models.errors import SettingsError
 from models.export import to_onnx_bytes
@@ -45,7 +45,7 @@ def _conv_count(block: nn.Sequential) -> int:
 
 def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = None,
                shared_block_onnx: bytes | None = None, progress: bool = False,
-               checkpoint_path=None, pool_stride: int = 1) -> tuple[EdgeCNN, TrainReport]:
+               checkpoint_path=None, pool_stride: int = EDGE_POOL_STRIDE) -> tuple[EdgeCNN, TrainReport]:
     """EdgeCNN1-k on a received shared block (k = its conv count) or, without one, EdgeCNN0-k from scratch."""
     x, y = image_tensors(labelled)
     if shared_block_onnx is None:
@@ -72,7 +72,7 @@ def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = N
 
 
 def build_edge_onnx(shared_block_onnx: bytes, labelled: ImageSet, settings: TrainSettings = TrainSettings(),
-                    *, progress: bool = False, pool_stride: int = 1) -> tuple[bytes, TrainReport]:
+                    *, progress: bool = False, pool_stride: int = EDGE_POOL_STRIDE) -> tuple[bytes, TrainReport]:
     """The edge's whole job in the initialisation (and update) phase: received shared block + labelled images
     -> EdgeCNN1-k trained with the block frozen -> ONNX bytes (input 'image', output 'probabilities')."""
     model, report = train_edge(labelled, settings, shared_block_onnx=shared_block_onnx, progress=progress,
@@ -99,7 +99,7 @@ def stratified_subset(data: ImageSet, size: int, seed: int) -> ImageSet:
 
 def accuracy_by_labelled_size(cloud: CloudCNN | bytes, data: DataSplits, sizes: Sequence[int] = (120, 500), k: int = 3,
                               repeats: int = 1, settings: TrainSettings = TrainSettings(max_epochs=30),
-                              progress: bool = False, pool_stride: int = 1) -> list[dict]:
+                              progress: bool = False, pool_stride: int = EDGE_POOL_STRIDE) -> list[dict]:
     """Test accuracy of EdgeCNN0-k vs EdgeCNN1-k (on CloudCNN's k lower layers) per labelled-set size.
 
     ``cloud`` is a CloudCNN or the bytes of a full CloudCNN ONNX file. For each size and repeat r, the same

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.cnn import CloudCNN, EDGE_DEPTHS
+from models.cnn import EDGE_DEPTHS, EDGE_POOL_STRIDE, CloudCNN
 from models.collaboration import shared_block_bytes, stratified_subset, train_edge
 from models.datasets import DATASETS, DataSplits, load_dataset
 from models.encoders import ConvAutoencoder, FeatureClassifier, fit_pca
@@ -44,7 +44,7 @@ class BuildSettings:
     shared_layers_m: int = 3  # CloudCNN layers in the shared block / the split point
     feature_dim: int = 64  # PCA and autoencoder output size
     max_train_images: int = 0  # 0: the whole training split
-    edge_pool_stride: int = 1  # EdgeCNN max-pool stride: 1 as specified, 2 for ~4x smaller/faster edge models
+    edge_pool_stride: int = EDGE_POOL_STRIDE  # EdgeCNN max-pool stride (see docs/models.md: 1 is SEEDS.md's, 2 keeps edge < cloud)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -56,9 +56,10 @@ def test_edge_parity(cloud, inputs, k):
         _parity(model, to_onnx_bytes(model, (3, 32, 32), softmax=True), inputs["real"], softmax=True)
 
 
-def test_edge_pool_stride_two_parity(cloud, inputs):
-    model = EdgeCNN(3, cloud.lower(3), seed=1, pool_stride=2)
-    assert model.fc1.in_features == 32 * 13 * 13
+def test_edge_pool_stride_one_parity(cloud, inputs):
+    model = EdgeCNN(3, cloud.lower(3), seed=1, pool_stride=1)
+    assert model.fc1.in_features == 32 * 25 * 25
+    assert EdgeCNN(3).fc1.in_features == 32 * 13 * 13
     _parity(model, to_onnx_bytes(model, (3, 32, 32), softmax=True), inputs["random"], softmax=True)
 
 
