@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from harness import options
-from harness.calibration import measure_links, write_links_csv
+from harness.calibration import measure_links, trace_window_errors, write_links_csv
 from harness.tables import format_table
 from topo.network import require_root, running_network
 
@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
                                         "vs measured with the error in %%.")
     options.add_network_options(parser)
     parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 duration per direction (default: 5)")
+    parser.add_argument("--packet-log", action="store_true",
+                        help="also write each emulator's per-packet log (Mahimahi format) into OUT/emulator/")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for links.csv (default: results/<UTC time>-calibrate)")
     parser.set_defaults(func=run)
@@ -29,8 +31,11 @@ def run(args) -> int:
     spec = options.network_spec(args)
     out_dir = args.out or Path("results") / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-calibrate")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with running_network(spec) as net:
+    log_dir = out_dir / "emulator"
+    log_dir.mkdir(exist_ok=True)
+    with running_network(spec, log_dir=log_dir, packet_log=args.packet_log) as net:
         rows = measure_links(net, duration_s=args.seconds)
+    rows += trace_window_errors(rows, log_dir)  # the emulators' summaries are complete once they stopped
     write_links_csv(rows, out_dir / "links.csv")
     print(format_table(["link", "direction", "metric", "configured", "measured", "error %", "note"],
                        [[r.link, r.direction, r.metric, "-" if r.configured is None else f"{r.configured:g}",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 from harness import options
 from harness.reachability import ping_all_pairs
@@ -21,6 +22,10 @@ def add_parser(sub) -> None:
                         help="ping every host pair; print measured RTTs beside the expected ones")
     parser.add_argument("--cli", action="store_true", help="open the Mininet CLI (exit it to tear down)")
     parser.add_argument("--hold", action="store_true", help="keep the network up until Ctrl-C")
+    parser.add_argument("--log-dir", type=Path, default=None,
+                        help="write each link emulator's per-second summary (<link>-summary.csv) here")
+    parser.add_argument("--packet-log", action="store_true",
+                        help="with --log-dir: also the per-packet logs in Mahimahi's format (<link>-uplink.log, ...)")
     parser.set_defaults(func=run)
 
 
@@ -54,7 +59,11 @@ def describe(spec) -> str:
 def run(args) -> int:
     require_root("topology")
     spec = options.network_spec(args)
-    with running_network(spec) as net:
+    if args.packet_log and not args.log_dir:
+        raise ValueError("--packet-log needs --log-dir DIR")
+    if args.log_dir:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
+    with running_network(spec, log_dir=args.log_dir, packet_log=args.packet_log) as net:
         print(describe(spec))
         print(f"\nshaping backend: {spec.backend}; up in {net.timings_s['start_s']:.2f} s")
         failed = 0

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from topo.emulator.config import EmulatorConfig
+from topo.emulator.control import control_path
 from topo.emulator.io_loop import LinkEmulator, die_with_parent, raise_priority, set_fine_timer_slack
 
 
@@ -25,12 +26,13 @@ def main(argv=None) -> int:
     raise_priority()
     try:
         config = EmulatorConfig.from_file(args.config)
-        emulator = LinkEmulator(config)
+        emulator = LinkEmulator(config, control_file=control_path(args.config), ack_to=args.config)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
     signal.signal(signal.SIGTERM, emulator.request_stop)
     signal.signal(signal.SIGINT, emulator.request_stop)
+    signal.signal(signal.SIGUSR1, emulator.request_control)  # rate changes: topo/emulator/control.py
     try:
         try:
             emulator.open()

@@ -43,6 +43,7 @@ class DirectionShaper:
         self._has_loss = not isinstance(self._loss, NoLoss)
         self.queue = PacketQueue(spec.queue, spec.queue_limit_packets, spec.queue_limit_bytes)
         self.service = build_service(spec, start_s, on_opportunity)
+        self._configured_service = self.service
         self._immediate = self.service.immediate
         delay_trace = read_delay_csv(spec.delay_trace) if spec.delay_trace is not None else None
         self.delay_line = DelayLine(spec.delay_ms, spec.jitter_ms, spec.jitter_distribution,
@@ -101,6 +102,28 @@ class DirectionShaper:
         """Advance to ``now_s`` and append (release_s, packet) for every packet due by then."""
         self.service.advance(now_s, self.queue, self._depart)
         self.delay_line.pop_due(now_s, out)
+
+    def set_rate(self, rate_bps: float | None, now_s: float) -> None:
+        """From ``now_s`` serve at a constant ``rate_bps``, or (None) at the configured rate again.
+
+        Queued packets stay queued; a packet in transmission leaves at ``now_s`` when the
+        service is replaced, or keeps its finish time when only a constant rate changes.
+        """
+        self.service.advance(now_s, self.queue, self._depart)
+        if rate_bps is not None and isinstance(self.service, ConstantRateService) \
+                and self.service is not self._configured_service:
+            self.service.set_rate(rate_bps)
+            return
+        new = ConstantRateService(rate_bps) if rate_bps is not None else self._configured_service
+        if new is self.service:
+            return
+        packet = self.service.release_transit()
+        if packet is not None:
+            self._depart(packet, now_s)
+        new.advance(now_s, [], self._depart)  # skip what the replaced service would have done meanwhile
+        self.service = new
+        self._immediate = new.immediate
+        self.service.advance(now_s, self.queue, self._depart)
 
     @property
     def in_flight(self) -> int:

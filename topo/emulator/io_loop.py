@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from topo.emulator.config import EmulatorConfig
+from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
 from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
 from topo.emulator.packet_socket import PACKET_OUTGOING, open_packet_socket
@@ -84,10 +85,14 @@ class Recorders:
 
 
 class LinkEmulator:
-    def __init__(self, config: EmulatorConfig, clock=time.monotonic):
+    def __init__(self, config: EmulatorConfig, clock=time.monotonic, control_file: Path | None = None,
+                 ack_to: Path | None = None):
         self.config = config
         self.clock = clock
         self.stop_requested = False
+        self.control_requested = False
+        self.control_file, self.ack_to = control_file, ack_to  # see topo/emulator/control.py
+        self.controls_applied: list[dict] = []
         self.start_s = clock()
         self.recorders = Recorders(config, self.start_s)
         try:
@@ -108,6 +113,31 @@ class LinkEmulator:
     def request_stop(self, *_args) -> None:
         self.stop_requested = True
 
+    def request_control(self, *_args) -> None:
+        """SIGUSR1: read the control file at the next loop turn."""
+        self.control_requested = True
+
+    def apply_control(self) -> None:
+        """Apply the control file (rate change or restore); acknowledge with its seq or the error."""
+        self.control_requested = False
+        if self.control_file is None:
+            return
+        now_s = self.clock()
+        try:
+            control = read_control(self.control_file)
+        except ControlError as err:
+            if self.ack_to is not None:
+                write_ack(self.ack_to, -1, now_s, str(err))
+            return
+        for side, shaper in self.shapers.items():
+            if control.restore:
+                shaper.set_rate(None, now_s)
+            elif control.rate_bps(side) is not None:
+                shaper.set_rate(control.rate_bps(side), now_s)
+        self.controls_applied.append({"at_s": now_s - self.start_s, **control.to_dict()})
+        if self.ack_to is not None:
+            write_ack(self.ack_to, control.seq, now_s)
+
     def run(self) -> None:
         """Forward until ``request_stop`` (SIGTERM/SIGINT handler); sockets must be open."""
         (up_sock, up_ignores), (down_sock, down_ignores) = self.sockets
@@ -122,6 +152,8 @@ class LinkEmulator:
         next_flush_s = self.start_s + SUMMARY_PERIOD_S
         readable = fds
         while not self.stop_requested:
+            if self.control_requested:
+                self.apply_control()
             for rx, ignores_outgoing, shaper, _tx, _side in routes:
                 if rx not in readable:
                     continue
@@ -169,6 +201,7 @@ class LinkEmulator:
                 "dropped_bytes", "delivered_packets", "delivered_bytes")}
             result[side]["send_errors"] = self.send_errors[side]
             result[side]["in_flight_at_exit"] = shaper.in_flight
+        result["controls_applied"] = self.controls_applied
         return result
 
     def close(self) -> None:

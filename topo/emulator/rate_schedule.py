@@ -29,6 +29,10 @@ class UnlimitedService:
     def next_event_s(self, queue) -> float:
         return INF
 
+    def release_transit(self):
+        """The packet being transmitted, taken out (None here: nothing is ever in transit)."""
+        return None
+
 
 class ConstantRateService:
     """A byte-exact serialiser: a packet occupies the link for size_bytes * 8 / rate_bps.
@@ -67,6 +71,18 @@ class ConstantRateService:
     def next_event_s(self, queue) -> float:
         """Valid after ``advance``: a non-empty queue always has its head in transit."""
         return self._finish_s
+
+    def set_rate(self, rate_bps: float) -> None:
+        """A new rate from the next packet on; the packet in transit keeps its finish time."""
+        if not rate_bps > 0:
+            raise ValueError(f"rate_bps must be > 0, got {rate_bps}")
+        self.rate_bps = rate_bps
+        self._seconds_per_byte = 8.0 / rate_bps
+
+    def release_transit(self):
+        """The packet being transmitted, taken out (the caller delivers it)."""
+        packet, self._transit, self._finish_s = self._transit, None, INF
+        return packet
 
 
 class TraceRateService:
@@ -145,6 +161,11 @@ class TraceRateService:
                 if self._transit_left == 0:
                     packet, self._transit = self._transit, None
                     depart(packet, opportunity_s)
+
+    def release_transit(self):
+        """The packet partly sent, taken out (the caller delivers it)."""
+        packet, self._transit, self._transit_left = self._transit, None, 0
+        return packet
 
     def next_event_s(self, queue) -> float:
         """Only a busy link needs waking; an idle one skips its opportunities lazily."""
