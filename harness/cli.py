@@ -11,7 +11,7 @@ import sys
 from harness.errors import USER_ERRORS
 from topo.network import Terminated
 
-COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "models", "report", "clean"]
+COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "collaborate", "features", "models", "report", "clean"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harness.calibration import measure_links
+from harness.fault_actions import NetworkFaults, RunningNodes
+from harness.faults import FaultError, FaultRunner, parse_schedule
 from harness.capture import start_captures, stop_captures
 from harness.errors import HarnessError
 from harness.results import (LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, new_run_dir, utc_stamp,
@@ -84,21 +86,63 @@ def _stop(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
         proc.wait()
 
 
+def cloud_argv(models_dir: Path, log_dir: Path) -> list[str]:
+    return _python_module("nodes.cloud", "--host", WAN_CLOUD, "--models", str(models_dir),
+                          "--log-dir", str(log_dir / "cloud"), "--port", str(NODE_PORT), "--device", "auto")
+
+
+def edge_argv(spec: ExperimentSpec, log_dir: Path) -> list[str]:
+    placements = sorted({"edge", *spec.placements} - {"cloud"})
+    return _python_module("nodes.edge", "--host", LAN_EDGE, "--cloud", CLOUD_URL, "--model", spec.edge_model,
+                          "--placements", ",".join(placements), "--log-dir", str(log_dir / "edge"),
+                          "--cloud-timeout-s", f"{spec.edge_cloud_timeout_s:g}",
+                          "--cloud-retries", str(spec.edge_cloud_retries),
+                          "--port", str(NODE_PORT), "--device", "auto")
+
+
+def start_node(net, host: str, argv: list[str]) -> subprocess.Popen:
+    return net.popen(host, argv, "node", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+
+
 def start_nodes(net, spec: ExperimentSpec, models_dir: Path, log_dir: Path) -> tuple:
     """Cloud first, then the edge, which fetches its models from the cloud; both ready."""
-    env_args = ["--port", str(NODE_PORT), "--device", "auto"]
-    cloud = net.popen("cloud", _python_module("nodes.cloud", "--host", WAN_CLOUD, "--models", str(models_dir),
-                                              "--log-dir", str(log_dir / "cloud"), *env_args),
-                      "node", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    cloud = start_node(net, "cloud", cloud_argv(models_dir, log_dir))
     _wait_ready(cloud, "the cloud server", NODE_READY_TIMEOUT_S)
-    placements = sorted({"edge", *spec.placements} - {"cloud"})
-    edge = net.popen("edge", _python_module("nodes.edge", "--host", LAN_EDGE, "--cloud", CLOUD_URL,
-                                            "--model", spec.edge_model, "--placements", ",".join(placements),
-                                            "--log-dir", str(log_dir / "edge"), *env_args),
-                     "node", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    edge = start_node(net, "edge", edge_argv(spec, log_dir))
     started = time.monotonic()
     _wait_ready(edge, "the edge server", NODE_READY_TIMEOUT_S)
     return cloud, edge, time.monotonic() - started
+
+
+def timeouts_record(spec: ExperimentSpec) -> dict:
+    """The timeouts and retries in force, as experiment.json records them."""
+    return {"device_to_server": {"timeout_s": spec.request_timeout_s, "connect_timeout_s": 10.0,
+                                 "retries": spec.request_retries, "retry_backoff_s": spec.retry_backoff_s,
+                                 "retried_on": "no answer (refused, reset, timeout) or HTTP 502/503/504"},
+            "edge_to_cloud": {"timeout_s": spec.edge_cloud_timeout_s, "connect_timeout_s": 5.0,
+                              "retries": spec.edge_cloud_retries, "retry_backoff_s": 0.2,
+                              "retried_on": "no answer or any non-200 answer; a failed sha256 check never"},
+            "node_ready_timeout_s": NODE_READY_TIMEOUT_S}
+
+
+def _wait_ready_node(proc: subprocess.Popen, what: str) -> None:
+    _wait_ready(proc, what, NODE_READY_TIMEOUT_S)
+
+
+def check_faults_possible(spec: ExperimentSpec, backend: str, profiles: dict) -> None:
+    """Refuse before any network exists a rate fault on a link without a userspace emulator."""
+    for fault in parse_schedule(spec.faults):
+        if fault.kind != "rate":
+            continue
+        shaped = all(p.up.shaped or p.down.shaped for p in profiles[fault.target])
+        if backend != "userspace" or not shaped:
+            raise FaultError(f"fault {fault.text!r}: rate changes need the userspace link backend and a shaped "
+                             f"{fault.target} link (backend here: {backend}); use --link-backend userspace")
+
+
+def _save_windows(log_dir: Path, access: str, windows) -> None:
+    """Fault windows as they change (the fault thread writes this file; experiment.json gets them at the end)."""
+    write_json_atomically(log_dir / "faults.json", {"access": access, "faults": [w.record() for w in windows]})
 
 
 def _server_stamps(log_dir: Path) -> dict[str, dict]:
@@ -135,10 +179,14 @@ def request_row(row: dict, access: str, placement: str, server: dict) -> dict:
         "server_inference_start_ns": row.get("inference_start_ns"),
         "server_inference_end_ns": row.get("inference_end_ns"),
         "server_reply_sent_ns": server.get("reply_sent_ns", row.get("reply_sent_ns")),
+        "server_preprocess_start_ns": row.get("preprocess_start_ns"),
+        "server_preprocess_end_ns": row.get("preprocess_end_ns"),
         "upload_ms": _ms(row.get("upload_complete_ns"), row.get("send_start_ns")) if ok else "",
+        "preprocess_ms": _ms(row.get("preprocess_end_ns"), row.get("preprocess_start_ns")) if ok else "",
         "inference_ms": _ms(row.get("inference_end_ns"), row.get("inference_start_ns")) if ok else "",
         "response_ms": _ms(row.get("reply_complete_ns"), row.get("send_start_ns")) if ok else "",
         "cloud_leg_ms": cloud_leg if ok else "", "predicted_class": row.get("label"),
+        "attempts": row.get("attempts") or 1,
     }
 
 
@@ -150,12 +198,15 @@ def run_workload(net, spec: ExperimentSpec, run: Run, access: str, placement: st
     argv = _python_module("nodes.workload", "--url", url, "--model", model, "--sizes", ",".join(spec.sizes),
                           "--repetitions", str(spec.repetitions), "--seed", str(spec.seed),
                           "--tag", placement, "--timeout-s", f"{spec.request_timeout_s:g}",
+                          "--retries", str(spec.request_retries), "--retry-backoff-s", f"{spec.retry_backoff_s:g}",
                           "--images-dir", str(REPO_ROOT / ".cache" / "images"), "--out", str(out))
     if duration_s:
         argv += ["--duration-s", f"{duration_s:g}"]
     if spec.open_loop_rate_hz:
         argv += ["--rate", f"{spec.open_loop_rate_hz:g}"]
     proc = net.popen("ue1", argv, "device", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    if bar.n == 0:
+        bar.reset(total=bar.total)  # start the rate (and time-left) clock at the first request, not at set-up
     try:
         done_before = bar.n
         for line in proc.stdout:
@@ -192,6 +243,7 @@ def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
     access_profiles = {a: access_profile(spec, a) for a in spec.accesses}
     wan, lan = load_profile(spec.wan), load_profile(spec.lan)
     backend = resolve_backend(spec.link_backend, [*access_profiles.values(), wan, lan])
+    check_faults_possible(spec, backend, {"access": list(access_profiles.values()), "wan": [wan], "lan": [lan]})
     run = Run(spec, new_run_dir(Path(spec.results_dir), spec.experiment))
     manifest = json.loads((models_dir / "manifest.json").read_text())
     run.record = {
@@ -203,6 +255,7 @@ def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
         "models": {name: {k: entry.get(k) for k in ("file", "bytes", "sha256", "role")}
                    for name, entry in manifest.get("models", {}).items()},
         "captures": [], "faults": [], "accesses_run": [], "model_fetch_s": {},
+        "timeouts": timeouts_record(spec), "fault_clock_start_ns": {},
     }
     run.record["environment"]["onnxruntime_providers"] = {}
     run.save()
@@ -252,10 +305,24 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             for row in measure_links(net, duration_s=spec.calibrate_seconds, ping_count=10, progress=lambda _: None):
                 links.write({"access": access, **row.__dict__,
                              "error_pct": None if row.error_pct is None else round(row.error_pct, 2)})
-            for placement in spec.placements:
-                bar.set_description(f"{access}/{placement}")
-                duration = spec.replay_seconds if spec.experiment == "replay" else 0.0
-                run_workload(net, spec, run, access, placement, bar, duration)
+            nodes = RunningNodes(lambda host, argv: start_node(net, host, argv), _wait_ready_node)
+            nodes.add("cloud", cloud_argv(models_dir, log_dir), cloud)
+            nodes.add("edge", edge_argv(spec, log_dir), edge)
+            actions = NetworkFaults(net, nodes)
+            faults = parse_schedule(spec.faults)
+            for fault in faults:
+                actions.check(fault)
+            runner = FaultRunner(faults, actions, on_change=lambda w: _save_windows(log_dir, access, w))
+            runner.start()
+            run.record["fault_clock_start_ns"][access] = runner.start_ns
+            try:
+                for placement in spec.placements:
+                    bar.set_description(f"{access}/{placement}")
+                    duration = spec.replay_seconds if spec.experiment == "replay" else 0.0
+                    run_workload(net, spec, run, access, placement, bar, duration)
+            finally:
+                run.record["faults"] += [{"access": access, **w} for w in runner.stop()]
+                cloud, edge = nodes.proc("cloud"), nodes.proc("edge")
         finally:
             _stop(edge)
             _stop(cloud)

@@ -32,12 +32,25 @@ def add_experiment_options(parser: argparse.ArgumentParser, *, accesses: bool = 
                         help=f"iperf3 seconds per link direction at the start, 0 = ping only "
                              f"(default: {d.calibrate_seconds:g})")
     parser.add_argument("--timeout", dest="request_timeout_s", type=float, help="one request's timeout in seconds")
+    parser.add_argument("--retries", dest="request_retries", type=int,
+                        help=f"device: retries of a failed request (default: {d.request_retries}: each failure is a row)")
+    parser.add_argument("--retry-backoff", dest="retry_backoff_s", type=float,
+                        help=f"device: seconds before the first retry, doubled after each (default: {d.retry_backoff_s:g})")
+    parser.add_argument("--edge-cloud-timeout", dest="edge_cloud_timeout_s", type=float,
+                        help=f"edge -> cloud: one request's timeout in seconds (default: {d.edge_cloud_timeout_s:g})")
+    parser.add_argument("--edge-cloud-retries", dest="edge_cloud_retries", type=int,
+                        help=f"edge -> cloud: retries of a failed request (default: {d.edge_cloud_retries})")
+    parser.add_argument("--fault", dest="faults", action="append", metavar="AT:KIND:TARGET[:VALUE][:DURATION]",
+                        help="inject a fault, counted from the start of each access network's workload; repeat for "
+                             "more: 10s:link-down:wan:5s, 30s:kill:cloud:3s (restarted after 3 s), "
+                             "40s:rate:access:2Mbit/s[:10s] (see docs/reliability.md)")
     parser.add_argument("--models-dir", dest="models_dir", help="model cache (default: .cache/models)")
     parser.add_argument("--results-dir", dest="results_dir", help="where run folders go (default: results)")
 
 
 FIELDS = ("accesses", "placements", "sizes", "repetitions", "link_backend", "open_loop_rate_hz", "seed", "ues",
-          "wan", "capture", "capture_snaplen_bytes", "calibrate_seconds", "request_timeout_s", "models_dir",
+          "wan", "capture", "capture_snaplen_bytes", "calibrate_seconds", "request_timeout_s", "request_retries",
+          "retry_backoff_s", "edge_cloud_timeout_s", "edge_cloud_retries", "faults", "models_dir",
           "results_dir", "uplink_trace", "downlink_trace", "trace_base", "replay_seconds")
 
 

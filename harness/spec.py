@@ -31,7 +31,7 @@ class ExperimentSpec:
     accesses: tuple[str, ...] = ("lte", "wifi")
     placements: tuple[str, ...] = ("edge", "cloud")
     sizes: tuple[str, ...] = tuple(SIZES_BYTES)
-    repetitions: int = 10
+    repetitions: int = 12
     link_backend: str = "auto"
     open_loop_rate_hz: float = 0.0      # 0 = closed loop (one request at a time, as the seeds measured)
     seed: int = 1
@@ -47,14 +47,20 @@ class ExperimentSpec:
     capture: bool = True
     capture_snaplen_bytes: int = 128    # headers only; 0 = whole packets
     calibrate_seconds: float = 2.0      # iperf3 per direction per link at the start; 0 = ping only
-    request_timeout_s: float = 120.0
+    request_timeout_s: float = 120.0    # device -> server, one attempt, send start -> reply complete
+    request_retries: int = 0            # device: attempts after a failed one (0: every failure is a row)
+    retry_backoff_s: float = 0.5        # device: wait before a retry, doubled each time
+    edge_cloud_timeout_s: float = 30.0  # edge -> cloud, one request (forwarded inference, labels, index)
+    edge_cloud_retries: int = 1         # edge -> cloud: attempts after a failed one (a pooled connection
+                                        # the cloud reset when it restarted fails once)
+    faults: tuple[str, ...] = ()        # fault schedule, see harness/faults.py ("10s:link-down:wan:5s")
     models_dir: str = ""                # "" = the default model cache (.cache/models)
     results_dir: str = "results"
 
     def __post_init__(self):
         if self.experiment not in EXPERIMENTS:
             raise SpecError(f"experiment must be one of {', '.join(EXPERIMENTS)}, got {self.experiment!r}")
-        for name in ("accesses", "placements", "sizes"):
+        for name in ("accesses", "placements", "sizes"):  # faults may be empty
             if not getattr(self, name):
                 raise SpecError(f"{name} must not be empty")
         bad = [p for p in self.placements if p not in PLACEMENTS]
@@ -73,6 +79,15 @@ class ExperimentSpec:
             raise SpecError(f"ues must be 1..200, got {self.ues}")
         if self.capture_snaplen_bytes < 0 or self.calibrate_seconds < 0 or self.request_timeout_s <= 0:
             raise SpecError("capture_snaplen_bytes and calibrate_seconds must be >= 0, request_timeout_s > 0")
+        if not (0 <= self.request_retries <= 10 and 0 <= self.edge_cloud_retries <= 10):
+            raise SpecError(f"request_retries and edge_cloud_retries must be 0..10, got {self.request_retries} "
+                            f"and {self.edge_cloud_retries}")
+        if self.retry_backoff_s < 0 or self.edge_cloud_timeout_s <= 0:
+            raise SpecError(f"retry_backoff_s must be >= 0 and edge_cloud_timeout_s > 0, got "
+                            f"{self.retry_backoff_s:g} and {self.edge_cloud_timeout_s:g}")
+        if self.faults:
+            from harness.faults import parse_schedule  # harness.faults imports this module
+            parse_schedule(self.faults)
         if self.experiment == "replay" and not (self.uplink_trace and self.downlink_trace):
             raise SpecError("replay needs both an uplink and a downlink trace (--uplink FILE --downlink FILE)")
 
@@ -115,6 +130,8 @@ def load_config(path: Path) -> dict:
         text = path.read_text()
     except OSError as err:
         raise SpecError(f"{path}: cannot read config ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not a text file ({err.reason} at byte {err.start})") from None
     try:
         data = json.loads(text)["spec"] if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:

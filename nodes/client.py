@@ -31,7 +31,9 @@ SERVER_STAMPS = ("request_received_ns", "upload_complete_ns", "preprocess_start_
                  "inference_start_ns", "inference_end_ns", "cloud_request_start_ns", "cloud_upload_complete_ns",
                  "cloud_inference_start_ns", "cloud_inference_end_ns", "cloud_reply_complete_ns")
 ROW_FIELDS = ("request_id", "pattern", "model", "size_bytes", "scheduled_ns", "send_start_ns", "reply_complete_ns",
-              *SERVER_STAMPS, "reply_start_ns", "reply_sent_ns", "status", "error", "node", "served_by_model", "provider", "label")
+              *SERVER_STAMPS, "reply_start_ns", "reply_sent_ns", "status", "error", "node", "served_by_model", "provider", "label",
+              "attempts")
+RETRY_STATUSES = (0, 502, 503, 504)  # no answer, or the server could not answer now; a 4xx is never retried
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class ClientSettings:
     timeout_s: float = 120.0          # one request, send start -> reply complete; 0 is not allowed
     connect_timeout_s: float = 10.0
     connections: int = 64             # open connections at most (open loop)
+    retries: int = 0                  # attempts after a failed one (RETRY_STATUSES); 0: a failure is final
+    retry_backoff_s: float = 0.5      # wait before the first retry, doubled after each
 
     def __post_init__(self):
         if not self.url.startswith(("http://", "https://")):
@@ -50,6 +54,9 @@ class ClientSettings:
                 raise NodeConfigError(f"{name}={getattr(self, name)!r} must be > 0 seconds")
         if self.connections < 1:
             raise NodeConfigError(f"connections={self.connections} must be >= 1")
+        if not 0 <= self.retries <= 10 or self.retry_backoff_s < 0:
+            raise NodeConfigError(f"retries={self.retries} must be 0..10 and retry_backoff_s="
+                                  f"{self.retry_backoff_s} >= 0")
 
 
 class InferenceClient:
@@ -70,6 +77,22 @@ class InferenceClient:
         await self._session.close()
 
     async def infer_image(self, jpeg: bytes, request_id: str, model: str | None = None) -> dict:
+        """One request, retried per the settings; the row is the last attempt's, with ``attempts`` and,
+        when an earlier attempt failed, its error kept in ``error`` ("attempt 1: ...; ")."""
+        earlier, backoff_s = [], self.settings.retry_backoff_s
+        for attempt in range(1, self.settings.retries + 2):
+            row = await self._infer_once(jpeg, request_id, model)
+            row["attempts"] = attempt
+            if row["status"] == 200 or row["status"] not in RETRY_STATUSES or attempt > self.settings.retries:
+                break
+            earlier.append(f"attempt {attempt}: {row['error'] or row['status']}")
+            await asyncio.sleep(backoff_s)
+            backoff_s *= 2
+        if earlier and row["status"] != 200:
+            row["error"] = "; ".join([*earlier, f"attempt {row['attempts']}: {row['error']}"])[:1000]
+        return row
+
+    async def _infer_once(self, jpeg: bytes, request_id: str, model: str | None = None) -> dict:
         model = model or self.settings.model
         body, json_length = encode_infer_request([Tensor.from_bytes_list("image", [jpeg])], request_id=request_id)
         headers = {"Content-Type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(json_length)}

@@ -1,7 +1,9 @@
 """The edge's HTTP client to the cloud: artifact index and downloads, forwarded inference, labelling.
 
-Every call has an explicit timeout; a failure raises ``UpstreamError`` (network)
-or ``ArtifactError`` (a download that fails its size / sha256 check).
+Every call has an explicit timeout and is tried ``1 + retries`` times when the cloud
+does not answer (connection refused or reset, timeout) or answers 502/503/504; then a
+failure raises ``UpstreamError`` (network) or ``ArtifactError`` (a download that fails
+its size / sha256 check, never retried).
 """
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ from nodes.artifacts import ArtifactEntry, FetchRecord, verify
 from nodes.errors import ArtifactError, ProtocolError, UpstreamError
 from nodes.protocol import BINARY_CONTENT_TYPE, HEADER_LENGTH, Tensor, encode_infer_request, parse_infer_response
 
+RETRY_STATUSES = (502, 503, 504)
+
 
 class CloudLink:
     def __init__(self, cloud_url: str, *, connect_timeout_s: float = 5.0, request_timeout_s: float = 30.0,
-                 download_timeout_s: float = 300.0):
+                 download_timeout_s: float = 300.0, retries: int = 0, retry_backoff_s: float = 0.2):
         self.cloud_url = cloud_url.rstrip("/")
+        self.retries, self.retry_backoff_s = retries, retry_backoff_s
+        self.retried = 0  # attempts repeated so far (reported in the edge's status)
         self.timeout = aiohttp.ClientTimeout(total=request_timeout_s, connect=connect_timeout_s)
         self.download_timeout = aiohttp.ClientTimeout(total=download_timeout_s, connect=connect_timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -35,7 +41,28 @@ class CloudLink:
             await self._session.close()
             self._session = None
 
+    async def _retrying(self, attempt):
+        """``await attempt()`` up to 1 + retries times while it raises UpstreamError."""
+        backoff_s = self.retry_backoff_s
+        for number in range(self.retries + 1):
+            try:
+                return await attempt()
+            except UpstreamError:
+                if number == self.retries:
+                    raise
+                self.retried += 1
+                await asyncio.sleep(backoff_s)
+                backoff_s *= 2
+
     async def _get(self, path: str, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes, dict]:
+        async def once():
+            status, body, headers = await self._get_once(path, timeout)
+            if status in RETRY_STATUSES:
+                raise UpstreamError(f"cloud {self.cloud_url}{path} answered {status}: {body[:200]!r}")
+            return status, body, headers
+        return await self._retrying(once)
+
+    async def _get_once(self, path: str, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes, dict]:
         url = self.cloud_url + path
         try:
             async with self.session.get(url, timeout=timeout) as response:
@@ -65,6 +92,9 @@ class CloudLink:
 
     async def infer(self, model: str, tensor: Tensor, request_id: str | None) -> tuple[list[Tensor], dict]:
         """Forward one tensor; returns the cloud's outputs and the leg's timestamps (prefixed cloud_)."""
+        return await self._retrying(lambda: self._infer_once(model, tensor, request_id))
+
+    async def _infer_once(self, model: str, tensor: Tensor, request_id: str | None) -> tuple[list[Tensor], dict]:
         body, json_length = encode_infer_request([tensor], request_id=request_id)
         headers = {"Content-Type": BINARY_CONTENT_TYPE}
         if json_length is not None:
@@ -98,6 +128,9 @@ class CloudLink:
         return json.loads(body)["inputs"]
 
     async def label(self, images: list[bytes]) -> list[int]:
+        return await self._retrying(lambda: self._label_once(images))
+
+    async def _label_once(self, images: list[bytes]) -> list[int]:
         body, json_length = encode_infer_request([Tensor.from_bytes_list("image", images)])
         headers = {"Content-Type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(json_length)}
         url = f"{self.cloud_url}/v2/label"

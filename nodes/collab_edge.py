@@ -111,6 +111,11 @@ class CollaborativeEdgeServer(EdgeServer):
     def _pending(self) -> int:
         return len(self.objects) - len(self.objects.labels())
 
+    def _batch_wanted(self) -> int:
+        """Full batches only, except the last few labels an update still needs."""
+        missing = self.update.labels_per_update - (len(self.objects.labels()) - self.labels_used)
+        return max(1, min(self.update.label_batch, missing))
+
     async def _update_loop(self) -> None:
         if self.counters is None or self.update.max_updates == 0:
             return
@@ -119,7 +124,7 @@ class CollaborativeEdgeServer(EdgeServer):
             while self.updates_done < self.update.max_updates:
                 await asyncio.sleep(self.idle.poll_s)
                 detector.sample()
-                if self._pending() == 0 or not detector.is_idle():
+                if self._pending() < self._batch_wanted() or not detector.is_idle():
                     continue
                 await self._label_batch(detector)
                 detector.resync()  # our own upload is not someone else's load

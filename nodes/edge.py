@@ -45,7 +45,7 @@ class EdgeServer(NodeServer):
                  placements: tuple[str, ...] = ("edge",), split_layers: int = 3, device: str = "auto",
                  threads: int | None = None, limits: ServerLimits | None = None, worker_threads: int = 2,
                  keep_limits: ObjectStoreLimits = ObjectStoreLimits(), fetch_timeout_s: float = 60.0,
-                 cloud_timeout_s: float = 30.0):
+                 cloud_timeout_s: float = 30.0, cloud_retries: int = 0):
         super().__init__(node_name, log_dir, limits=limits, worker_threads=worker_threads)
         bad = [p for p in placements if p not in PLACEMENTS]
         if bad or "edge" not in placements:
@@ -56,7 +56,9 @@ class EdgeServer(NodeServer):
         self.model_name, self.device, self.threads = model, device, threads
         self.specs: list[PlacementSpec] = placement_specs(tuple(placements), split_layers)
         self.fetch_timeout_s = fetch_timeout_s
-        self.cloud = CloudLink(cloud_url, request_timeout_s=cloud_timeout_s)
+        if not 0 <= cloud_retries <= 10 or cloud_timeout_s <= 0:
+            raise NodeConfigError(f"cloud retries {cloud_retries} must be 0..10 and cloud timeout {cloud_timeout_s} s > 0")
+        self.cloud = CloudLink(cloud_url, request_timeout_s=cloud_timeout_s, retries=cloud_retries)
         self.objects = ObjectStore(self.log_dir / "objects", keep_limits)
         self.current: ImageModel | None = None
         self.remote: dict[str, RemoteTailModel] = {}
@@ -234,7 +236,8 @@ class EdgeServer(NodeServer):
             "node": self.node_name, "ready": self.ready, "model": self.current.model_name if self.current else None,
             "placements": sorted(self.remote), "kept_objects": len(self.objects),
             "kept_bytes": self.objects.total_bytes, "labelled_objects": len(self.objects.labels()),
-            "fetches": self.fetches, "connections": self.guard.open_connections})
+            "fetches": self.fetches, "connections": self.guard.open_connections,
+            "cloud_retries": {"configured": self.cloud.retries, "retried": self.cloud.retried}})
 
     async def close(self) -> None:
         if self._keeping:
@@ -259,6 +262,8 @@ def main(argv=None) -> None:
     parser.add_argument("--fetch-timeout-s", type=float, default=60.0,
                         help="how long to wait for the cloud's model index at start")
     parser.add_argument("--cloud-timeout-s", type=float, default=30.0, help="timeout of one request to the cloud")
+    parser.add_argument("--cloud-retries", type=int, default=0,
+                        help="retries of a request to the cloud that got no answer or 502-504 (default 0)")
     args = parser.parse_args(argv)
     limits = check_common(args)
     name = args.name or "edge"
@@ -267,7 +272,8 @@ def main(argv=None) -> None:
                         split_layers=args.split_layers, device=args.device, threads=args.threads, limits=limits,
                         worker_threads=args.workers,
                         keep_limits=ObjectStoreLimits(max_objects=args.keep_objects, max_bytes=args.keep_bytes),
-                        fetch_timeout_s=args.fetch_timeout_s, cloud_timeout_s=args.cloud_timeout_s)
+                        fetch_timeout_s=args.fetch_timeout_s, cloud_timeout_s=args.cloud_timeout_s,
+                        cloud_retries=args.cloud_retries)
     serve_forever(server, args.host, args.port, args.ready_file, args.shutdown_timeout_s)
 
 

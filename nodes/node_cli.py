@@ -35,7 +35,13 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "*", "[::]")
+
+
 def check_common(args) -> ServerLimits:
+    if args.host.strip() in WILDCARD_HOSTS:
+        raise NodeConfigError(f"--host {args.host!r} would listen on every interface of the machine: give the "
+                              "address of the emulated host (e.g. 10.0.2.2) or 127.0.0.1")
     if not 0 <= args.port <= 65535:
         raise NodeConfigError(f"--port {args.port} is outside 0..65535")
     if args.threads is not None and args.threads < 1:

@@ -261,6 +261,8 @@ def encode_infer_response(model_name: str, request: InferRequest, outputs, param
 def parse_infer_response(body: bytes, header_length: str | int | None = None) -> InferResponse:
     """Parse a reply body (client side); raises ProtocolError."""
     header, binary = _split_body(body, header_length, ProtocolError)
+    if not isinstance(header.get("outputs") or [], list) or not isinstance(header.get("parameters") or {}, dict):
+        raise ProtocolError("the reply's 'outputs' must be a list and its 'parameters' an object")
     outputs, offset = {}, 0
     for entry in header.get("outputs") or []:
         tensor, offset = _decode_tensor(entry, binary, offset, ProtocolError, "output")

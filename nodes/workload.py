@@ -65,7 +65,8 @@ async def closed(client: InferenceClient, images, repetitions: int, duration_s: 
 
 
 async def run(args) -> int:
-    settings = ClientSettings(url=args.url, model=args.model, timeout_s=args.timeout_s)
+    settings = ClientSettings(url=args.url, model=args.model, timeout_s=args.timeout_s, retries=args.retries,
+                              retry_backoff_s=args.retry_backoff_s)
     images = image_set([s for s in args.sizes.split(",") if s.strip()], args.seed, args.images_dir)
     sink = RowSink(args.out)
     try:
@@ -95,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="w", help="request id prefix")
     parser.add_argument("--timeout-s", type=float, default=120.0)
+    parser.add_argument("--retries", type=int, default=0, help="retries of a failed request (no answer, 502-504)")
+    parser.add_argument("--retry-backoff-s", type=float, default=0.5, help="seconds before the first retry, doubled")
     parser.add_argument("--images-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True, help="CSV, one row per request, flushed per row")
     args = parser.parse_args(argv)

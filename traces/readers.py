@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from traces.conversion import opportunities_from_rates
-from traces.trace_types import DelayTrace, DeliveryTrace, TraceFormatError
+from traces.trace_types import OPPORTUNITY_BYTES, DelayTrace, DeliveryTrace, TraceFormatError
+
+MAX_OPPORTUNITIES = 50_000_000  # 1500-byte opportunities: 600 Gbit, e.g. 1 h at 166 Mbit/s
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -35,7 +37,7 @@ def read_mahimahi_trace(path) -> DeliveryTrace:
     previous = 0
     for index, line in enumerate(lines):
         text = line.strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # '²'.isdigit() is True, int('²') fails
             what = "an empty line" if not text else repr(text)
             raise TraceFormatError(f"{path} line {index + 1}: {what} is not a whole number of "
                                    "milliseconds (one integer >= 0 per line)")
@@ -91,6 +93,10 @@ def read_rate_csv(path) -> DeliveryTrace:
     path = Path(path)
     times, rates_mbps = _read_two_column_csv(path, "rate_mbps")
     end_s = times[-1] + (times[-1] - times[-2])
+    opportunities = float(np.sum(rates_mbps * 1e6 * np.diff(np.append(times, end_s)))) / (OPPORTUNITY_BYTES * 8)
+    if opportunities > MAX_OPPORTUNITIES:  # a typo in the units would otherwise allocate gigabytes
+        raise TraceFormatError(f"{path}: the rates add up to {opportunities:.3g} delivery opportunities, more than "
+                               f"the {MAX_OPPORTUNITIES:,} a trace may hold (rates are in Mbit/s)")
     return DeliveryTrace(opportunities_from_rates(times, rates_mbps * 1e6, end_s, str(path)), source=str(path))
 
 

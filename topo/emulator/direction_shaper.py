@@ -110,17 +110,16 @@ class DirectionShaper:
         service is replaced, or keeps its finish time when only a constant rate changes.
         """
         self.service.advance(now_s, self.queue, self._depart)
-        if rate_bps is not None and isinstance(self.service, ConstantRateService) \
-                and self.service is not self._configured_service:
-            self.service.set_rate(rate_bps)
-            return
         new = ConstantRateService(rate_bps) if rate_bps is not None else self._configured_service
         if new is self.service:
             return
-        packet = self.service.release_transit()
-        if packet is not None:
-            self._depart(packet, now_s)
-        new.advance(now_s, [], self._depart)  # skip what the replaced service would have done meanwhile
+        if isinstance(new, ConstantRateService) and isinstance(self.service, ConstantRateService):
+            new.take_over(self.service)
+        else:
+            packet = self.service.release_transit()
+            if packet is not None:
+                self._depart(packet, now_s)
+            new.advance(now_s, [], self._depart)  # skip what the replaced service would have done meanwhile
         self.service = new
         self._immediate = new.immediate
         self.service.advance(now_s, self.queue, self._depart)

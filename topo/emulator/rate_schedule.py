@@ -79,6 +79,11 @@ class ConstantRateService:
         self.rate_bps = rate_bps
         self._seconds_per_byte = 8.0 / rate_bps
 
+    def take_over(self, other: "ConstantRateService") -> None:
+        """Continue ``other``'s transmission (the packet in transit keeps its finish time)."""
+        self._transit, self._finish_s, self._free_s = other._transit, other._finish_s, other._free_s
+        other._transit, other._finish_s = None, INF
+
     def release_transit(self):
         """The packet being transmitted, taken out (the caller delivers it)."""
         packet, self._transit, self._finish_s = self._transit, None, INF
