@@ -65,8 +65,11 @@ def main() -> int:
         results = ROOT / "results"
         before = set(results.glob("*-compare*")) if results.exists() else set()
         started = time.monotonic()
-        subprocess.run([sys.executable, str(ROOT / "harness" / "run.py"), "compare", *args.compare_args],
-                       check=True, cwd=ROOT)
+        done = subprocess.run([sys.executable, str(ROOT / "harness" / "run.py"), "compare", *args.compare_args],
+                              cwd=ROOT)
+        if done.returncode != 0:
+            print(f"bench_harness: compare failed (exit {done.returncode}); no figures written", file=sys.stderr)
+            return done.returncode
         wall_s = time.monotonic() - started
         (run_dir,) = set(results.glob("*-compare*")) - before
     result = figures(run_dir, wall_s)

@@ -74,8 +74,10 @@ class FeaturesSpec:
     accesses: tuple[str, ...] = ("lte", "wifi")
     feature_dims: tuple[int, ...] = (16, 32, 64, 128)
     images: int = 30                    # requests per access x path (dataset images as JPEG)
-    train_epochs: int = 5               # epochs of the raw (CloudCNN) and feature trainings compared
-    ae_epochs: int = 3
+    train_epochs: int = 15              # epochs of every classifier (raw inputs and features alike)
+    cnn_epochs: int = 5                 # epochs of CloudCNN on raw images (the cloud-centric deep model)
+    ae_epochs: int = 5
+    rate_hz: float = 5.0                # device requests per second (open loop, light load)
     max_train_images: int = 0           # 0: the whole training split
     seed: int = 1
     link_backend: str = "auto"
@@ -92,6 +94,8 @@ class FeaturesSpec:
             ("images", self.images >= 1, "an integer >= 1"),
             ("train_epochs", self.train_epochs >= 1, "an integer >= 1"),
             ("ae_epochs", self.ae_epochs >= 1, "an integer >= 1"),
+            ("cnn_epochs", self.cnn_epochs >= 0, "an integer >= 0 (0: no CloudCNN baseline)"),
+            ("rate_hz", 0 < self.rate_hz <= 500, "in (0, 500]"),
             ("max_train_images", self.max_train_images >= 0, "an integer >= 0 (0: all)"),
             ("link_backend", self.link_backend in BACKENDS, f"one of {', '.join(BACKENDS)}"),
         ])

@@ -4,7 +4,9 @@
   the analytic lower bound (the seeds' Fig. 4 and 6);
 - ``inference.png``: median inference time per model and image size;
 - ``access-response.png``: response time over each access side by side, per placement;
-- ``replay.png``: a replay run's response times over the link capacity in time.
+- ``replay.png``: a replay run's response times over the link capacity in time;
+- ``timeline-<access>.png``: every request's response time over time, failures marked, fault
+  windows shaded (runs with a fault schedule).
 
 Points are medians; the bar reaches the 90th percentile.
 """
@@ -166,6 +168,42 @@ def replay_series(rows: list[dict], path: Path) -> Path | None:
     bottom.set_xlabel("time since the link started (s)")
     bottom.grid(True, alpha=0.3)
     bottom.legend(fontsize=8)
+    return _save(fig, path)
+
+
+FAULT_COLOURS = {"link-down": "tab:red", "kill": "tab:purple", "rate": "tab:orange"}
+
+
+def fault_timeline(requests: list[dict], faults: list[dict], start_ns: int, access: str, path: Path) -> Path | None:
+    """Response time of each request against its send time (s since the fault clock), fault windows shaded."""
+    rows = [r for r in requests if r.get("access") == access and str(r.get("client_send_start_ns") or "").isdigit()]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    for i, placement in enumerate(sorted({r["placement"] for r in rows})):
+        colour, marker = PLACEMENT_STYLE.get(placement, (f"C{i}", "o"))
+        ok = [((int(r["client_send_start_ns"]) - start_ns) / 1e9, float(r["response_ms"])) for r in rows
+              if r["placement"] == placement and r.get("status") == "ok" and r.get("response_ms")]
+        failed = [(int(r["client_send_start_ns"]) - start_ns) / 1e9 for r in rows
+                  if r["placement"] == placement and r.get("status") != "ok"]
+        if ok:
+            ax.plot([p[0] for p in ok], [p[1] for p in ok], marker, markersize=3, color=colour, linestyle="",
+                    label=f"{placement} ok")
+        if failed:
+            ax.plot(failed, [0.5] * len(failed), "x", color=colour, label=f"{placement} failed ({len(failed)})")
+    for window in faults:
+        if window.get("access") != access or window.get("start_ns") is None:
+            continue
+        begin_s = (window["start_ns"] - start_ns) / 1e9
+        end_s = (window["end_ns"] - start_ns) / 1e9 if window.get("end_ns") else begin_s
+        ax.axvspan(begin_s, max(end_s, begin_s + 0.01), alpha=0.2, color=FAULT_COLOURS.get(window["kind"], "grey"),
+                   label=f"{window['fault']} ({window['status']})")
+    ax.set_yscale("log")
+    ax.set_ylabel("response time (ms); x = failed")
+    ax.set_xlabel("time since the workload started (s)")
+    ax.set_title(f"{access_name(access)}: requests over time with the fault windows")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
     return _save(fig, path)
 
 

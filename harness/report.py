@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.figures import make_figures
+from harness.figures import fault_timeline, make_figures
 from harness.flows import analyse_captures, traffic_table, write_flows_csv
 from harness.published import PUBLISHED_SOURCE, compare_with_published
 from harness.summary import summarise, write_summary_csv
@@ -195,6 +195,27 @@ def _failures_section(requests: list[dict]) -> list[str]:
             _table(["requests", "error"], rows), ""]
 
 
+def _faults_section(record: dict, requests: list[dict]) -> list[str]:
+    """The fault windows: when each was in force, and the requests sent meanwhile (ok / failed)."""
+    windows = record.get("faults") or []
+    if not windows:
+        return []
+    starts = record.get("fault_clock_start_ns") or {}
+    rows = []
+    for w in windows:
+        t0 = starts.get(w.get("access"))
+        begin, end = w.get("start_ns"), w.get("end_ns")
+        inside = [r for r in requests if r.get("access") == w.get("access") and begin and end
+                  and str(r.get("client_send_start_ns") or "").isdigit()
+                  and begin <= int(r["client_send_start_ns"]) <= end]
+        span = (f"{(begin - t0) / 1e9:.2f} .. {(end - t0) / 1e9:.2f}" if t0 and begin and end else "-")
+        rows.append([w.get("access", "?"), w.get("fault", "?"), w.get("status", "?"), span, len(inside),
+                     sum(r.get("status") != "ok" for r in inside), (w.get("error") or w.get("note") or "")[:80]])
+    return ["## Faults", "", "Windows in seconds since the access network's workload started; requests counted "
+            "by their send time. Shaded on the timeline figures.", "",
+            _table(["access", "fault", "status", "window (s)", "requests sent", "failed", "note"], rows), ""]
+
+
 def _links_section(links: list[dict]) -> list[str]:
     if not links:
         return ["## Links: configured vs measured", "", "Not measured (no links.csv).", ""]
@@ -302,6 +323,7 @@ def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict]
         out += ["## Requests", "", "Not measured: no requests finished (requests.csv missing or empty).", ""]
     if data.requests:
         out += _failures_section(data.requests)
+    out += _faults_section(record, data.requests or [])
     if data.replay is not None:
         out += _replay_section(data.replay)
     out += _links_section(data.links)
@@ -335,6 +357,12 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
         write_flows_csv(flow_rows, out_dir / "flows.csv")
         progress(f"flows: {len(flow_rows)} TCP flows from {len(captures)} captures -> {out_dir / 'flows.csv'}")
     figures = make_figures(summary or [], data.replay, out_dir)
+    for access, start_ns in (data.record.get("fault_clock_start_ns") or {}).items():
+        if data.record.get("faults") and data.requests:
+            path = fault_timeline(data.requests, data.record["faults"], start_ns, access,
+                                  out_dir / f"timeline-{access}.png")
+            if path:
+                figures.append((f"{access}: requests over time with the fault windows", path))
     progress(f"figures: {', '.join(p.name for _, p in figures) or 'none (no finished requests)'}")
     report = out_dir / "report.md"
     report.write_text(render_report(data, summary, traffic_table(flow_rows), figures, out_dir, unreadable))

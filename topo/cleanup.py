@@ -18,7 +18,7 @@ import psutil
 from topo import commands
 from topo.registry import PREFIX, load_states
 
-PROJECT_MODULES = ("topo.emulator", "nodes.edge", "nodes.cloud", "nodes.client")
+PROJECT_MODULES = ("topo.emulator", "nodes.edge", "nodes.cloud", "nodes.client", "nodes.workload")
 PROJECT_TOOLS = ("tcpdump", "iperf3", "ping")
 
 

@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
     for f in dataclasses.fields(CollabSpec):
         default = getattr(defaults, f.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None,
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
                             help=f"{HELP.get(f.name, '')} (default: {shown})")
     parser.add_argument("--no-table", action="store_true", help="skip the EdgeCNN0/1 table (the live run only)")
     parser.set_defaults(func=run)

@@ -1,0 +1,73 @@
+"""`features`: System A -- raw upload to the cloud vs PCA / autoencoder features from the edge to the cloud."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from harness.collab_spec import FeaturesSpec, resolve
+
+HELP = {
+    "accesses": "comma list of access profiles", "feature_dims": "feature dimensions of the accuracy sweep",
+    "images": "requests per access x path", "train_epochs": "epochs of every classifier (raw and features)",
+    "cnn_epochs": "epochs of CloudCNN on raw images (0: skip that baseline)", "ae_epochs": "autoencoder epochs",
+    "rate_hz": "device requests per second (open loop)", "max_train_images": "training images at most (0: all)",
+    "seed": "seed", "link_backend": "auto, kernel or userspace", "wan": "WAN profile", "lan": "LAN profile",
+    "models_dir": "model cache (default .cache/models)", "results_dir": "where run folders go",
+}
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("features", help="System A: raw images to the cloud vs edge PCA/autoencoder features",
+                            description="Bytes edge -> cloud per image and the reduction, end-to-end latency over "
+                                        "each access network, accuracy vs feature dimension, and the cloud's "
+                                        "training time on raw inputs vs features. Writes results/<UTC time>-features/.")
+    parser.add_argument("--config", type=Path, help="TOML file of options (keys = option names with _)")
+    defaults = FeaturesSpec()
+    for f in dataclasses.fields(FeaturesSpec):
+        default = getattr(defaults, f.name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
+                            help=f"{HELP.get(f.name, '')} (default: {shown})")
+    parser.set_defaults(func=run)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from harness.errors import HarnessError
+    from topo.commands import missing_tools
+    from topo.network import require_root
+
+    spec = resolve(FeaturesSpec, args.config, {f.name: getattr(args, f.name) for f in dataclasses.fields(FeaturesSpec)})
+    require_root("features")
+    missing = missing_tools()
+    if missing:
+        raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
+    from harness.features_exp import analyse_features, execute_features
+    from harness.running import DEFAULT_MODELS_DIR, ensure_models
+    from topo.network import Terminated
+    from topo.profiles import load_profile
+    from topo.run_lock import exclusive_run
+
+    for profile in (*spec.accesses, spec.wan, spec.lan):
+        load_profile(profile)
+    if spec.models_dir:
+        models_dir = Path(spec.models_dir)
+        if not (models_dir / "manifest.json").is_file():
+            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
+                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
+    else:
+        models_dir = ensure_models(DEFAULT_MODELS_DIR, _say)
+    try:
+        with exclusive_run():
+            run_dir = execute_features(spec, models_dir, progress=_say)
+    except (KeyboardInterrupt, Terminated):
+        _say("interrupted: everything started was stopped and removed")
+        return 130
+    analyse_features(run_dir, progress=_say)
+    print(f"results: {run_dir}")
+    print(f"report:  {run_dir / 'report.md'}")
+    return 0
