@@ -100,4 +100,14 @@ def environment(link_backend: str) -> dict:
         "versions": {d: _version(d) for d in ("torch", "onnxruntime-gpu", "onnxruntime", "onnx", "scapy", "aiohttp",
                                                 "numpy", "mininet")},
         "git_commit": _git_commit(),
+        "tcp_congestion_control": _sysctl("net/ipv4/tcp_congestion_control"),
+        "tcp_slow_start_after_idle": _sysctl("net/ipv4/tcp_slow_start_after_idle"),
     }
+
+
+def _sysctl(name: str) -> str | None:
+    """A kernel setting the namespaces inherit (new network namespaces start from the host's values)."""
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return None
