@@ -20,6 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from harness.summary import size_label  # noqa: E402
+
 PLACEMENT_STYLE = {"edge": ("tab:green", "o"), "cloud": ("tab:blue", "s"), "features": ("tab:orange", "^"),
                    "split": ("tab:purple", "D")}
 ACCESS_STYLE = {"lte": ("tab:red", "o"), "wifi": ("tab:cyan", "s"), "trace": ("tab:brown", "^")}
@@ -150,7 +152,8 @@ def replay_series(rows: list[dict], path: Path) -> Path | None:
     for r in rows:
         try:
             points.append((float(r["time_s"]), float(r["response_ms"]) if r.get("response_ms") else None,
-                           float(r["uplink_capacity_mbps"]), float(r["downlink_capacity_mbps"])))
+                           float(r["uplink_capacity_mbps"]), float(r["downlink_capacity_mbps"]),
+                           int(r.get("size_bytes") or 0)))
         except (KeyError, ValueError):
             continue
     if not points:
@@ -158,8 +161,11 @@ def replay_series(rows: list[dict], path: Path) -> Path | None:
     points.sort()
     t = [p[0] for p in points]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    ok = [(p[0], p[1]) for p in points if p[1] is not None]
-    top.plot([p[0] for p in ok], [p[1] for p in ok], "o", markersize=3, color="tab:blue")
+    for size in sorted({p[4] for p in points}):
+        ok = [(p[0], p[1]) for p in points if p[1] is not None and p[4] == size]
+        top.plot([p[0] for p in ok], [p[1] for p in ok], "o", markersize=3,
+                 label=size_label(size) if size else "response")
+    top.legend(fontsize=8, title="image size", title_fontsize=8)
     _log_y(top, "response time (ms)")
     top.set_title("Replay: response time and access link capacity")
     bottom.step(t, [p[2] for p in points], where="post", label="uplink", color="tab:red")
