@@ -23,7 +23,7 @@ class CollabSpec:
     access: str = "lte"
     labelled_images: int = 120          # N: the edge's own labelled set
     labels_per_update: int = 200        # M: new cloud labels per retrain
-    updates: int = 1                    # retrains in the live run
+    updates: int = 2                    # retrains in the live run
     label_batch: int = 50               # objects per upload to the cloud's labeller
     device_rate_hz: float = 20.0        # devices' open-loop upload rate (Poisson)
     after_update_s: float = 5.0         # devices keep sending this long after the last swap
@@ -33,7 +33,7 @@ class CollabSpec:
     wan_busy_rate_mbps: float = 20.0
     train_epochs: int = 30              # max epochs of each edge (re)training
     table_sizes: tuple[int, ...] = (120, 500)
-    table_depths: tuple[int, ...] = (3,)
+    table_depths: tuple[int, ...] = (3, 10)
     table_repeats: int = 3
     table_epochs: int = 30
     seed: int = 1
@@ -120,8 +120,9 @@ def _coerce(cls, name: str, value, source: str):
             return value
     except (TypeError, ValueError):
         pass
-    raise CollabSpecError(f"{source}: {name} must be {kind.replace('tuple[', 'a list of ').rstrip(']')}, "
-                          f"got {value!r}")
+    allowed = {"int": "an integer", "float": "a number", "str": "text"}.get(
+        kind, "a comma list of integers" if "int" in kind else "a comma list of names")
+    raise CollabSpecError(f"{source} {value!r}: must be {allowed}")
 
 
 def resolve(cls, config: Path | None, flags: dict):
@@ -142,6 +143,6 @@ def resolve(cls, config: Path | None, flags: dict):
         unknown = sorted(set(data) - known)
         if unknown:
             raise CollabSpecError(f"{config}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        values.update({k: _coerce(cls, k, v, str(config)) for k, v in data.items()})
+        values.update({k: _coerce(cls, k, v, f"{config}: {k}") for k, v in data.items()})
     values.update({k: _coerce(cls, k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if v is not None})
     return cls(**values)

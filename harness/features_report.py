@@ -65,14 +65,23 @@ def write_features_report(run_dir: Path, record: dict, spec, analysis: dict) -> 
               f"Published headline: traffic {PUBLISHED_TRAFFIC_CHANGE_PCT}%, inference latency "
               f"{PUBLISHED_LATENCY_CHANGE_PCT}% vs cloud-only (their edge also answered inference after training).",
               "", "## Accuracy vs feature dimension (the cloud's classifier on the features)", "",
-              "| method | dimension | test accuracy | explained variance | payload bytes | payload vs raw FP32 |",
-              "|---|---:|---:|---:|---:|---:|"]
+              "| method | dimension | test accuracy | explained variance | payload bytes | vs raw FP32 tensor "
+              "| vs the mean JPEG |", "|---|---:|---:|---:|---:|---:|---:|"]
     raw_bytes = next((r["feature_bytes"] for r in analysis["accuracy"] if r["method"] == "raw"), None)
+    jpegs = [float(r["mean_image_bytes"]) for r in analysis["paths"] if r.get("mean_image_bytes")]
+    jpeg_bytes = sum(jpegs) / len(jpegs) if jpegs else None
     for r in analysis["accuracy"]:
-        reduction = None if not raw_bytes else 100 * (1 - r["feature_bytes"] / raw_bytes)
+        versus = [None if not base else 100 * (r["feature_bytes"] / base - 1) for base in (raw_bytes, jpeg_bytes)]
         lines.append(f"| {r['method']} | {r['feature_dim']} | {100 * r['accuracy']:.2f}% | "
                      f"{_f(100 * r['explained_variance'] if r['explained_variance'] is not None else None, 2)} | "
-                     f"{r['feature_bytes']:,} | {_f(-reduction if reduction is not None else None)}% |")
+                     f"{r['feature_bytes']:,} | {_f(versus[0])}% | "
+                     f"{_f(versus[1]) + '%' if r['method'] != 'raw' else '-'} |")
+    lines += ["", "Published: accuracy rises with the feature dimension (compression trades against accuracy). "
+              + ("On the embedded digits (8x8 originals upscaled to 32x32) PCA explains ~98% of the variance with 32 "
+                 "components and all of it with 64: the extra whitened components carry resampling noise at unit "
+                 "variance, so PCA accuracy can fall beyond ~32 while the autoencoder's stays flat; a real data set "
+                 "(--models-dir built with --data) is needed to see the published trend."
+                 if analysis["dataset"] == "digits" else "")]
     raw_cnn = next((r for r in analysis["training"] if r["model"].startswith("CloudCNN")), None)
     lines += ["", "## Training time of the cloud's model: raw vs features", "",
               "| model | input values | epochs | seconds | s / epoch | test accuracy |", "|---|---:|---:|---:|---:|---:|"]

@@ -17,7 +17,7 @@ def collab_run(tmp_path_factory, models_dir):
     result = run_cli("collaborate", "--models-dir", str(models_dir), "--results-dir", str(results),
                      "--labelled-images", "40", "--labels-per-update", "40", "--label-batch", "20",
                      "--train-epochs", "2", "--wan-busy-s", "2", "--idle-s", "1", "--after-update-s", "2",
-                     "--table-sizes", "40", "--table-repeats", "1", "--table-epochs", "1", "--timeout-s", "180",
+                     "--updates", "1", "--table-sizes", "40", "--table-depths", "3", "--table-repeats", "1", "--table-epochs", "1", "--timeout-s", "180",
                      timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = list(results.iterdir())

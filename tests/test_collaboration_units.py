@@ -121,7 +121,7 @@ def test_collab_spec_validation_and_config(tmp_path):
     config.write_text("labeled_images = 60\n")
     with pytest.raises(CollabSpecError, match="unknown key 'labeled_images'"):
         resolve(CollabSpec, config, {})
-    with pytest.raises(CollabSpecError, match="--updates"):
+    with pytest.raises(CollabSpecError, match="--updates 'two': must be an integer"):
         resolve(CollabSpec, None, {"updates": "two"})
     with pytest.raises(CollabSpecError, match="--feature-dims"):
         FeaturesSpec(feature_dims=(0,))

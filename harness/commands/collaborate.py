@@ -2,7 +2,6 @@
 EdgeCNN0-k vs EdgeCNN1-k accuracy table."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -91,4 +90,11 @@ def run(args) -> int:
     analyse_collaboration(run_dir, progress=_say)
     print(f"results: {run_dir}")
     print(f"report:  {run_dir / 'report.md'}")
+    import json
+
+    status = json.loads((run_dir / "experiment.json").read_text()).get("status")
+    if status != "complete":  # timeout or a failed update: the report says what finished
+        _say(f"error: the update phase ended with status {status!r} (see {run_dir / 'logs' / 'edge'}); "
+             f"a longer --timeout-s or a lower --labels-per-update may help")
+        return 1
     return 0

@@ -25,7 +25,26 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _experiment_of(results_dir: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((results_dir / "experiment.json").read_text()).get("experiment")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def run(args) -> int:
+    experiment = _experiment_of(args.results_dir)
+    if experiment in ("collaborate", "features") and args.out is None:  # their own analysis (issue 7)
+        if experiment == "collaborate":
+            from harness.collab_report import analyse_collaboration
+            analyse_collaboration(args.results_dir, progress=_say)
+        else:
+            from harness.features_exp import analyse_features
+            analyse_features(args.results_dir, progress=_say)
+        print(args.results_dir / "report.md")
+        return 0
     report = analyse_run(args.results_dir, progress=_say, out_dir=args.out)
     print(report)
     return 0
