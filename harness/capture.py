@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -23,6 +23,17 @@ def ensure_models(models_dir: Path, progress=print) -> Path:
     return models_dir
 
 
+def models_for(models_dir_option: str) -> Path:
+    """The user's model set as it is (``--models-dir``), or the default set, built once and cached."""
+    if models_dir_option:
+        models_dir = Path(models_dir_option)
+        if not (models_dir / "manifest.json").is_file():
+            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
+                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
+        return models_dir
+    return ensure_models(DEFAULT_MODELS_DIR, _say)
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -37,13 +48,7 @@ def run_experiment(spec: ExperimentSpec) -> int:
 
     for access in spec.accesses:  # refuse up front: unknown profile, trace that does not parse
         access_profile(spec, access)
-    if spec.models_dir:  # the user's model set, used as it is
-        models_dir = Path(spec.models_dir)
-        if not (models_dir / "manifest.json").is_file():
-            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
-                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
-    else:
-        models_dir = ensure_models(DEFAULT_MODELS_DIR, _say)
+    models_dir = models_for(spec.models_dir)
     run_dir = None
     try:
         with exclusive_run():

@@ -178,7 +178,7 @@ def _decode_tensor(entry, binary: memoryview, offset: int, error, what: str) -> 
         else:
             try:
                 data = np.asarray(entry["data"], dtype=NUMPY_DTYPES[datatype]).reshape(shape)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: -1 as UINT8, 1e400 as INT64
                 raise error(f"{what} {name!r}: JSON data does not fit shape {shape} of {datatype} ({exc})") from None
     return Tensor(name, datatype, tuple(shape), data), offset
 

@@ -175,3 +175,15 @@ def test_missing_manifest_says_how_to_build(tmp_path):
         read_manifest(tmp_path)
     with pytest.raises(NodeConfigError, match="plain file name"):
         ArtifactEntry("x", "a/b.onnx", "0" * 64, 1, "full")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"inputs": [{"shape": [], "name": "image", "datatype": "UINT8", "data": -1}]}',  # found by hypothesis
+    b'{"inputs": [{"shape": [1], "name": "x", "datatype": "INT64", "data": [1e400]}]}',
+])
+def test_json_data_out_of_range_for_its_datatype_is_a_request_error(body):
+    from nodes.errors import RequestError
+    from nodes.protocol import parse_infer_request
+
+    with pytest.raises(RequestError, match="does not fit"):
+        parse_infer_request(body)

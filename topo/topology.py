@@ -23,7 +23,7 @@ device traffic stays on that segment and is not shaped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mininet.topo import Topo
 

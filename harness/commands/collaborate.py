@@ -66,20 +66,14 @@ def run(args) -> int:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
     from harness.collab_report import analyse_collaboration
     from harness.collaboration import execute_collaboration
-    from harness.running import DEFAULT_MODELS_DIR, ensure_models
+    from harness.running import models_for
     from topo.network import Terminated
     from topo.profiles import load_profile
     from topo.run_lock import exclusive_run
 
     for profile in (spec.access, spec.wan, spec.lan):
         load_profile(profile)  # refuse a bad profile before anything starts
-    if spec.models_dir:
-        models_dir = Path(spec.models_dir)
-        if not (models_dir / "manifest.json").is_file():
-            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
-                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
-    else:
-        models_dir = ensure_models(DEFAULT_MODELS_DIR, _say)
+    models_dir = models_for(spec.models_dir)
     run_dir = None
     try:
         with exclusive_run():

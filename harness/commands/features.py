@@ -47,20 +47,14 @@ def run(args) -> int:
     if missing:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
     from harness.features_exp import analyse_features, execute_features
-    from harness.running import DEFAULT_MODELS_DIR, ensure_models
+    from harness.running import models_for
     from topo.network import Terminated
     from topo.profiles import load_profile
     from topo.run_lock import exclusive_run
 
     for profile in (*spec.accesses, spec.wan, spec.lan):
         load_profile(profile)
-    if spec.models_dir:
-        models_dir = Path(spec.models_dir)
-        if not (models_dir / "manifest.json").is_file():
-            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
-                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
-    else:
-        models_dir = ensure_models(DEFAULT_MODELS_DIR, _say)
+    models_dir = models_for(spec.models_dir)
     try:
         with exclusive_run():
             run_dir = execute_features(spec, models_dir, progress=_say)
