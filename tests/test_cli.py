@@ -33,7 +33,7 @@ def test_bad_choice_is_a_usage_error():
 
 
 @pytest.mark.skipif(not is_root(), reason="needs root to drop to another user")
-@pytest.mark.parametrize("command", ["topology", "clean", "calibrate"])
+@pytest.mark.parametrize("command", ["topology", "clean", "calibrate", "compare", "sweep", "collaborate", "features"])
 def test_non_root_gets_one_line(command):
     pwd.getpwnam("nobody")
     result = run_cli(command, user="nobody")

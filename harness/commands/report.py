@@ -4,9 +4,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.report import ReportError, analyse_run
-
-__all__ = ["add_parser", "run", "analyse_run", "ReportError"]
 
 
 def add_parser(sub) -> None:
@@ -45,6 +42,8 @@ def run(args) -> int:
             analyse_features(args.results_dir, progress=_say)
         print(args.results_dir / "report.md")
         return 0
+    from harness.report import analyse_run  # late: matplotlib costs 0.3 s on every CLI start otherwise
+
     report = analyse_run(args.results_dir, progress=_say, out_dir=args.out)
     print(report)
     return 0
