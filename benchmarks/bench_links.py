@@ -140,7 +140,7 @@ def bench_forwarding_latency(count):
 
 
 # --- 2. TCP goodput -----------------------------------------------------------------------------
-CONGESTION_CONTROL = "cubic"
+CONGESTION_CONTROL = os.environ.get("ECT_BENCH_CC", "cubic")  # ECT_BENCH_CC=bbr: the BBR row of the README
 
 
 def bdp_queue_packets(rate_bps, delay_ms):
