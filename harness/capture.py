@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import HarnessError
 from topo.commands import wait_for_line
 
 CAPTURE_FILTER = "tcp port 8000"  # the nodes' traffic only (calibration traffic is not captured)
@@ -44,7 +45,8 @@ def _wait_listening(capture: Capture, timeout_s: float = 5.0) -> None:
     found, text = wait_for_line(capture.process, capture.process.stderr, "listening on", timeout_s)
     if not found:
         last = text.strip().splitlines()[-1] if text.strip() else "no output"
-        raise RuntimeError(f"tcpdump on {capture.host}:{capture.interface} did not start: {last}")
+        raise HarnessError(f"tcpdump on {capture.host}:{capture.interface} did not start: {last} "
+                           f"(check that tcpdump runs here, or run without captures: --no-capture)")
 
 
 _STATS = {"packets_captured": r"(\d+) packets? captured", "packets_received_by_filter": r"(\d+) packets? received by filter",

@@ -1,14 +1,20 @@
 """Argument parsing and dispatch. Each command lives in ``harness/commands/<name>.py`` with
-``add_parser(subparsers)`` and ``run(args) -> int``. User mistakes become one line on
-stderr and a non-zero exit; set ECT_DEBUG=1 for the traceback."""
+``add_parser(subparsers)`` and ``run(args) -> int``.
+
+Exit codes: 0 done; 1 a user mistake or missing requirement (one ``error:`` line on stderr, from the
+project's own error types, harness/errors.py; ECT_DEBUG=1 shows its traceback instead); 2 a usage
+error (argparse); 70 an internal error, i.e. a bug (the traceback, then one ``internal error:`` line
+asking for a report); 130 Ctrl-C; 143 SIGTERM.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
 import sys
+import traceback
 
-from harness.errors import USER_ERRORS
+from harness.errors import is_user_error
 from topo.network import Terminated
 
 COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "collaborate", "features", "models", "report", "clean"]
@@ -37,14 +43,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as err:
-        if os.environ.get("ECT_DEBUG"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted: everything started was stopped and removed", file=sys.stderr)
         return 130
     except Terminated:
         print("terminated: everything started was stopped and removed", file=sys.stderr)
         return 143
+    except Exception as err:  # noqa: BLE001 -- sorted into a user mistake or a bug right here
+        if not is_user_error(err):
+            return internal_error(err)
+        if os.environ.get("ECT_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
+
+
+def internal_error(err: Exception) -> int:
+    """A bug, not a mistake in the command: the whole traceback, then one line that says so."""
+    traceback.print_exception(err, file=sys.stderr)
+    print(f"internal error: {type(err).__name__}: {err} -- a bug in the testbed, not in your command; "
+          f"please report it with the traceback above", file=sys.stderr)
+    return INTERNAL_ERROR_EXIT

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.collab_report import PUBLISHED_ACCURACY, PUBLISHED_CIFAR_GAIN_POINTS
+from harness.published import PUBLISHED_ACCURACY, PUBLISHED_CIFAR_GAIN_POINTS
 
 
 def _p(x) -> str:

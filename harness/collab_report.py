@@ -15,11 +15,6 @@ import numpy as np
 from harness.collab_spec import CollabSpec
 from harness.results import CsvLog, write_json_atomically
 
-# SEEDS.md, System B: accuracy (%) of EdgeCNN0-3 vs EdgeCNN1-3 by labelled images.
-PUBLISHED_ACCURACY = [("MNIST", 3, 120, 74.36, 83.12), ("MNIST", 3, 1200, 93.46, 95.47),
-                      ("Fashion-MNIST", 3, 120, 58.61, 75.77), ("Fashion-MNIST", 3, 1200, 78.77, 86.00),
-                      ("CIFAR-10", 10, 500, None, None)]
-PUBLISHED_CIFAR_GAIN_POINTS = 26.70
 REQUEST_FIELDS = ["request_id", "phase", "version_serving", "size_bytes", "send_start_ns", "reply_complete_ns",
                   "response_ms", "status", "error", "predicted_class", "true_label", "correct"]
 

@@ -24,10 +24,10 @@ from harness.collab_spec import CollabSpec
 from harness.errors import HarnessError
 from harness.experiment import CLOUD_URL, EDGE_URL, NODE_PORT, NODE_READY_TIMEOUT_S, REPO_ROOT, _python_module, _stop, \
     _wait_ready
-from harness.results import environment, new_run_dir, utc_stamp, write_json_atomically
+from harness.model_set import load_manifest, models_origin
+from harness.results import environment, utc_stamp, write_json_atomically
 from nodes.wan_counters import CounterSource
 from topo.commands import wait_for_line
-from topo.links import resolve_backend
 from topo.network import Terminated, running_network
 from topo.profiles import load_profile
 from topo.topology import LAN_EDGE, WAN_BS, WAN_CLOUD, TopologySpec
@@ -104,7 +104,7 @@ def _edge_argv(spec: CollabSpec, m: int, data_dir: Path, log_dir: Path, counters
         "nodes.collab_edge", "--host", LAN_EDGE, "--port", str(NODE_PORT), "--cloud", CLOUD_URL,
         "--log-dir", str(log_dir / "edge"), "--labelled-set", str(data_dir / "labelled.npz"),
         "--shared-block", f"cloudcnn-lower-{m}", "--labels-per-update", str(spec.labels_per_update),
-        "--max-updates", str(spec.updates), "--label-batch", str(spec.label_batch),
+        "--max-updates", str(spec.updates), "--label-batch", str(spec.label_batch), "--keep-objects", "5000",
         "--train-epochs", str(spec.train_epochs), "--pool-stride", str(pool_stride), "--seed", str(spec.seed),
         "--wan-counters", str(counters), "--idle-s", f"{spec.idle_s:g}",
         "--idle-rate-bytes-per-s", f"{spec.idle_rate_bytes_per_s:g}", "--device", "auto", "--threads", "1")
@@ -136,22 +136,21 @@ def _wait_for_updates(spec: CollabSpec, events_path: Path, procs: dict, progress
     return "timeout"
 
 
-def execute_collaboration(spec: CollabSpec, models_dir: Path, progress=print) -> Path:
-    """The live part; returns the run folder (``experiment.json`` says how far it got)."""
-    manifest = json.loads((models_dir / "manifest.json").read_text())
+def execute_collaboration(spec: CollabSpec, models_dir: Path, run_dir: Path, backend: str, progress=print) -> None:
+    """The live part, into ``run_dir`` (made by harness.running.run_with_lock, which also checked the profiles
+    and resolved ``backend``); ``experiment.json`` says how far it got."""
+    manifest = load_manifest(models_dir)
     m = int(manifest.get("settings", {}).get("shared_layers_m", 3))
     pool_stride = int(manifest.get("settings", {}).get("edge_pool_stride", 2))
     wan, lan, access = load_profile(spec.wan), load_profile(spec.lan), load_profile(spec.access)
-    backend = resolve_backend(spec.link_backend, [access, wan, lan])
-    run_dir = new_run_dir(Path(spec.results_dir), "collaborate")
     record = {"experiment": "collaborate", "status": "running", "spec": spec.to_dict(),
               "environment": environment(backend), "started_utc": utc_stamp(), "finished_utc": None,
-              "models_dir": str(models_dir), "shared_layers_m": m, "edge_pool_stride": pool_stride,
+              "models_dir": str(models_dir), "models_origin": models_origin(models_dir),
+              "shared_layers_m": m, "edge_pool_stride": pool_stride,
               "models": {n: {k: e.get(k) for k in ("bytes", "sha256", "role", "accuracy")}
                          for n, e in manifest["models"].items()}, "wan_counters": {}}
     save = lambda: write_json_atomically(run_dir / "experiment.json", record)  # noqa: E731
     save()
-    progress(f"results: {run_dir}")
     data_dir, log_dir = run_dir / "data", run_dir / "logs"
     record["data"] = prepare_data(spec, manifest, data_dir)
     save()
@@ -203,4 +202,3 @@ def execute_collaboration(spec: CollabSpec, models_dir: Path, progress=print) ->
     finally:
         record["finished_utc"] = utc_stamp()
         save()
-    return run_dir

@@ -22,20 +22,21 @@ from tqdm import tqdm
 
 from harness.calibration import measure_links
 from harness.fault_actions import NetworkFaults, RunningNodes
-from harness.faults import FaultError, FaultRunner, parse_schedule
+from harness.faults import FaultRunner, parse_schedule
 from harness.capture import start_captures, stop_captures
 from harness.errors import HarnessError
-from harness.results import (LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, new_run_dir, utc_stamp,
-                             write_json_atomically)
+from harness.model_set import load_manifest, models_origin
+from harness.results import LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, utc_stamp, write_json_atomically
 from harness.spec import ExperimentSpec
 from topo.commands import wait_for_line
-from topo.links import resolve_backend
 from topo.network import Terminated, running_network
 from topo.profiles import LinkProfile, load_profile, trace_profile
 from topo.topology import LAN_EDGE, WAN_CLOUD, TopologySpec
 
 NODE_PORT = 8000
 NODE_READY_TIMEOUT_S = 120.0
+NODE_STOP_TIMEOUT_S = 5.0       # SIGTERM -> exit of a node server, then SIGKILL
+WORKLOAD_STOP_TIMEOUT_S = 3.0   # SIGINT (as from a terminal) -> exit of the device workload, then SIGTERM, SIGKILL
 EDGE_URL, CLOUD_URL = f"http://{LAN_EDGE}:{NODE_PORT}", f"http://{WAN_CLOUD}:{NODE_PORT}"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,10 @@ class Run:
     spec: ExperimentSpec
     run_dir: Path
     record: dict = field(default_factory=dict)
+    stopped_ns: int | None = None   # when Ctrl-C / SIGTERM reached the harness (monotonic, as every stamp)
+
+    def mark_stopped(self) -> None:
+        self.stopped_ns = self.stopped_ns or time.monotonic_ns()
 
     def save(self) -> None:
         write_json_atomically(self.run_dir / "experiment.json", self.record)
@@ -75,15 +80,27 @@ def _wait_ready(proc: subprocess.Popen, what: str, timeout_s: float) -> None:
     raise HarnessError(f"{what} did not become ready: {err[-1] if err else f'no ready line in {timeout_s:.0f} s'}")
 
 
-def _stop(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _stop(proc: subprocess.Popen | None, timeout_s: float = 10.0, signals=(signal.SIGTERM,)) -> None:
+    """Each of ``signals`` in turn, ``timeout_s`` for each, then SIGKILL."""
+    _stop_all([proc], timeout_s, signals)
+
+
+def _stop_all(procs, timeout_s: float = NODE_STOP_TIMEOUT_S, signals=(signal.SIGTERM,)) -> None:
+    """Stop several processes at once (the wait is shared, not one after the other)."""
+    live = [p for p in procs if p is not None and p.poll() is None]
+    for signum in (*signals, signal.SIGKILL):
+        for proc in live:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+        deadline = time.monotonic() + timeout_s
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()) if signum != signal.SIGKILL else None)
+            except subprocess.TimeoutExpired:
+                pass
+        live = [p for p in live if p.poll() is None]
+        if not live:
+            return
 
 
 def cloud_argv(models_dir: Path, log_dir: Path) -> list[str]:
@@ -129,33 +146,34 @@ def _wait_ready_node(proc: subprocess.Popen, what: str) -> None:
     _wait_ready(proc, what, NODE_READY_TIMEOUT_S)
 
 
-def check_faults_possible(spec: ExperimentSpec, backend: str, profiles: dict) -> None:
-    """Refuse before any network exists a rate fault on a link without a userspace emulator."""
-    for fault in parse_schedule(spec.faults):
-        if fault.kind != "rate":
-            continue
-        shaped = all(p.up.shaped or p.down.shaped for p in profiles[fault.target])
-        if backend != "userspace" or not shaped:
-            raise FaultError(f"fault {fault.text!r}: rate changes need the userspace link backend and a shaped "
-                             f"{fault.target} link (backend here: {backend}); use --link-backend userspace")
-
-
 def _save_windows(log_dir: Path, access: str, windows) -> None:
     """Fault windows as they change (the fault thread writes this file; experiment.json gets them at the end)."""
     write_json_atomically(log_dir / "faults.json", {"access": access, "faults": [w.record() for w in windows]})
 
 
-def _server_stamps(log_dir: Path) -> dict[str, dict]:
-    """request_id -> the server's record (reply_sent_ns lives only there)."""
-    stamps: dict[str, dict] = {}
+def answering_node(placement: str) -> str:
+    """The node that answers the device: the cloud for "cloud"; the edge for edge, features and split (which
+    forwards the same request id to the cloud; the cloud's stamps reach the row only as its cloud_* fields)."""
+    return "cloud" if placement == "cloud" else "edge"
+
+
+def server_stamps(log_dir: Path) -> dict[tuple[str, str], dict]:
+    """(node, request_id) -> that node's timing record (reply_sent_ns lives only there).
+
+    A request id seen more than once by one node (device retries) gets its last answered (200) record,
+    else its last one."""
+    stamps: dict[tuple[str, str], dict] = {}
     for path in sorted(log_dir.glob("*/timings.jsonl")):
         for line in path.read_text().splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a crash
-            if record.get("request_id"):
-                stamps.setdefault(record["request_id"], record)
+            if not isinstance(record, dict) or not record.get("request_id"):
+                continue
+            key = (path.parent.name, str(record["request_id"]))  # logs/<access>/<node>/, as the harness named it
+            if key not in stamps or record.get("status") == 200 or stamps[key].get("status") != 200:
+                stamps[key] = record
     return stamps
 
 
@@ -186,7 +204,7 @@ def request_row(row: dict, access: str, placement: str, server: dict) -> dict:
         "inference_ms": _ms(row.get("inference_end_ns"), row.get("inference_start_ns")) if ok else "",
         "response_ms": _ms(row.get("reply_complete_ns"), row.get("send_start_ns")) if ok else "",
         "cloud_leg_ms": cloud_leg if ok else "", "predicted_class": row.get("label"),
-        "attempts": row.get("attempts") or 1,
+        "attempts": row.get("attempts") or 1, "attempt_errors": row.get("attempt_errors") or "",
     }
 
 
@@ -217,35 +235,63 @@ def run_workload(net, spec: ExperimentSpec, run: Run, access: str, placement: st
         if proc.wait() != 0:
             err = proc.stderr.read().decode(errors="replace").strip().splitlines()
             raise HarnessError(f"device workload ({access}, {placement}) failed: {err[-1] if err else proc.returncode}")
-    finally:
-        _stop(proc)
+    except (KeyboardInterrupt, Terminated):
+        run.mark_stopped()
+        raise
+    finally:  # Ctrl-C: the workload runs in its own session (mnexec setsid), so it is told here, as a terminal would
+        _stop(proc, WORKLOAD_STOP_TIMEOUT_S, signals=(signal.SIGINT, signal.SIGTERM))
     return out
 
 
-def _collect(run: Run, access: str, placements: list[str], requests: CsvLog) -> int:
-    stamps = _server_stamps(run.run_dir / "logs" / access)
-    written = 0
+def collect_requests(run: Run, access: str, placements: list[str], requests: CsvLog,
+                     stopped_ns: int | None = None) -> int:
+    """The device rows of ``access`` joined with the answering node's stamps, into requests.csv.
+
+    ``stopped_ns``: when Ctrl-C / SIGTERM stopped the run; an error row of a request sent after it is the
+    stop's doing, not a measurement, and is left out (counted in experiment.json). A row cut short by a
+    killed workload (no status) is left out too."""
+    stamps = server_stamps(run.run_dir / "logs" / access)
+    written = dropped = 0
     for placement in placements:
         path = run.run_dir / "logs" / access / f"device-{placement}.csv"
         if not path.exists():
             continue
         with open(path, newline="") as rows:
             for row in csv.DictReader(rows):
+                if not row.get("request_id") or not row.get("status"):
+                    dropped += 1
+                    continue
+                if stopped_ns is not None and str(row["status"]) != "200" and _after(row, stopped_ns):
+                    dropped += 1
+                    continue
                 if row.get("provider") and row.get("node"):
                     run.record["environment"]["onnxruntime_providers"][row["node"]] = row["provider"]
-                requests.write(request_row(row, access, placement, stamps.get(row["request_id"], {})))
+                server = stamps.get((answering_node(placement), str(row["request_id"])), {})
+                requests.write(request_row(row, access, placement, server))
                 written += 1
+    if dropped:
+        run.record.setdefault("rows_left_out", {})[access] = dropped
     return written
 
 
-def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
-    """Run ``spec``; return the results folder (also when interrupted: then re-raised after saving)."""
+def _after(row: dict, at_ns: int) -> bool:
+    """The request was sent, or ended, at or after ``at_ns``."""
+    for key in ("send_start_ns", "reply_complete_ns"):
+        try:
+            if int(row.get(key) or 0) >= at_ns:
+                return True
+        except ValueError:
+            return True  # a stamp that is not a number: not a finished row
+    return False
+
+
+def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str, progress=print) -> None:
+    """Run ``spec`` into ``run_dir`` (made by harness.running.run_with_lock, which checked every input and
+    resolved ``backend`` before); experiment.json says how far it got, also when this raises."""
     access_profiles = {a: access_profile(spec, a) for a in spec.accesses}
     wan, lan = load_profile(spec.wan), load_profile(spec.lan)
-    backend = resolve_backend(spec.link_backend, [*access_profiles.values(), wan, lan])
-    check_faults_possible(spec, backend, {"access": list(access_profiles.values()), "wan": [wan], "lan": [lan]})
-    run = Run(spec, new_run_dir(Path(spec.results_dir), spec.experiment))
-    manifest = json.loads((models_dir / "manifest.json").read_text())
+    run = Run(spec, run_dir)
+    manifest = load_manifest(models_dir)
     run.record = {
         "experiment": spec.experiment, "status": "running", "spec": spec.to_dict(),
         "environment": environment(backend), "started_utc": utc_stamp(), "finished_utc": None,
@@ -254,12 +300,12 @@ def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
                                                                "lan": {"up": lan.up.to_dict(), "down": lan.down.to_dict()}},
         "models": {name: {k: entry.get(k) for k in ("file", "bytes", "sha256", "role")}
                    for name, entry in manifest.get("models", {}).items()},
+        "models_origin": models_origin(models_dir),
         "captures": [], "faults": [], "accesses_run": [], "model_fetch_s": {},
         "timeouts": timeouts_record(spec), "fault_clock_start_ns": {},
     }
     run.record["environment"]["onnxruntime_providers"] = {}
     run.save()
-    progress(f"results: {run.run_dir}")
     total = len(spec.accesses) * len(spec.placements) * len(spec.sizes) * spec.repetitions
     requests = CsvLog(run.run_dir / "requests.csv", REQUEST_FIELDS)
     links = CsvLog(run.run_dir / "links.csv", LINK_FIELDS)
@@ -279,7 +325,6 @@ def execute(spec: ExperimentSpec, models_dir: Path, progress=print) -> Path:
         links.close()
         run.record["finished_utc"] = utc_stamp()
         run.save()
-    return run.run_dir
 
 
 def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, lan: LinkProfile, backend: str,
@@ -323,11 +368,13 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             finally:
                 run.record["faults"] += [{"access": access, **w} for w in runner.stop()]
                 cloud, edge = nodes.proc("cloud"), nodes.proc("edge")
-        finally:
-            _stop(edge)
-            _stop(cloud)
+        except (KeyboardInterrupt, Terminated):
+            run.mark_stopped()
+            raise
+        finally:  # the workload is gone: stop the nodes (their stamps are on disk), then join the rows
+            _stop_all([edge, cloud])
             stop_captures(captures)
             run.record["captures"] += [c.record(run.run_dir, access) for c in captures]
-            _collect(run, access, list(spec.placements), requests)
+            collect_requests(run, access, list(spec.placements), requests, run.stopped_ns)
             run.record["accesses_run"].append(access)
             run.save()

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from harness.spec import SpecError
+from harness.spec_errors import SpecError
 from topo.units import parse_rate_bps, parse_time_ms
 
 KINDS = ("link-down", "kill", "rate")

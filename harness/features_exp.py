@@ -19,9 +19,9 @@ from harness.collab_spec import FeaturesSpec
 from harness.collaboration import wan_counter_source
 from harness.errors import HarnessError
 from harness.experiment import CLOUD_URL, EDGE_URL, REPO_ROOT, _python_module, _stop, start_nodes
-from harness.results import CsvLog, environment, new_run_dir, utc_stamp, write_json_atomically
+from harness.model_set import load_manifest, models_origin
+from harness.results import CsvLog, environment, utc_stamp, write_json_atomically
 from harness.spec import ExperimentSpec
-from topo.links import resolve_backend
 from topo.network import Terminated, running_network
 from topo.profiles import load_profile
 from topo.topology import TopologySpec
@@ -73,23 +73,21 @@ def _path_row(access: str, name: str, model: str, rows: list[dict], wan: dict) -
             "wan_from_cloud_bytes_per_image": round(wan["rx_bytes"] / n, 1)}
 
 
-def execute_features(spec: FeaturesSpec, models_dir: Path, progress=print) -> Path:
-    """The live part; returns the run folder. paths.csv gets one row per access x path."""
+def execute_features(spec: FeaturesSpec, models_dir: Path, run_dir: Path, backend: str, progress=print) -> None:
+    """The live part, into ``run_dir`` (made by harness.running.run_with_lock, which also checked the profiles
+    and resolved ``backend``). paths.csv gets one row per access x path."""
     from nodes.edge_update import save_labelled
 
-    manifest = json.loads((models_dir / "manifest.json").read_text())
+    manifest = load_manifest(models_dir)
     profiles = {a: load_profile(a) for a in spec.accesses}
     wan, lan = load_profile(spec.wan), load_profile(spec.lan)
-    backend = resolve_backend(spec.link_backend, [*profiles.values(), wan, lan])
-    run_dir = new_run_dir(Path(spec.results_dir), "features")
     record = {"experiment": "features", "status": "running", "spec": spec.to_dict(),
               "environment": environment(backend), "started_utc": utc_stamp(), "finished_utc": None,
-              "models_dir": str(models_dir), "live_feature_dim": manifest.get("settings", {}).get("feature_dim"),
+              "models_dir": str(models_dir), "models_origin": models_origin(models_dir), "live_feature_dim": manifest.get("settings", {}).get("feature_dim"),
               "models": {n: {k: e.get(k) for k in ("bytes", "sha256", "role", "accuracy")}
                          for n, e in manifest["models"].items()}, "accesses_run": []}
     save = lambda: write_json_atomically(run_dir / "experiment.json", record)  # noqa: E731
     save()
-    progress(f"results: {run_dir}")
     data = _data(manifest)
     pool = run_dir / "data" / "test.npz"
     save_labelled(pool, data.test.images, data.test.labels)
@@ -132,7 +130,6 @@ def execute_features(spec: FeaturesSpec, models_dir: Path, progress=print) -> Pa
         paths.close()
         record["finished_utc"] = utc_stamp()
         save()
-    return run_dir
 
 
 def analyse_features(run_dir: Path, progress=print) -> dict:

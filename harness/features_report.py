@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# SEEDS.md, System A
-PUBLISHED_REDUCTION_PCT = {"pca": (60, 70), "autoencoder": (63, 72)}
-PUBLISHED_LATENCY_CHANGE_PCT = -69
-PUBLISHED_TRAFFIC_CHANGE_PCT = -80
-PUBLISHED_TRAINING_FASTER_PCT = 65
+from harness.published import (PUBLISHED_LATENCY_CHANGE_PCT, PUBLISHED_RAW_IMAGE_BYTES, PUBLISHED_REDUCTION_PCT,
+                               PUBLISHED_TRAFFIC_CHANGE_PCT, PUBLISHED_TRAINING_FASTER_PCT)
 
 
 def _f(x, digits: int = 1) -> str:
@@ -59,7 +56,8 @@ def write_features_report(run_dir: Path, record: dict, spec, analysis: dict) -> 
                      f"{f'-{published[0]}..-{published[1]}%' if published else '-'} |")
     lines += ["", "WAN bytes are the base station's WAN port counters over each path's requests (headers, ACKs and the "
               "replies included), divided by the requests. Raw images here are the data set's 32x32 images as JPEG "
-              "(about a kilobyte); the published raw images were face crops of ~11 KB (1,089 MB / 100,000), and our "
+              "(about a kilobyte); the published raw images were face crops of "
+              f"~{PUBLISHED_RAW_IMAGE_BYTES / 1000:.0f} KB (1,089 MB / 100,000), and our "
               f"features are {record.get('live_feature_dim')} FP32 values plus the request's HTTP and JSON header, so "
               "the reduction depends on both sizes: the payload-only figures per dimension are in the next table. "
               f"Published headline: traffic {PUBLISHED_TRAFFIC_CHANGE_PCT}%, inference latency "

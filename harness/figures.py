@@ -1,10 +1,12 @@
 """PNG figures of a run (matplotlib, Agg: no display needed).
 
 - ``times-<access>.png``: response and upload time vs image size, log-log, edge vs cloud, with
-  the analytic lower bound (the seeds' Fig. 4 and 6);
+  the analytic network floor (dotted; response panel: also floor + measured server time, dash-dot)
+  where one holds (the seeds' Fig. 4 and 6);
 - ``inference.png``: median inference time per model and image size;
 - ``access-response.png``: response time over each access side by side, per placement;
-- ``replay.png``: a replay run's response times over the link capacity in time;
+- ``replay.png``: a replay run's response times over the link capacity in time (the whole 1 s series,
+  and each request's mean uplink capacity over its own upload);
 - ``timeline-<access>.png``: every request's response time over time, failures marked, fault
   windows shaded (runs with a fault schedule).
 
@@ -34,9 +36,9 @@ def access_name(access: str) -> str:
 
 
 def _legend(ax) -> None:
-    """Measured series first, then the bounds (matplotlib lists error bars after plain lines)."""
+    """Measured series first, then the floors (matplotlib lists error bars after plain lines)."""
     handles, labels = ax.get_legend_handles_labels()
-    pairs = sorted(zip(handles, labels), key=lambda hl: "bound" in hl[1])
+    pairs = sorted(zip(handles, labels), key=lambda hl: "floor" in hl[1])
     ax.legend([h for h, _ in pairs], [lab for _, lab in pairs], fontsize=8)
 
 
@@ -86,11 +88,15 @@ def times_vs_size(summary: list[dict], access: str, path: Path) -> Path | None:
             if not x:
                 continue
             ax.errorbar(x, med, yerr=err, color=colour, marker=marker, capsize=3, label=f"{placement} (median, p90)")
-            if metric == "response_ms":
-                bound = sorted((r for r in mine if r.get("bound_ms")), key=lambda r: r["size_bytes"])
-                if bound:
-                    ax.plot([r["size_bytes"] / 1024 for r in bound], [r["bound_ms"] for r in bound], color=colour,
-                            linestyle=":", linewidth=1.5, label=f"{placement} lower bound")
+            floor_key = "network_floor_ms" if metric == "response_ms" else "upload_floor_ms"
+            floors = sorted((r for r in mine if isinstance(r.get(floor_key), float)), key=lambda r: r["size_bytes"])
+            if floors:
+                xs = [r["size_bytes"] / 1024 for r in floors]
+                ax.plot(xs, [r[floor_key] for r in floors], color=colour, linestyle=":", linewidth=1.5,
+                        label=f"{placement} network floor")
+                if metric == "response_ms" and all(r.get("server_ms") is not None for r in floors):
+                    ax.plot(xs, [r[floor_key] + r["server_ms"] for r in floors], color=colour, linestyle="-.",
+                            linewidth=1.0, label=f"{placement} floor + server time")
         _size_axis(ax, sizes)
         _log_y(ax, f"{title} (ms)")
         ax.set_title(f"{access_name(access)}: {title} vs image size")
@@ -147,30 +153,56 @@ def response_by_access(summary: list[dict], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def replay_series(rows: list[dict], path: Path) -> Path | None:
+def _float_or_none(value) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def replay_series(rows: list[dict], path: Path, capacity: list[dict] | None = None) -> Path | None:
+    """Response times over time above the link's capacity: the whole 1 s capacity series of the run
+    (``replay-capacity.csv``) and, per request, the mean uplink capacity over its own upload interval as a
+    segment from send start to upload end. Older folders (no capacity series): the 1 s window at each
+    request's start, as steps."""
     points = []
     for r in rows:
-        try:
-            points.append((float(r["time_s"]), float(r["response_ms"]) if r.get("response_ms") else None,
-                           float(r["uplink_capacity_mbps"]), float(r["downlink_capacity_mbps"]),
-                           int(r.get("size_bytes") or 0)))
-        except (KeyError, ValueError):
+        start = _float_or_none(r.get("time_s"))
+        if start is None:
             continue
+        points.append({"t": start, "end": _float_or_none(r.get("upload_end_s")),
+                       "response": _float_or_none(r.get("response_ms")), "size": int(r.get("size_bytes") or 0),
+                       "during": _float_or_none(r.get("uplink_capacity_upload_mbps")),
+                       "up": _float_or_none(r.get("uplink_capacity_mbps")),
+                       "down": _float_or_none(r.get("downlink_capacity_mbps"))})
     if not points:
         return None
-    points.sort()
-    t = [p[0] for p in points]
+    points.sort(key=lambda p: p["t"])
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    for size in sorted({p[4] for p in points}):
-        ok = [(p[0], p[1]) for p in points if p[1] is not None and p[4] == size]
-        top.plot([p[0] for p in ok], [p[1] for p in ok], "o", markersize=3,
+    for size in sorted({p["size"] for p in points}):
+        ok = [p for p in points if p["response"] is not None and p["size"] == size]
+        top.plot([p["t"] for p in ok], [p["response"] for p in ok], "o", markersize=3,
                  label=size_label(size) if size else "response")
     top.legend(fontsize=8, title="image size", title_fontsize=8)
     _log_y(top, "response time (ms)")
     top.set_title("Replay: response time and access link capacity")
-    bottom.step(t, [p[2] for p in points], where="post", label="uplink", color="tab:red")
-    bottom.step(t, [p[3] for p in points], where="post", label="downlink", color="tab:green")
-    bottom.set_ylabel("capacity (Mbit/s, 1 s windows)")
+    series = [(float(c["time_s"]), float(c["uplink_mbps"]), float(c["downlink_mbps"])) for c in capacity or []]
+    if series:
+        times = [c[0] for c in series] + [series[-1][0] + 1]
+        bottom.step(times, [c[1] for c in series] + [series[-1][1]], where="post", label="uplink (1 s windows)",
+                    color="tab:red", linewidth=1)
+        bottom.step(times, [c[2] for c in series] + [series[-1][2]], where="post", label="downlink (1 s windows)",
+                    color="tab:green", linewidth=1)
+    else:
+        bottom.step([p["t"] for p in points], [p["up"] for p in points], where="post",
+                    label="uplink at each send start", color="tab:red")
+        bottom.step([p["t"] for p in points], [p["down"] for p in points], where="post",
+                    label="downlink at each send start", color="tab:green")
+    spans = [p for p in points if p["during"] is not None and p["end"] is not None]
+    if spans:
+        bottom.hlines([p["during"] for p in spans], [p["t"] for p in spans], [p["end"] for p in spans],
+                      color="black", linewidth=2.5, label="uplink mean over each upload")
+    bottom.set_ylabel("capacity (Mbit/s)")
     bottom.set_xlabel("time since the link started (s)")
     bottom.grid(True, alpha=0.3)
     bottom.legend(fontsize=8)
@@ -213,7 +245,8 @@ def fault_timeline(requests: list[dict], faults: list[dict], start_ns: int, acce
     return _save(fig, path)
 
 
-def make_figures(summary: list[dict], replay_rows: list[dict] | None, out_dir: Path) -> list[tuple[str, Path]]:
+def make_figures(summary: list[dict], replay_rows: list[dict] | None, out_dir: Path,
+                 replay_capacity: list[dict] | None = None) -> list[tuple[str, Path]]:
     """Every figure the data allows: (caption, path) pairs."""
     made: list[tuple[str, Path]] = []
     for access in sorted({r["access"] for r in summary}):
@@ -227,7 +260,7 @@ def make_figures(summary: list[dict], replay_rows: list[dict] | None, out_dir: P
     if path:
         made.append(("Response time by access network, side by side", path))
     if replay_rows:
-        path = replay_series(replay_rows, out_dir / "replay.png")
+        path = replay_series(replay_rows, out_dir / "replay.png", replay_capacity)
         if path:
             made.append(("Replay: response time vs link capacity over time", path))
     return made

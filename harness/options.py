@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from harness.errors import HarnessError
+from harness.preflight import check_traces
 from topo.links import BACKENDS, resolve_backend
 from topo.profiles import available_profiles, load_profile, trace_profile
 from topo.topology import MAX_UES, TopologySpec
@@ -30,17 +32,19 @@ def add_network_options(parser: argparse.ArgumentParser, access_default: str = "
 def access_profile(args: argparse.Namespace):
     if args.access == "trace":
         if not (args.uplink and args.downlink):
-            raise ValueError("--access trace needs both --uplink FILE and --downlink FILE")
+            raise HarnessError("--access trace needs both --uplink FILE and --downlink FILE")
         return trace_profile(args.uplink, args.downlink, load_profile(args.trace_base))
     if args.uplink or args.downlink:
-        raise ValueError("--uplink/--downlink need --access trace")
+        raise HarnessError("--uplink/--downlink need --access trace")
     return load_profile(args.access)
 
 
 def network_spec(args: argparse.Namespace) -> TopologySpec:
-    """Resolve profiles and the backend; raises ProfileError / LinkBackendError / ValueError."""
-    access, wan, lan = access_profile(args), load_profile(args.wan), load_profile(args.lan)
+    """Resolve profiles (their trace files parsed) and the backend, before anything is built; raises
+    ProfileError / TraceFormatError / LinkBackendError / HarnessError."""
     if not 1 <= args.ues <= MAX_UES:
-        raise ValueError(f"--ues must be between 1 and {MAX_UES}, got {args.ues}")
+        raise HarnessError(f"--ues must be between 1 and {MAX_UES}, got {args.ues}")
+    access, wan, lan = access_profile(args), load_profile(args.wan), load_profile(args.lan)
+    check_traces([access, wan, lan])
     backend = resolve_backend(args.link_backend, [access, wan, lan])
     return TopologySpec(access=access, wan=wan, lan=lan, ues=args.ues, backend=backend)

@@ -19,7 +19,7 @@ REQUEST_FIELDS = [
     "client_send_start_ns", "client_reply_complete_ns", "server_upload_complete_ns", "server_inference_start_ns",
     "server_inference_end_ns", "server_reply_sent_ns", "server_preprocess_start_ns", "server_preprocess_end_ns",
     "upload_ms", "preprocess_ms", "inference_ms", "response_ms", "cloud_leg_ms",
-    "predicted_class", "attempts",
+    "predicted_class", "attempts", "attempt_errors",
 ]
 LINK_FIELDS = ["access", "link", "direction", "metric", "configured", "measured", "error_pct", "note"]
 REPO_ROOT = Path(__file__).resolve().parent.parent

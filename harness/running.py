@@ -1,73 +1,172 @@
-"""Run an experiment as a command: check requirements up front, get the models, execute, analyse."""
+"""Run an experiment as a command: check every input up front, get the models, then ``run_with_lock``.
+
+``run_with_lock`` is the one way every experiment runs (compare, sweep, replay, collaborate, features):
+under the machine's run lock it makes the run's own folder first, executes into it, and in a ``finally``
+settles the status in experiment.json ("complete", "interrupted" after Ctrl-C / SIGTERM, "failed" with
+the error) and analyses what finished, so every run that started leaves a report.
+"""
 from __future__ import annotations
 
+import contextlib
+import json
+import signal
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 from harness.errors import HarnessError
+from harness.model_set import models_for
+from harness.preflight import check_faults_possible, check_traces
+from harness.results import new_run_dir, utc_stamp, write_json_atomically
 from harness.spec import ExperimentSpec
 from topo.commands import missing_tools
 from topo.network import Terminated, require_root
 from topo.run_lock import exclusive_run
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS_DIR = REPO_ROOT / ".cache" / "models"
+INTERRUPTED_EXIT, TERMINATED_EXIT = 130, 143
+REPEAT_STOP_AFTER_S = 15.0  # a second Ctrl-C within this is ignored (the stop is under way), later it counts
 
-
-def ensure_models(models_dir: Path, progress=print) -> Path:
-    """The model set the nodes serve: built (trained + exported) once, then reused from the cache."""
-    from models.zoo import ensure_models as build
-
-    progress(f"models: {models_dir} (built once, then reused)")
-    build(models_dir, progress=True)
-    return models_dir
-
-
-def models_for(models_dir_option: str) -> Path:
-    """The user's model set as it is (``--models-dir``), or the default set, built once and cached."""
-    if models_dir_option:
-        models_dir = Path(models_dir_option)
-        if not (models_dir / "manifest.json").is_file():
-            raise HarnessError(f"--models-dir {models_dir} has no manifest.json: build one with "
-                               f"'python harness/run.py models --cache {models_dir}' or leave it out")
-        return models_dir
-    return ensure_models(DEFAULT_MODELS_DIR, _say)
+__all__ = ["run_experiment", "run_with_lock", "models_for"]
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_experiment(spec: ExperimentSpec) -> int:
+class StopSignals:
+    """While active, the first SIGINT raises KeyboardInterrupt and the first SIGTERM raises Terminated in the
+    main thread, and the instant is kept; a repeat within REPEAT_STOP_AFTER_S is ignored, so the stop that is
+    under way (workload, nodes, captures, rows, network) is not cut short."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self.at_ns: int | None = None
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self.at_ns is not None and time.monotonic_ns() - self.at_ns < REPEAT_STOP_AFTER_S * 1e9:
+            return
+        self.signal = self.signal or signum
+        self.at_ns = time.monotonic_ns()
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+    @contextlib.contextmanager
+    def active(self):
+        saved = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for signum, handler in saved.items():
+                signal.signal(signum, handler)
+
+
+def run_with_lock(experiment: str, results_dir: str | Path, execute: Callable[[Path], None],
+                  analyse: Callable[[Path], object], incomplete_hint: str = "",
+                  analyse_when_stopped: bool = True) -> int:
+    """``execute(run_dir)`` under the run lock, then ``analyse(run_dir)`` whatever happened; the exit code.
+
+    0: complete; 130 / 143: stopped by SIGINT / SIGTERM (every finished row kept, report of what finished;
+    with ``analyse_when_stopped`` False, for analyses that take minutes, the line says how to make it);
+    1: ended with another status (``incomplete_hint`` says what may help). Any other exception is re-raised
+    after the report is written."""
+    stops = StopSignals()
+    with stops.active():
+        with exclusive_run():
+            run_dir = _make_run_dir(Path(results_dir), experiment)
+            _say(f"results: {run_dir}")
+            error: BaseException | None = None
+            try:
+                execute(run_dir)
+            except BaseException as exc:  # noqa: BLE001 -- settled below, re-raised unless it was a stop
+                error = exc
+            status = _settle_status(run_dir, experiment, stops, error)
+        if stops.signal is None or analyse_when_stopped:
+            if stops.signal is not None:
+                _say("interrupted: kept every finished request; writing the report of what finished")
+            _analyse(run_dir, analyse)
+        else:
+            _say(f"interrupted: kept what finished; 'python harness/run.py report {run_dir}' makes its report")
+    if stops.signal is not None:
+        print(f"results: {run_dir} (status: interrupted)")
+        return INTERRUPTED_EXIT if stops.signal == signal.SIGINT else TERMINATED_EXIT
+    if error is not None:
+        raise error
+    print(f"results: {run_dir}")
+    print(f"report:  {run_dir / 'report.md'}")
+    if status != "complete":
+        _say(f"error: the run ended with status {status!r} (see {run_dir / 'report.md'})"
+             + (f"; {incomplete_hint}" if incomplete_hint else ""))
+        return 1
+    return 0
+
+
+def _make_run_dir(results_dir: Path, experiment: str) -> Path:
+    try:
+        return new_run_dir(results_dir, experiment)
+    except OSError as err:
+        raise HarnessError(f"cannot create a run folder in {results_dir} ({err.strerror or err}): "
+                           f"give a writable --results-dir") from None
+
+
+def _settle_status(run_dir: Path, experiment: str, stops: StopSignals, error: BaseException | None) -> str:
+    """experiment.json's final status: a stop signal wins over whatever it caused (a workload that died of it)."""
+    path = run_dir / "experiment.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {"experiment": experiment, "started_utc": None}  # it failed before writing its record
+    if stops.signal is not None:
+        record["status"] = "interrupted"
+        record["stopped_by"] = signal.Signals(stops.signal).name
+    elif error is not None:
+        record["status"] = "failed"
+        record["error"] = str(error) or type(error).__name__
+    record.setdefault("status", "failed")
+    record["finished_utc"] = record.get("finished_utc") or utc_stamp()
+    write_json_atomically(path, record)
+    return record["status"]
+
+
+def _analyse(run_dir: Path, analyse: Callable[[Path], object]) -> None:
+    """The report of what finished; a run that left too little to analyse says so in one line."""
+    try:
+        analyse(run_dir)
+    except (KeyboardInterrupt, Terminated):
+        raise
+    except Exception as err:  # noqa: BLE001 -- the run's own outcome matters more than its report
+        _say(f"report: not written ({type(err).__name__}: {err})")
+
+
+def check_experiment(spec: ExperimentSpec) -> str:
+    """Everything about compare / sweep / replay that can be refused before anything is built; the backend."""
+    from harness.experiment import access_profile
+    from topo.links import resolve_backend
+    from topo.profiles import load_profile
+
     require_root(spec.experiment)
     missing = missing_tools() + missing_tools(["tcpdump", "iperf3"] if spec.capture else ["iperf3"])
     if missing:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
-    from harness.experiment import access_profile, execute
-    from harness.report import analyse_run
+    accesses = [access_profile(spec, access) for access in spec.accesses]  # unknown profile: one line
+    wan, lan = load_profile(spec.wan), load_profile(spec.lan)
+    check_traces([*accesses, wan, lan])                                    # a trace that does not parse
+    backend = resolve_backend(spec.link_backend, [*accesses, wan, lan])
+    check_faults_possible(spec.faults, backend, {"access": accesses, "wan": [wan], "lan": [lan]})
+    return backend
 
-    for access in spec.accesses:  # refuse up front: unknown profile, trace that does not parse
-        access_profile(spec, access)
+
+def run_experiment(spec: ExperimentSpec) -> int:
+    backend = check_experiment(spec)
     models_dir = models_for(spec.models_dir)
-    run_dir = None
-    try:
-        with exclusive_run():
-            run_dir = execute(spec, models_dir, progress=_say)
-    except (KeyboardInterrupt, Terminated):
-        _say("interrupted: keeping every finished request; writing the report of what finished")
-        run_dir = _latest_run(spec)
-        if run_dir:
-            analyse_run(run_dir, progress=_say)
-        return 130
-    if spec.experiment == "replay":
-        from harness.replay_series import write_replay_csv
-        write_replay_csv(run_dir)
-    analyse_run(run_dir, progress=_say)
-    print(f"results: {run_dir}")
-    print(f"report:  {run_dir / 'report.md'}")
-    return 0
+    from harness.experiment import execute
 
+    def analyse(run_dir: Path) -> None:
+        from harness.report import analyse_run  # late: matplotlib costs a second
 
-def _latest_run(spec: ExperimentSpec) -> Path | None:
-    runs = sorted(Path(spec.results_dir).glob(f"*-{spec.experiment}*"))
-    return runs[-1] if runs else None
+        if spec.experiment == "replay":
+            from harness.replay_series import write_replay_csv
+            write_replay_csv(run_dir)
+        analyse_run(run_dir, progress=_say)
+
+    return run_with_lock(spec.experiment, spec.results_dir,
+                         lambda run_dir: execute(spec, models_dir, run_dir, backend, progress=_say), analyse)

@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.faults import parse_schedule
+from harness.spec_errors import SpecError
 from topo.links import BACKENDS
 
 # The seeds' image sizes (SEEDS.md, System B): K = 1024 bytes.
@@ -19,10 +21,6 @@ SIZES_BYTES = {"60K": 60 * 1024, "124K": 124 * 1024, "256K": 256 * 1024, "512K":
                "1024K": 1024 * 1024, "2048K": 2048 * 1024, "4096K": 4096 * 1024}
 PLACEMENTS = ("edge", "cloud", "features", "split")
 EXPERIMENTS = ("compare", "sweep", "replay")
-
-
-class SpecError(ValueError):
-    """A bad experiment option; the message names the option, the value and its source."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,6 @@ class ExperimentSpec:
             raise SpecError(f"retry_backoff_s must be >= 0 and edge_cloud_timeout_s > 0, got "
                             f"{self.retry_backoff_s:g} and {self.edge_cloud_timeout_s:g}")
         if self.faults:
-            from harness.faults import parse_schedule  # harness.faults imports this module
             parse_schedule(self.faults)
         if self.experiment == "replay" and not (self.uplink_trace and self.downlink_trace):
             raise SpecError("replay needs both an uplink and a downlink trace (--uplink FILE --downlink FILE)")

@@ -17,8 +17,8 @@ from pathlib import Path
 from nodes.errors import ArtifactError, NodeConfigError
 
 ROLES = ("full", "lower", "upper", "encoder", "feature-classifier")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # always fullmatch: "$" would let "name\n" through
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,12 @@ class ArtifactEntry:
 
     def __post_init__(self):
         where = f"manifest entry {self.name!r}"
-        if not _NAME.match(self.name):
-            raise NodeConfigError(f"{where}: the name must match {_NAME.pattern}")
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise NodeConfigError(f"{where}: the name must be 1-128 of A-Z a-z 0-9 . _ - (starting with a letter "
+                                  "or digit), nothing else")
         if not self.file or Path(self.file).name != self.file or self.file in (".", ".."):
             raise NodeConfigError(f"{where}: 'file' {self.file!r} must be a plain file name in the models dir")
-        if not _SHA256.match(self.sha256):
+        if not isinstance(self.sha256, str) or not _SHA256.fullmatch(self.sha256):
             raise NodeConfigError(f"{where}: 'sha256' {self.sha256!r} is not 64 lowercase hex digits")
         if not isinstance(self.size_bytes, int) or self.size_bytes < 1:
             raise NodeConfigError(f"{where}: 'bytes' {self.size_bytes!r} must be a positive integer")
@@ -56,16 +57,31 @@ class ArtifactEntry:
             raise ArtifactError(f"artifact index: {exc}") from None
 
 
-def read_manifest(models_dir: Path) -> dict[str, ArtifactEntry]:
+def load_manifest_json(models_dir: Path) -> dict:
+    """``<models_dir>/manifest.json`` as a dict; NodeConfigError naming the file and what to do otherwise."""
     path = Path(models_dir) / "manifest.json"
+    rebuild = f"rebuild the model set: python -m models build --force --cache {models_dir}"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NodeConfigError(f"{path} does not exist: build the models first (python -m models build "
                               f"--cache {models_dir})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NodeConfigError(f"{path} cannot be read as JSON: {exc}") from None
-    models = manifest.get("models") if isinstance(manifest, dict) else None
+    except IsADirectoryError:
+        raise NodeConfigError(f"{path} is a folder, not a manifest file: remove it and {rebuild}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NodeConfigError(f"{path} is not a JSON model manifest ({exc}): {rebuild}") from None
+    except OSError as exc:
+        raise NodeConfigError(f"{path} cannot be read ({exc.strerror or exc}): check its permissions, "
+                              f"or {rebuild}") from None
+    if not isinstance(manifest, dict):
+        raise NodeConfigError(f"{path} holds JSON {type(manifest).__name__}, not a model manifest object: {rebuild}")
+    return manifest
+
+
+def read_manifest(models_dir: Path) -> dict[str, ArtifactEntry]:
+    path = Path(models_dir) / "manifest.json"
+    manifest = load_manifest_json(models_dir)
+    models = manifest.get("models")
     if not isinstance(models, dict) or not models:
         raise NodeConfigError(f"{path}: needs a non-empty object 'models' of NAME -> {{file, sha256, bytes, role}}")
     entries = {}

@@ -31,8 +31,8 @@ SERVER_STAMPS = ("request_received_ns", "upload_complete_ns", "preprocess_start_
                  "inference_start_ns", "inference_end_ns", "cloud_request_start_ns", "cloud_upload_complete_ns",
                  "cloud_inference_start_ns", "cloud_inference_end_ns", "cloud_reply_complete_ns")
 ROW_FIELDS = ("request_id", "pattern", "model", "size_bytes", "scheduled_ns", "send_start_ns", "reply_complete_ns",
-              *SERVER_STAMPS, "reply_start_ns", "reply_sent_ns", "status", "error", "node", "served_by_model", "provider", "label",
-              "attempts")
+              *SERVER_STAMPS, "reply_start_ns", "reply_sent_ns", "status", "error", "node", "served_by_model",
+              "provider", "label", "attempts", "attempt_errors")
 RETRY_STATUSES = (0, 502, 503, 504)  # no answer, or the server could not answer now; a 4xx is never retried
 
 
@@ -77,19 +77,21 @@ class InferenceClient:
         await self._session.close()
 
     async def infer_image(self, jpeg: bytes, request_id: str, model: str | None = None) -> dict:
-        """One request, retried per the settings; the row is the last attempt's, with ``attempts`` and,
-        when an earlier attempt failed, its error kept in ``error`` ("attempt 1: ...; ")."""
-        earlier, backoff_s = [], self.settings.retry_backoff_s
+        """One request, retried per the settings. The row is the last attempt's answer, but its ``send_start_ns``
+        is the FIRST attempt's: upload and response of a retried request include the failed attempts and the
+        backoff. ``attempts`` counts them; ``attempt_errors`` lists each failed one ("1:timeout;2:HTTP 503"),
+        empty when the first attempt succeeded."""
+        failures, backoff_s, first_send_ns = [], self.settings.retry_backoff_s, None
         for attempt in range(1, self.settings.retries + 2):
             row = await self._infer_once(jpeg, request_id, model)
-            row["attempts"] = attempt
+            first_send_ns = first_send_ns or row["send_start_ns"]
+            if row["status"] != 200 or row["error"]:
+                failures.append(f"{attempt}:{attempt_error(row)}")
             if row["status"] == 200 or row["status"] not in RETRY_STATUSES or attempt > self.settings.retries:
                 break
-            earlier.append(f"attempt {attempt}: {row['error'] or row['status']}")
             await asyncio.sleep(backoff_s)
             backoff_s *= 2
-        if earlier and row["status"] != 200:
-            row["error"] = "; ".join([*earlier, f"attempt {row['attempts']}: {row['error']}"])[:1000]
+        row.update(send_start_ns=first_send_ns, attempts=attempt, attempt_errors=";".join(failures))
         return row
 
     async def _infer_once(self, jpeg: bytes, request_id: str, model: str | None = None) -> dict:
@@ -153,6 +155,16 @@ class InferenceClient:
             since = page["records"][-1]["seq"]
 
 
+def attempt_error(row: dict) -> str:
+    """A failed attempt in a few words, for ``attempt_errors``: timeout, HTTP 503, ClientConnectorError, ..."""
+    if row["status"] == 0:
+        error = str(row["error"])
+        return "timeout" if error.startswith("timeout") else error.split(":", 1)[0].strip() or "no answer"
+    if row["status"] != 200:
+        return f"HTTP {row['status']}"
+    return "malformed reply"
+
+
 def attach_reply_sent(rows: list[dict], records: list[dict]) -> None:
     """Copy reply_start_ns / reply_sent_ns from the server's timing records into the rows, by request id."""
     by_id = {r.get("request_id"): r for r in records if r.get("request_id") is not None}
@@ -177,25 +189,46 @@ async def closed_loop(client: InferenceClient, images: list[tuple[int, bytes]], 
 
 
 async def open_loop(client: InferenceClient, images: list[tuple[int, bytes]], rate_per_s: float, requests: int,
-                    seed: int = 0, run_id: str = "o") -> list[dict]:
-    """Poisson arrivals at ``rate_per_s`` (seeded), images taken in turn; returns rows in issue order."""
+                    seed: int = 0, run_id: str = "o", on_row=None) -> list[dict]:
+    """Poisson arrivals at ``rate_per_s`` (seeded), images taken in turn; returns rows in issue order.
+
+    With ``on_row(index, row)`` each row goes there as soon as its request completes and none is kept
+    (returns []): the workload streams them. Cancelling stops issuing at once and cancels the requests in
+    flight (they give no row)."""
     if rate_per_s <= 0 or requests < 1:
         raise NodeConfigError(f"open loop needs rate_per_s > 0 and requests >= 1, got {rate_per_s}, {requests}")
     gaps_s = np.random.default_rng(seed).exponential(1.0 / rate_per_s, size=requests)
     start_ns = time.monotonic_ns()
     offsets_ns = (np.cumsum(gaps_s) * 1e9).astype(np.int64)
+    rows: list = [] if on_row else [None] * requests
+    in_flight: set[asyncio.Task] = set()
 
-    async def one(index: int) -> dict:
-        scheduled = start_ns + int(offsets_ns[index])
-        delay_s = (scheduled - time.monotonic_ns()) / 1e9
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
+    async def one(index: int, scheduled_ns: int) -> None:
         size_bytes, jpeg = images[index % len(images)]
         row = await client.infer_image(jpeg, f"{run_id}-{size_bytes}-{index}")
-        row.update(pattern="open", scheduled_ns=scheduled)
-        return row
+        row.update(pattern="open", scheduled_ns=scheduled_ns)
+        if on_row:
+            on_row(index, row)
+        else:
+            rows[index] = row
 
-    return list(await asyncio.gather(*(one(i) for i in range(requests))))
+    try:
+        for index in range(requests):
+            scheduled_ns = start_ns + int(offsets_ns[index])
+            delay_s = (scheduled_ns - time.monotonic_ns()) / 1e9
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
+            task = asyncio.create_task(one(index, scheduled_ns))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        while in_flight:
+            await asyncio.gather(*in_flight)
+    finally:
+        for task in in_flight:
+            task.cancel()
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+    return rows
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:

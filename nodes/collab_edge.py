@@ -194,10 +194,14 @@ def main(argv=None) -> None:
     parser.add_argument("--idle-s", type=float, default=IdleSettings.idle_s)
     parser.add_argument("--idle-rate-bytes-per-s", type=float, default=IdleSettings.idle_rate_bytes_per_s)
     parser.add_argument("--poll-s", type=float, default=IdleSettings.poll_s)
-    parser.add_argument("--keep-objects", type=int, default=5000)
+    parser.add_argument("--keep-objects", type=int, default=5000,
+                        help="uploaded objects kept for labelling (>= 1: the update phase labels kept objects)")
     parser.add_argument("--cloud-timeout-s", type=float, default=60.0)
     args = parser.parse_args(argv)
     limits = check_common(args)
+    if args.keep_objects < 1:
+        raise NodeConfigError(f"--keep-objects {args.keep_objects}: the update phase labels the objects the edge "
+                              "keeps, so it must be >= 1 (default 5000)")
     name = args.name or "edge"
     setup_logging(args.log_dir, name)
     update = UpdateSettings(labelled_set=str(args.labelled_set), shared_block=args.shared_block,

@@ -3,6 +3,10 @@ and the objects kept for the update phase (System B).
 
     python -m nodes.edge --host IP --port 8000 --cloud URL --log-dir DIR [--model edgecnn1-3]
                          [--placements edge,features,split] [--split-layers 3] [--device ...] [--threads N]
+                         [--keep-objects N]
+
+Kept objects are opt-in (``--keep-objects N``, what ``nodes.collab_edge`` turns on): by default the edge keeps,
+hashes and writes nothing after a reply, the same work per request as the cloud.
 
 At start the edge downloads its models from the cloud (``GET /v2/artifacts``),
 verifies size and sha256, and only then reports ready. ``POST /v2/admin/swap
@@ -174,7 +178,9 @@ class EdgeServer(NodeServer):
         return names + sorted(self.remote)
 
     async def after_reply(self, served_name: str, model, request) -> None:
-        if not isinstance(model, ImageModel) or self.objects.limits.max_objects == 0:
+        # opt-in (--keep-objects N, what collaborate asks for): by default the edge does per request exactly
+        # what the cloud does, and no hashing or disk writes after the reply compete with the next request
+        if not isinstance(model, ImageModel) or not self.objects.limits.enabled:
             return
         loop = asyncio.get_running_loop()
         for image in request.inputs[0].data:
@@ -257,7 +263,9 @@ def main(argv=None) -> None:
     parser.add_argument("--placements", type=_placements, default=("edge",),
                         help="comma list of edge,features,split (default edge)")
     parser.add_argument("--split-layers", type=int, default=3, help="m of cloudcnn-lower-m for 'split'")
-    parser.add_argument("--keep-objects", type=int, default=1000, help="uploaded objects kept (0: none)")
+    parser.add_argument("--keep-objects", type=int, default=0,
+                        help="keep up to N uploaded objects for labelling (default 0: keep, hash and write nothing, "
+                             "so the edge does the same work per request as the cloud)")
     parser.add_argument("--keep-bytes", type=int, default=256 * 1024 * 1024, help="bytes of kept objects at most")
     parser.add_argument("--fetch-timeout-s", type=float, default=60.0,
                         help="how long to wait for the cloud's model index at start")

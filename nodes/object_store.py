@@ -21,8 +21,14 @@ from nodes.errors import NodeConfigError
 
 @dataclass(frozen=True)
 class ObjectStoreLimits:
-    max_objects: int = 1000
+    """Keeping objects is opt-in: ``max_objects`` 0 (the default) keeps nothing, hashes nothing, writes nothing."""
+
+    max_objects: int = 0
     max_bytes: int = 256 * 1024 * 1024
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_objects > 0 and self.max_bytes > 0
 
     def __post_init__(self):
         for name in ("max_objects", "max_bytes"):
@@ -32,15 +38,19 @@ class ObjectStoreLimits:
 
 
 class ObjectStore:
+    """A store whose limits keep nothing (``not limits.enabled``) never touches its folder: not even to create it."""
+
     def __init__(self, folder: Path, limits: ObjectStoreLimits):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.limits = limits
         self._lock = threading.Lock()
         self._files: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._labels: dict[str, int] = {}
         self._seq = 0
         self.total_bytes = 0
+        if not limits.enabled:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.folder.glob("*.jpg")):  # objects kept by an earlier run stay
             self._files[path.name] = path.stat().st_size
             self.total_bytes += self._files[path.name]
@@ -59,7 +69,7 @@ class ObjectStore:
 
     def keep(self, data: bytes) -> str | None:
         """Store one object (thread-safe); returns its file name, or None if it can never fit."""
-        if len(data) > self.limits.max_bytes or self.limits.max_objects == 0:
+        if not self.limits.enabled or len(data) > self.limits.max_bytes:
             return None
         with self._lock:
             self._seq += 1
@@ -84,6 +94,8 @@ class ObjectStore:
         return [(n, (self.folder / n).read_bytes()) for n in names]
 
     def set_labels(self, labels: dict[str, int]) -> None:
+        if not self.limits.enabled:
+            return
         with self._lock:
             self._labels.update({k: v for k, v in labels.items() if k in self._files})
             tmp = self.folder / ".labels.json.tmp"

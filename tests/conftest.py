@@ -12,10 +12,11 @@ import pytest
 from hypothesis import settings
 
 # CI (CI=true) replays the same examples every run, so a submission cannot fail at random; developers'
-# runs explore new inputs each time.
+# runs explore new inputs each time. Property tests must not set derandomize themselves (it would override this).
+CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("ci" if CI else "explore")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_TRACES = REPO_ROOT.parent / "shared" / "traces"
@@ -43,6 +44,26 @@ def pytest_collection_modifyitems(config, items):
                            "the userspace backend tests cover the same profiles"))
 
 
+def _is_project_process(line: str) -> bool:
+    return any(mark in line for mark in PROJECT_MARKS)
+
+
+def _owned_by_another_live_process(proc: psutil.Process) -> bool:
+    """True when ``proc`` hangs below a live process that is neither this test session nor the project's (say,
+    another session's pytest running a server on loopback): not ours to count. What this session started has
+    this process among its ancestors; what a finished run leaked hangs below init (pid 1) through project
+    processes only. Both are counted."""
+    try:
+        for parent in proc.parents():
+            if parent.pid in (os.getpid(), 1):
+                return False
+            if not _is_project_process(" ".join(parent.cmdline())):
+                return True
+    except psutil.Error:
+        return False
+    return False
+
+
 def machine_snapshot() -> dict:
     """The project-visible state of the machine: namespaces, root-namespace links, project processes."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
@@ -51,11 +72,17 @@ def machine_snapshot() -> dict:
     procs = set()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         line = " ".join(proc.info["cmdline"] or [])
-        if proc.pid != os.getpid() and any(mark in line for mark in PROJECT_MARKS):
+        if proc.pid != os.getpid() and _is_project_process(line) and not _owned_by_another_live_process(proc):
             procs.add((proc.pid, line[:120]))
     return {"netns": {n for n in netns if n.startswith("ect")},
             "links": {n for n in names if n.startswith("ect")},
             "procs": procs}
+
+
+def leaked_since(before: dict) -> dict:
+    """What the machine holds now that it did not hold in ``before`` (a :func:`machine_snapshot`)."""
+    after = machine_snapshot()
+    return {key: after[key] - before[key] for key in after if after[key] - before[key]}
 
 
 @pytest.fixture
@@ -63,9 +90,15 @@ def clean_machine():
     """Asserts that whatever the test started is gone when it ends."""
     before = machine_snapshot()
     yield
-    after = machine_snapshot()
-    leaked = {key: after[key] - before[key] for key in after if after[key] - before[key]}
+    leaked = leaked_since(before)
     assert not leaked, f"test left resources behind: {leaked}"
+
+
+@pytest.fixture(scope="module")
+def leak_baseline() -> dict:
+    """The machine before a module's shared run: a module-scoped run fixture must depend on this fixture, so
+    the snapshot is taken before the run starts; a test then asserts ``not leaked_since(leak_baseline)``."""
+    return machine_snapshot()
 
 
 def run_cli(*args: str, timeout: float = 300, user: str | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -283,9 +283,18 @@ def test_node_refuses_to_listen_on_every_interface(tmp_path):
     import subprocess
     import sys
 
+    import psutil
+
+    threads_before = set(threading.enumerate())
     for host in ("0.0.0.0", "::"):
+        ready = tmp_path / f"ready-{len(host)}.json"
         result = subprocess.run([sys.executable, "-m", "nodes.cloud", "--host", host, "--models", str(tmp_path),
-                                 "--log-dir", str(tmp_path / "log")], capture_output=True, text=True, timeout=60)
+                                 "--log-dir", str(tmp_path / "log"), "--ready-file", str(ready)],
+                                capture_output=True, text=True, timeout=60)
         assert result.returncode == 2 and "every interface" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    threading.enumerate()  # nothing left running in this process either
+        assert not ready.exists(), "the node reported ready although it refused to start"
+    # nothing left running in this process either: no new thread, no child process (a server that went on)
+    assert set(threading.enumerate()) <= threads_before, set(threading.enumerate()) - threads_before
+    servers = [c for c in psutil.Process().children(recursive=True) if "nodes.cloud" in " ".join(c.cmdline())]
+    assert not servers, servers

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 from nodes.artifacts import ArtifactEntry, sha256_hex
 from nodes.edge import EdgeServer
-from nodes.errors import ArtifactError
+from nodes.errors import ArtifactError, NodeConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,9 +66,14 @@ def test_nothing_received_is_unpickled():
 
 def test_network_names_are_never_paths():
     """The cloud serves only manifest names; the edge writes downloads under its own name, checked by a pattern."""
-    from nodes.artifacts import _NAME
-
-    for bad in ("../etc/passwd", "/etc/passwd", "a/b", "..", ".hidden", "x" * 200, "a\\b", "a\x00b"):
-        assert not _NAME.match(bad), bad
+    for bad in ("../etc/passwd", "/etc/passwd", "a/b", "..", ".hidden", "x" * 200, "a\\b", "a\x00b",
+                "cloudcnn\n", "cloudcnn\r\n", "\ncloudcnn", "cloud cnn", ""):
+        with pytest.raises(NodeConfigError, match="the name must be"):
+            ArtifactEntry(bad, "cloudcnn.onnx", "0" * 64, 1, "full")
+    ArtifactEntry("cloudcnn-lower-3.v2_a", "cloudcnn.onnx", "0" * 64, 1, "full")  # what is allowed still is
+    with pytest.raises(NodeConfigError, match="sha256"):  # a trailing newline after a good digest too
+        ArtifactEntry("cloudcnn", "cloudcnn.onnx", "0" * 64 + "\n", 1, "full")
     with pytest.raises(ArtifactError, match="artifact index"):
         ArtifactEntry.from_index({"name": "../../etc/passwd", "sha256": "0" * 64, "bytes": 1, "role": "full"})
+    with pytest.raises(ArtifactError, match="artifact index"):
+        ArtifactEntry.from_index({"name": "cloudcnn\n", "sha256": "0" * 64, "bytes": 1, "role": "full"})

@@ -65,11 +65,13 @@ def leftovers(results_dir: Path) -> dict:
 class Compare:
     """`compare` as a subprocess with its stderr collected, started when the lock is free."""
 
-    def __init__(self, models_dir: Path, results_dir: Path, repetitions: int = 40):
+    def __init__(self, models_dir: Path, results_dir: Path, repetitions: int = 40, extra: list[str] = (),
+                 new_session: bool = False):
         self.argv = [sys.executable, str(RUN_PY), "compare", "--accesses", "lte", "--placements", "edge,cloud",
                      "--sizes", "60K", "--repetitions", str(repetitions), "--calibrate-seconds", "0",
-                     "--models-dir", str(models_dir), "--results-dir", str(results_dir)]
+                     "--models-dir", str(models_dir), "--results-dir", str(results_dir), *extra]
         self.results_dir = results_dir
+        self.new_session = new_session  # as a terminal runs it: the leader of its own process group
         self.stderr = ""
         self.proc = None
 
@@ -77,7 +79,8 @@ class Compare:
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             self.stderr = ""
-            self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         start_new_session=self.new_session)
             threading.Thread(target=self._read, daemon=True).start()
             time.sleep(1.0)
             if self.proc.poll() is None or "another run of this testbed is active" not in self._settled():

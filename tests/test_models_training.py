@@ -59,12 +59,15 @@ def test_edge_from_received_block_keeps_it_frozen(digits):
         assert torch.equal(model.get_submodule(name).weight, cloud.get_submodule(name).weight)
 
 
-def test_accuracy_by_labelled_size_shape(digits):
-    small = DataSplits("digits", "test", digits.train, digits.test.subset(np.arange(30)))
-    rows = accuracy_by_labelled_size(CloudCNN(seed=0).eval(), small, sizes=(20,), k=3,
-                                     settings=TrainSettings(max_epochs=1))
-    assert len(rows) == 1 and rows[0]["labelled_images"] == 20
-    assert 0.0 <= rows[0]["edgecnn0_accuracy"] <= 1.0 and 0.0 <= rows[0]["edgecnn1_accuracy"] <= 1.0
+def test_accuracy_by_labelled_size_learns(digits):
+    small = DataSplits("digits", "test", digits.train, digits.test.subset(np.arange(100)))
+    rows = accuracy_by_labelled_size(CloudCNN(seed=0).eval(), small, sizes=(100,), k=3,
+                                     settings=TrainSettings(max_epochs=5))
+    assert len(rows) == 1 and rows[0]["labelled_images"] == 100
+    # 10 classes: chance is 0.10. 100 labelled images x 5 epochs reach 0.69..0.91 over seeds 0-4 (seed 0:
+    # 0.89 / 0.76); 0.45 leaves a wide margin and still fails a model that did not learn.
+    assert rows[0]["edgecnn0_accuracy"] > 0.45, rows[0]
+    assert rows[0]["edgecnn1_accuracy"] > 0.45, rows[0]
 
 
 def test_build_edge_onnx_from_block_cut_out_of_full_model(digits):

@@ -170,6 +170,16 @@ def test_manifest_entries_are_validated(tmp_path, field, value, message):
         read_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b""])
+def test_manifest_that_is_not_json_names_the_file_and_what_to_do(tmp_path, content):
+    (tmp_path / "manifest.json").write_bytes(content)
+    with pytest.raises(NodeConfigError) as info:
+        read_manifest(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "manifest.json") in message and "python -m models build --force" in message
+    assert "\n" not in message and type(info.value) is NodeConfigError
+
+
 def test_missing_manifest_says_how_to_build(tmp_path):
     with pytest.raises(NodeConfigError, match="python -m models build"):
         read_manifest(tmp_path)

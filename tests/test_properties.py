@@ -18,6 +18,9 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +37,8 @@ from traces.trace_types import TraceFormatError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("ECT_PROPERTY_EXAMPLES", "400"))  # per target
-PROPERTY = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=5), derandomize=False,
+# derandomize comes from the profile conftest loads: replayed under CI=true, explored elsewhere. Never set it here.
+PROPERTY = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=5),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TRIED: collections.Counter = collections.Counter()
 WORK = Path(tempfile.mkdtemp(prefix="ect-properties-"))
@@ -46,12 +50,31 @@ def count_inputs(request):
     total = sum(TRIED.values())
     out = REPO_ROOT / ".cache" / "property-inputs.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"total": total, "per_target": dict(sorted(TRIED.items()))}, indent=1) + "\n")
+    if total:  # a run of a few non-property tests of this module keeps the last real count
+        out.write_text(json.dumps({"total": total, "per_target": dict(sorted(TRIED.items()))}, indent=1) + "\n")
     line = f"property tests: {total} inputs tried: " + ", ".join(f"{k} {v}" for k, v in sorted(TRIED.items()))
     request.config.add_cleanup(lambda: print(line))  # after pytest's own summary, not captured
     for path in WORK.iterdir():
         path.unlink()
     WORK.rmdir()
+
+
+def test_property_settings_follow_the_ci_profile():
+    from conftest import CI
+
+    assert PROPERTY.derandomize is CI, "test_properties must not override the profile's derandomize"
+
+
+@pytest.mark.parametrize("ci, replays", [("true", True), ("", False)])
+def test_ci_replays_the_same_examples_elsewhere_explores(ci, replays):
+    """As the README says: under CI=true the property tests replay the same examples; elsewhere they explore."""
+    code = ("import sys; sys.path.insert(0, 'tests'); import conftest, test_properties; "
+            "print(test_properties.PROPERTY.derandomize)")
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(replays), done.stdout
 
 
 def one_clear_error(target: str, func, expected: tuple[type, ...]):

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mininet.log import setLogLevel
+from mininet.log import lg, setLogLevel
 from mininet.net import Mininet
 from mininet.node import Host
 from mininet.nodelib import LinuxBridge
@@ -23,7 +23,7 @@ from topo import commands
 from topo.cleanup import clean_state
 from topo.errors import TopoError
 from topo.links import EmulatorWire
-from topo.registry import NetworkState
+from topo.registry import NetworkState, owner_marked
 from topo.run_lock import exclusive_run
 from topo.topology import ACCESS_BRIDGE, EdgeCloudTopo, TopologySpec
 
@@ -58,6 +58,19 @@ class EdgeCloudNetwork:
     def wires(self) -> list[EmulatorWire]:
         return [s for s in self.mininet.switches if isinstance(s, EmulatorWire)]
 
+    def cli(self) -> None:
+        """Mininet's CLI on this network, printing as Mininet's does: the network runs at log level
+        "error" (quiet), which would also hide the CLI's output (``nodes``, ``net``, a host's ping)."""
+        from mininet.cli import CLI
+
+        previous = lg.level, lg.ch.level
+        setLogLevel("output")
+        try:
+            CLI(self.mininet)
+        finally:
+            lg.setLevel(previous[0])
+            lg.ch.setLevel(previous[1])
+
 
 def require_root(command: str) -> None:
     if os.geteuid() != 0:
@@ -83,19 +96,20 @@ def _planned_root_interfaces(spec: TopologySpec) -> list[str]:
 
 @contextlib.contextmanager
 def _signals_raise():
-    """Turn SIGTERM into an exception in the main thread; restore afterwards."""
+    """Turn SIGTERM and SIGHUP (the terminal closed) into an exception in the main thread; restore afterwards."""
     def on_term(_signum, _frame):
         raise Terminated()
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
 def _signals_ignored():
-    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -141,7 +155,7 @@ def _network(spec: TopologySpec, run_dir: Path | None, log_dir: Path | None, pac
     EmulatorWire.on_process = staticmethod(lambda pid: state.add_process(pid, "emulator"))
     net = None
     timings = {}
-    with _signals_raise():
+    with _signals_raise(), owner_marked(os.getpid()):
         try:
             started = time.monotonic()
             net = Mininet(topo=EdgeCloudTopo(spec=spec), switch=LinuxBridge, controller=None,

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from harness import options
+from harness.errors import HarnessError
 from harness.calibration import measure_links, trace_window_errors, write_links_csv
 from harness.tables import format_table
 from topo.network import require_root, running_network
@@ -27,12 +28,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     require_root("calibrate")
     if args.seconds <= 0:
-        raise ValueError(f"--seconds must be positive, got {args.seconds}")
+        raise HarnessError(f"--seconds must be positive, got {args.seconds}")
     spec = options.network_spec(args)
     out_dir = args.out or Path("results") / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-calibrate")
-    out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = out_dir / "emulator"
-    log_dir.mkdir(exist_ok=True)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HarnessError(f"--out {out_dir}: cannot create it ({err.strerror or err}); give a writable folder") from None
     with running_network(spec, log_dir=log_dir, packet_log=args.packet_log) as net:
         rows = measure_links(net, duration_s=args.seconds)
     rows += trace_window_errors(rows, log_dir)  # the emulators' summaries are complete once they stopped

@@ -47,10 +47,6 @@ def add_parser(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run(args) -> int:
     from harness.errors import HarnessError
     from topo.commands import missing_tools
@@ -66,29 +62,23 @@ def run(args) -> int:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
     from harness.collab_report import analyse_collaboration
     from harness.collaboration import execute_collaboration
-    from harness.running import models_for
-    from topo.network import Terminated
+    from harness.preflight import check_traces
+    from harness.running import models_for, run_with_lock
+    from topo.links import resolve_backend
     from topo.profiles import load_profile
-    from topo.run_lock import exclusive_run
 
-    for profile in (spec.access, spec.wan, spec.lan):
-        load_profile(profile)  # refuse a bad profile before anything starts
+    profiles = [load_profile(p) for p in (spec.access, spec.wan, spec.lan)]  # refuse a bad one before anything
+    check_traces(profiles)
+    backend = resolve_backend(spec.link_backend, profiles)
     models_dir = models_for(spec.models_dir)
-    run_dir = None
-    try:
-        with exclusive_run():
-            run_dir = execute_collaboration(spec, models_dir, progress=_say)
-    except (KeyboardInterrupt, Terminated):
-        _say("interrupted: everything started was stopped and removed")
-        return 130
-    analyse_collaboration(run_dir, progress=_say)
-    print(f"results: {run_dir}")
-    print(f"report:  {run_dir / 'report.md'}")
-    import json
+    return run_with_lock(
+        "collaborate", spec.results_dir,
+        lambda run_dir: execute_collaboration(spec, models_dir, run_dir, backend, progress=_say),
+        lambda run_dir: analyse_collaboration(run_dir, progress=_say),
+        incomplete_hint="the update phase did not finish (see the edge's log under logs/edge); a longer "
+                        "--timeout-s or a lower --labels-per-update may help",
+        analyse_when_stopped=False)  # its analysis trains the EdgeCNN0/1 table: minutes, not for a Ctrl-C
 
-    status = json.loads((run_dir / "experiment.json").read_text()).get("status")
-    if status != "complete":  # timeout or a failed update: the report says what finished
-        _say(f"error: the update phase ended with status {status!r} (see {run_dir / 'logs' / 'edge'}); "
-             f"a longer --timeout-s or a lower --labels-per-update may help")
-        return 1
-    return 0
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

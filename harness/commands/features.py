@@ -47,21 +47,16 @@ def run(args) -> int:
     if missing:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
     from harness.features_exp import analyse_features, execute_features
-    from harness.running import models_for
-    from topo.network import Terminated
+    from harness.preflight import check_traces
+    from harness.running import models_for, run_with_lock
+    from topo.links import resolve_backend
     from topo.profiles import load_profile
-    from topo.run_lock import exclusive_run
 
-    for profile in (*spec.accesses, spec.wan, spec.lan):
-        load_profile(profile)
+    profiles = [load_profile(p) for p in (*spec.accesses, spec.wan, spec.lan)]  # refuse a bad one up front
+    check_traces(profiles)
+    backend = resolve_backend(spec.link_backend, profiles)
     models_dir = models_for(spec.models_dir)
-    try:
-        with exclusive_run():
-            run_dir = execute_features(spec, models_dir, progress=_say)
-    except (KeyboardInterrupt, Terminated):
-        _say("interrupted: everything started was stopped and removed")
-        return 130
-    analyse_features(run_dir, progress=_say)
-    print(f"results: {run_dir}")
-    print(f"report:  {run_dir / 'report.md'}")
-    return 0
+    return run_with_lock("features", spec.results_dir,
+                         lambda run_dir: execute_features(spec, models_dir, run_dir, backend, progress=_say),
+                         lambda run_dir: analyse_features(run_dir, progress=_say),
+                         analyse_when_stopped=False)  # its analysis trains classifiers: minutes, not for a Ctrl-C

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from harness import options
+from harness.errors import HarnessError
 from harness.reachability import ping_all_pairs
 from harness.tables import format_table
 from topo.network import require_root, running_network
@@ -60,9 +61,12 @@ def run(args) -> int:
     require_root("topology")
     spec = options.network_spec(args)
     if args.packet_log and not args.log_dir:
-        raise ValueError("--packet-log needs --log-dir DIR")
+        raise HarnessError("--packet-log needs --log-dir DIR")
     if args.log_dir:
-        args.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            args.log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise HarnessError(f"--log-dir {args.log_dir}: cannot create it ({err.strerror or err})") from None
     with running_network(spec, log_dir=args.log_dir, packet_log=args.packet_log) as net:
         print(describe(spec))
         print(f"\nshaping backend: {spec.backend}; up in {net.timings_s['start_s']:.2f} s")
@@ -79,8 +83,7 @@ def run(args) -> int:
                                        "avg - expected ms"], rows))
             print(f"{len(rows) - failed}/{len(rows)} pairs reachable")
         if args.cli:
-            from mininet.cli import CLI
-            CLI(net.mininet)
+            net.cli()
         elif args.hold:
             print("network is up; Ctrl-C to stop", flush=True)
             signal.pause()

@@ -5,7 +5,9 @@
 
 Uplink = A -> B (frames arriving on w0). Offloads are off on every interface
 (frames forwarded from userspace need real checksums and MTU-sized segments), IPv6 is
-off (no stray router solicitations). Everything is removed on exit, also on failure.
+off (no stray router solicitations). Everything is removed on exit, also on failure; what it
+makes is recorded first in ``/run/ect/net-<pid>-<tag>.json`` (topo.registry), so ``clean``
+removes a crashed path's leftovers and leaves a live one alone.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from topo.emulator.config import EmulatorConfig
 from topo.profiles import DirectionSpec
+from topo.registry import OWNER_ENV, NetworkState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_A = "10.233.0.1"
@@ -54,7 +57,7 @@ class EmulatorProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "topo.emulator", "--config", str(self.config_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO_ROOT),
-            start_new_session=True)
+            start_new_session=True, env={**os.environ, OWNER_ENV: str(os.getpid())})  # clean's mark
         deadline = time.monotonic() + ready_timeout_s
         line = self.process.stdout.readline()
         if line.strip() != "ready" or time.monotonic() > deadline:
@@ -93,6 +96,7 @@ class WirePath:
         self._processes: list[subprocess.Popen] = []
         self._tempdir = None
         self.workdir: Path | None = None
+        self.state = NetworkState(owner_pid=os.getpid(), tag=self.tag)
 
     # --- build and tear down -------------------------------------------------------
     def __enter__(self) -> "WirePath":
@@ -107,6 +111,8 @@ class WirePath:
         self.close()
 
     def _build(self) -> None:
+        self.state.namespaces = [self.ns_a, self.ns_b]
+        self.state.add_interfaces([] if self.direct else [self.wire_up_in, self.wire_down_in])  # saves
         self._tempdir = tempfile.TemporaryDirectory(prefix=f"ect{self.tag}-")
         self.workdir = Path(self._tempdir.name)
         for namespace in (self.ns_a, self.ns_b):
@@ -153,6 +159,7 @@ class WirePath:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
+        self.state.remove()
 
     # --- use -----------------------------------------------------------------------
     def emulator_config(self, uplink: DirectionSpec, downlink: DirectionSpec, name: str = "testlink",
@@ -161,7 +168,9 @@ class WirePath:
                               uplink=uplink, downlink=downlink, log_dir=log_dir, packet_log=packet_log)
 
     def start_emulator(self, uplink: DirectionSpec, downlink: DirectionSpec, **kwargs) -> EmulatorProcess:
-        return EmulatorProcess(self.emulator_config(uplink, downlink, **kwargs), self.workdir)
+        emulator = EmulatorProcess(self.emulator_config(uplink, downlink, **kwargs), self.workdir)
+        self.state.add_process(emulator.process.pid, "emulator")
+        return emulator
 
     def exec_in(self, namespace: str, argv: list[str], timeout_s: float = 120,
                 check: bool = True) -> subprocess.CompletedProcess:
@@ -169,6 +178,9 @@ class WirePath:
 
     def popen_in(self, namespace: str, argv: list[str], **kwargs) -> subprocess.Popen:
         """A background process in ``namespace``, killed (by process group) when the path closes."""
-        process = subprocess.Popen(["ip", "netns", "exec", namespace] + argv, start_new_session=True, **kwargs)
+        env = {**(kwargs.pop("env", None) or os.environ), OWNER_ENV: str(self.state.owner_pid)}  # clean's mark
+        process = subprocess.Popen(["ip", "netns", "exec", namespace] + argv, start_new_session=True, env=env,
+                                   **kwargs)
         self._processes.append(process)
+        self.state.add_process(process.pid, argv[0])
         return process

@@ -1,0 +1,85 @@
+"""Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group of `compare`, at several points.
+
+`compare` runs in its own session (as in a terminal, where it leads the foreground group); the test sends
+SIGINT to that group with os.killpg, as the terminal does on Ctrl-C: the harness, and every child that did
+not leave the group, get it at once. Points: while the network is built, while the node servers start, in
+the middle of a closed-loop workload, in the middle of an open-loop (--rate) workload. After each: the
+run ended within a few seconds with exit code 130, experiment.json and report.md say "interrupted",
+requests.csv holds every device row that had finished before the signal and no error row, and nothing of
+the run is left (namespaces, ect* interfaces, processes).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from test_kill_clean import Compare, leftovers
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+STOP_WITHIN_S = 10.0
+
+
+def _device_rows(results: Path) -> list[dict]:
+    rows = []
+    for path in results.glob("*/logs/*/device-*.csv"):
+        with open(path, newline="") as f:
+            rows += [r for r in csv.DictReader(f) if r.get("status")]
+    return rows
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+POINTS = {
+    "network start": ([], lambda c: Path(f"/run/ect/net-{c.proc.pid}.json").exists(), 0.3),
+    "node start": ([], lambda c: "starting cloud, then edge" in c.stderr, 0.5),
+    "closed loop": ([], lambda c: len(_device_rows(c.results_dir)) >= 5, 0.0),
+    "open loop": (["--rate", "4"], lambda c: len(_device_rows(c.results_dir)) >= 5, 0.0),
+}
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+def test_ctrl_c_to_the_process_group_stops_the_run(point, models_dir, tmp_path):
+    extra, reached, delay_s = POINTS[point]
+    results = tmp_path / "results"
+    compare = Compare(models_dir, results, repetitions=300, extra=extra, new_session=True)
+    compare.start()
+    try:
+        compare.wait_for(lambda: reached(compare))
+        time.sleep(delay_s)
+        finished = {r["request_id"] for r in _device_rows(results)}
+        signalled_ns = time.monotonic_ns()
+        os.killpg(compare.proc.pid, signal.SIGINT)  # the harness leads its group, as in a terminal
+        compare.proc.wait(timeout=60)
+        took_s = (time.monotonic_ns() - signalled_ns) / 1e9
+    finally:
+        if compare.proc.poll() is None:
+            os.killpg(compare.proc.pid, signal.SIGKILL)
+            compare.proc.wait()
+    time.sleep(0.3)  # the stderr reader's last chunk
+    assert compare.proc.returncode == 130, compare.stderr[-2000:]
+    assert took_s <= STOP_WITHIN_S, f"the run took {took_s:.1f} s to stop after Ctrl-C: {compare.stderr[-1500:]}"
+    (run_dir,) = list(results.iterdir())
+    record = json.loads((run_dir / "experiment.json").read_text())
+    assert record["status"] == "interrupted" and record.get("stopped_by") == "SIGINT", record.get("status")
+    report = (run_dir / "report.md").read_text()
+    assert "interrupted" in report
+    requests = _rows(run_dir / "requests.csv")
+    kept = {r["request_id"].split("-", 1)[1] for r in requests}
+    assert finished <= kept, f"finished rows missing from requests.csv: {sorted(finished - kept)[:5]}"
+    assert all(r["status"] == "ok" for r in requests), [r["error"] for r in requests if r["status"] != "ok"][:3]
+    answered = [r for r in _device_rows(results) if r["status"] == "200"]
+    assert len(requests) == len(answered)  # every answered row, nothing else
+    if point in ("closed loop", "open loop"):
+        assert len(requests) >= 5
+    assert leftovers(results) == {"namespaces": [], "interfaces": [], "processes": []}
