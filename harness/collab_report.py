@@ -138,15 +138,24 @@ def accuracy_table(spec: CollabSpec, record: dict, data, manifest: dict, out: Pa
 
 
 def _table_means(rows: list[dict]) -> list[dict]:
+    """Per (k, labelled images): mean and 95% CI over the seeds (repeats) of each model's accuracy and of the
+    gain, with a paired t-test of EdgeCNN1-k against EdgeCNN0-k on the same seeds (harness.seed_stats)."""
+    from harness.seed_stats import mean_ci, paired_test
+
     keys = sorted({(r["k"], r["labelled_images"]) for r in rows})
     out = []
     for k, n in keys:
-        sel = [r for r in rows if r["k"] == k and r["labelled_images"] == n]
+        sel = sorted((r for r in rows if r["k"] == k and r["labelled_images"] == n), key=lambda r: r["repeat"])
+        scratch = [100 * float(r["edgecnn0_accuracy"]) for r in sel]
+        transfer = [100 * float(r["edgecnn1_accuracy"]) for r in sel]
+        zero, one, test = mean_ci(scratch), mean_ci(transfer), paired_test(scratch, transfer)
         out.append({"k": k, "labelled_images": n, "repeats": len(sel),
-                    "edgecnn0": 100 * statistics.mean(r["edgecnn0_accuracy"] for r in sel),
-                    "edgecnn1": 100 * statistics.mean(r["edgecnn1_accuracy"] for r in sel),
-                    "edgecnn0_s": statistics.mean(r["edgecnn0_train_seconds"] for r in sel),
-                    "edgecnn1_s": statistics.mean(r["edgecnn1_train_seconds"] for r in sel)})
+                    "edgecnn0": zero.mean, "edgecnn0_ci": zero.half_width,
+                    "edgecnn1": one.mean, "edgecnn1_ci": one.half_width,
+                    "gain": test.difference.mean, "gain_ci": test.difference.half_width,
+                    "gain_p": test.p_value, "gain_within_noise": test.within_noise, "gain_verdict": test.verdict(),
+                    "edgecnn0_s": statistics.mean(float(r["edgecnn0_train_seconds"]) for r in sel),
+                    "edgecnn1_s": statistics.mean(float(r["edgecnn1_train_seconds"]) for r in sel)})
     return out
 
 

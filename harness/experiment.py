@@ -36,6 +36,7 @@ from topo.topology import LAN_EDGE, WAN_CLOUD, TopologySpec
 NODE_PORT = 8000
 NODE_READY_TIMEOUT_S = 120.0
 NODE_STOP_TIMEOUT_S = 5.0       # SIGTERM -> exit of a node server, then SIGKILL
+STOPPED_NODE_STOP_TIMEOUT_S = 1.5  # the same after Ctrl-C: a node drains in-flight requests that will never end
 WORKLOAD_STOP_TIMEOUT_S = 3.0   # SIGINT (as from a terminal) -> exit of the device workload, then SIGTERM, SIGKILL
 EDGE_URL, CLOUD_URL = f"http://{LAN_EDGE}:{NODE_PORT}", f"http://{WAN_CLOUD}:{NODE_PORT}"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -372,7 +373,7 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             run.mark_stopped()
             raise
         finally:  # the workload is gone: stop the nodes (their stamps are on disk), then join the rows
-            _stop_all([edge, cloud])
+            _stop_all([edge, cloud], NODE_STOP_TIMEOUT_S if run.stopped_ns is None else STOPPED_NODE_STOP_TIMEOUT_S)
             stop_captures(captures)
             run.record["captures"] += [c.record(run.run_dir, access) for c in captures]
             collect_requests(run, access, list(spec.placements), requests, run.stopped_ns)

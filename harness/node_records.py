@@ -7,8 +7,8 @@ for every other one. From that record:
 
 - ``server_ms`` = reply sent - upload complete at that node: decode, inference, the edge -> cloud hop of
   features/split and the server's own overhead. Without the record (older runs), the row's
-  ``server_reply_sent_ns`` is used if it is not before the row's inference end (the cloud's stamp, which
-  older features/split rows carry, is); else the sum of the parts (decode + inference + cloud leg).
+  ``server_reply_sent_ns`` is used if the time it gives is at least decode + inference + cloud leg (the
+  cloud's stamp, which older features/split rows carry, gives less); else that sum of the parts.
 - the request and reply body bytes, for the floor's wire bytes; without them the request body is
   computed as the device encodes it, and the reply body is left out (a floor may leave bytes out).
 """
@@ -69,17 +69,18 @@ def _float(value) -> float | None:
 
 def server_ms(row: dict, record: dict) -> tuple[float | None, str]:
     """(server time of one ok row, where it came from: "node record" / "row stamps" / "parts")."""
+    parts = [_float(row.get(k)) for k in ("preprocess_ms", "inference_ms", "cloud_leg_ms")]
+    parts_ms = None if parts[1] is None else sum(p for p in parts if p is not None)
     upload_ns = _int(record.get("upload_complete_ns")) or _int(row.get("server_upload_complete_ns"))
     sent_ns = _int(record.get("reply_sent_ns"))
     if upload_ns is not None and sent_ns is not None and sent_ns >= upload_ns:
         return (sent_ns - upload_ns) / 1e6, "node record"
-    row_sent, inference_end = _int(row.get("server_reply_sent_ns")), _int(row.get("server_inference_end_ns"))
-    if upload_ns is not None and row_sent is not None and row_sent >= max(upload_ns, inference_end or 0):
-        return (row_sent - upload_ns) / 1e6, "row stamps"
-    parts = [_float(row.get(k)) for k in ("preprocess_ms", "inference_ms", "cloud_leg_ms")]
-    if parts[1] is None:
-        return None, "not measured"
-    return sum(p for p in parts if p is not None), "parts"
+    row_sent = _int(row.get("server_reply_sent_ns"))
+    if upload_ns is not None and row_sent is not None:
+        total_ms = (row_sent - upload_ns) / 1e6
+        if total_ms >= (parts_ms or 0.0):  # the cloud's stamp on a features/split row ends before the hop does
+            return total_ms, "row stamps"
+    return parts_ms, "parts" if parts_ms is not None else "not measured"
 
 
 HTTP_REQUEST_HEAD = ("POST /v2/models/{model}/infer HTTP/1.1\r\nHost: 10.0.2.2:8000\r\n"

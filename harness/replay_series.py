@@ -10,17 +10,21 @@ after its end.
 - ``replay.csv``: one row per request: send start and upload end (s since the link started), response
   and upload ms, and the uplink capacity as the mean over the request's OWN upload interval (send start
   .. upload complete at the server), beside the 1 s window at its start (older column, kept);
-- ``replay-capacity.csv``: the trace's capacity in every 1 s window of the run (0 .. the last reply).
+- ``replay-capacity.csv``: the trace's capacity in every 1 s window of the run (0 .. the last reply);
+- ``replay_section``: report.md's lines: Spearman's rank correlation (scipy) of upload and response time
+  with the per-upload capacity, per image size.
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
 
+from harness.report_sections import fmt, table
 from traces.readers import read_delivery_trace
 from traces.trace_types import OPPORTUNITY_BYTES, DeliveryTrace
 
@@ -37,7 +41,8 @@ def _opportunities_before(trace: DeliveryTrace, t_ms: float, loop: bool) -> int:
     if not loop:
         return int(np.searchsorted(times, t_ms, side="left"))
     loops, rest = divmod(t_ms, period)
-    return int(loops) * len(times) + int(np.searchsorted(times, rest, side="left"))
+    at_period_end = int(len(times) - np.searchsorted(times, period, side="left")) if loops and rest == 0 else 0
+    return int(loops) * len(times) - at_period_end + int(np.searchsorted(times, rest, side="left"))
 
 
 def mean_capacity_mbps(trace: DeliveryTrace, start_s: float, end_s: float, loop: bool = True) -> float:
@@ -118,3 +123,60 @@ def write_replay_csv(run_dir: Path, out_dir: Path | None = None) -> Path | None:
         for k, (u, d) in enumerate(zip(capacity_series(up, span, loop_up), capacity_series(down, span, loop_down))):
             writer.writerow([k, f"{u:.3f}", f"{d:.3f}"])
     return out
+
+
+# ---------------------------------------------------------------- the report's section
+
+def _spearman(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
+    """Spearman's rank correlation (ties get average ranks) and its two-sided p-value; None if undefined."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None, None
+    from scipy.stats import spearmanr
+
+    result = spearmanr(x, y)
+    return float(result.statistic), float(result.pvalue)
+
+
+def _num(value) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def replay_section(replay: list[dict]) -> list[str]:
+    """Each request against the mean uplink capacity over its own upload interval (send start .. upload
+    complete), per image size (a larger image takes longer at any capacity, so sizes are not pooled)."""
+    per_upload = any(r.get("uplink_capacity_upload_mbps") not in (None, "") for r in replay)
+    key = "uplink_capacity_upload_mbps" if per_upload else "uplink_capacity_mbps"
+    points = [(int(_num(r.get("size_bytes")) or 0), _num(r.get("upload_ms")), _num(r.get("response_ms")),
+               _num(r.get(key))) for r in replay]
+    points = [p for p in points if p[2] is not None and p[3] is not None]
+    out = ["## Replay", ""]
+    if len(points) < 2:
+        return out + ["Not measured: fewer than two replayed requests with a response time.", ""]
+    from harness.summary import size_label
+
+    responses = [p[2] for p in points]
+    out.append(f"{len(points)} requests; median response {statistics.median(responses):.1f} ms. "
+               + ("Capacity = the trace's mean uplink capacity over each request's own upload (send start .. "
+                  "upload complete at the server)." if per_upload else
+                  "Capacity = the uplink's 1 s window at each request's send start (this folder has no "
+                  "per-upload capacity; re-run `report` where the trace files are readable to get it)."))
+    out += ["", "Spearman rank correlation (two-sided p-value), per image size; negative: slower when the "
+                "link is thinner.", ""]
+    rows = []
+    for size in sorted({p[0] for p in points}):
+        mine = [p for p in points if p[0] == size]
+        caps = [p[3] for p in mine]
+        uploads = [(p[1], p[3]) for p in mine if p[1] is not None]
+        rho_up, p_up = _spearman([u for u, _ in uploads], [c for _, c in uploads])
+        rho_resp, p_resp = _spearman([p[2] for p in mine], caps)
+        rows.append([size_label(size) if size else "?", len(mine),
+                     fmt(statistics.median([u for u, _ in uploads]) if uploads else None),
+                     fmt(statistics.median([p[2] for p in mine])), f"{min(caps):.2f}..{max(caps):.2f}",
+                     "-" if rho_up is None else f"{rho_up:+.2f} (p={p_up:.2g})",
+                     "-" if rho_resp is None else f"{rho_resp:+.2f} (p={p_resp:.2g})"])
+    out.append(table(["size", "requests", "median upload ms", "median response ms", "capacity Mbit/s",
+                      "upload vs capacity", "response vs capacity"], rows))
+    return out + [""]

@@ -17,8 +17,9 @@ from harness.flows import analyse_captures, traffic_table, write_flows_csv
 from harness.published import PUBLISHED_SOURCE
 from harness.published_compare import applicable, compare_with_published
 from harness.report_sections import (NOT_MEASURED, captures_section, failures_section, faults_section, fmt,
-                                     links_section, replay_section, setup_section, summary_section, table,
+                                     links_section, setup_section, summary_section, table,
                                      test_models_warning)
+from harness.replay_series import replay_section
 from harness.summary import summarise, write_summary_csv
 
 REQUIRED_REQUEST_COLUMNS = ("access", "placement", "size_bytes", "status", "upload_ms", "inference_ms", "response_ms")

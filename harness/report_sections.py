@@ -6,7 +6,6 @@ shows) returns no lines; a number the run did not measure is written "not measur
 from __future__ import annotations
 
 import re
-import statistics
 from pathlib import Path
 
 from harness.floor import NO_FLOOR
@@ -58,25 +57,28 @@ def _queue(spec: dict) -> str:
 
 def _origin_value(value) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_origin_value(v)}" for k, v in value.items() if not isinstance(v, (dict, list))) or "-"
+        return ", ".join(f"{k} {_origin_value(v)}" for k, v in value.items() if not isinstance(v, dict)) or "-"
+    if isinstance(value, list):
+        return "; ".join(_origin_value(v) for v in value) or "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     return "-" if value is None else str(value)
 
 
 def test_models_warning(record: dict) -> list[str]:
-    """A bold line when the run served the 1-epoch test model set (a boolean ``*test*`` field of
-    models_origin says so); nothing for older folders without models_origin."""
+    """A bold line when the run served the 1-epoch test models or another reduced set (models_origin's
+    ``test_models`` / ``reduced``, or any true boolean ``*test*`` field); nothing for older folders."""
     origin = record.get("models_origin")
     if not isinstance(origin, dict):
         return []
-    flags = [k for k, v in origin.items() if isinstance(v, bool) and v and "test" in k.lower()]
+    flags = [k for k, v in origin.items() if v is True and ("test" in k.lower() or k == "reduced")]
     if not flags:
         return []
     what = ", ".join(f"{k} {_origin_value(origin[k])}" for k in ("dataset", "epochs") if k in origin)
-    return ["", f"**Warning: these are test models ({flags[0]}: true{'; ' + what if what else ''}), trained for "
-                "the test suite, not the real model set: their inference times and accuracies say nothing about "
-                "the published models.**"]
+    kind = "test models" if any("test" in k.lower() for k in flags) else "a reduced model set"
+    return ["", f"**Warning: these are {kind} ({flags[0]}: true{'; ' + what if what else ''}), not the real model "
+                "set: their inference times and accuracies say nothing about the published models."
+                + (f" {origin['note']}" if isinstance(origin.get("note"), str) else "") + "**"]
 
 
 def setup_section(record: dict) -> list[str]:
@@ -257,58 +259,3 @@ def _configured_rtt(purpose: str, access: str, profiles: dict) -> float | None:
         total += float((profile.get("up") or {}).get("delay_ms") or 0) + float(
             (profile.get("down") or {}).get("delay_ms") or 0)
     return total
-
-
-def _spearman(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
-    """Spearman's rank correlation (ties get average ranks) and its two-sided p-value; None if undefined."""
-    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
-        return None, None
-    from scipy.stats import spearmanr
-
-    result = spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue)
-
-
-def _num(value) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def replay_section(replay: list[dict]) -> list[str]:
-    """Each request against the mean uplink capacity over its own upload interval (send start .. upload
-    complete), per image size (a larger image takes longer at any capacity, so sizes are not pooled)."""
-    per_upload = any(r.get("uplink_capacity_upload_mbps") not in (None, "") for r in replay)
-    key = "uplink_capacity_upload_mbps" if per_upload else "uplink_capacity_mbps"
-    points = [(int(_num(r.get("size_bytes")) or 0), _num(r.get("upload_ms")), _num(r.get("response_ms")),
-               _num(r.get(key))) for r in replay]
-    points = [p for p in points if p[2] is not None and p[3] is not None]
-    out = ["## Replay", ""]
-    if len(points) < 2:
-        return out + ["Not measured: fewer than two replayed requests with a response time.", ""]
-    from harness.summary import size_label
-
-    responses = [p[2] for p in points]
-    out.append(f"{len(points)} requests; median response {statistics.median(responses):.1f} ms. "
-               + ("Capacity = the trace's mean uplink capacity over each request's own upload (send start .. "
-                  "upload complete at the server)." if per_upload else
-                  "Capacity = the uplink's 1 s window at each request's send start (this folder has no "
-                  "per-upload capacity; re-run `report` where the trace files are readable to get it)."))
-    out += ["", "Spearman rank correlation (two-sided p-value), per image size; negative: slower when the "
-                "link is thinner.", ""]
-    rows = []
-    for size in sorted({p[0] for p in points}):
-        mine = [p for p in points if p[0] == size]
-        caps = [p[3] for p in mine]
-        uploads = [(p[1], p[3]) for p in mine if p[1] is not None]
-        rho_up, p_up = _spearman([u for u, _ in uploads], [c for _, c in uploads])
-        rho_resp, p_resp = _spearman([p[2] for p in mine], caps)
-        rows.append([size_label(size) if size else "?", len(mine),
-                     fmt(statistics.median([u for u, _ in uploads]) if uploads else None),
-                     fmt(statistics.median([p[2] for p in mine])), f"{min(caps):.2f}..{max(caps):.2f}",
-                     "-" if rho_up is None else f"{rho_up:+.2f} (p={p_up:.2g})",
-                     "-" if rho_resp is None else f"{rho_resp:+.2f} (p={p_resp:.2g})"])
-    out.append(table(["size", "requests", "median upload ms", "median response ms", "capacity Mbit/s",
-                      "upload vs capacity", "response vs capacity"], rows))
-    return out + [""]

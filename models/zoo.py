@@ -25,6 +25,7 @@ from models.datasets import DATASETS, DataSplits, load_dataset
 from models.encoders import ConvAutoencoder, FeatureClassifier, fit_pca
 from models.errors import ModelError, SettingsError
 from models.export import OPSET, to_onnx_bytes, write_onnx
+from models.origin import TEST_SPLIT, describe
 from models.runtime import open_session
 from models.training import TrainSettings, image_tensors, predict_logits, train_autoencoder, train_classifier
 
@@ -91,15 +92,26 @@ def _sha256(data: bytes) -> str:
 def load_manifest(cache_dir: Path | None = None) -> dict:
     """The manifest of a built cache; ModelError if missing or unreadable."""
     path = Path(cache_dir or DEFAULT_CACHE_DIR) / MANIFEST_NAME
+    rebuild = f"rebuild it: python -m models build --force --cache {path.parent}"
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{path}: no model manifest; build the models first (python -m models build)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable model manifest ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not a JSON model manifest ({exc}); {rebuild}") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: unreadable model manifest ({exc}); {rebuild}") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
-        raise ModelError(f"{path}: manifest has no 'models' table")
+        raise ModelError(f"{path}: manifest has no 'models' table; {rebuild}")
     return manifest
+
+
+def model_origin(models_dir: Path | None = None) -> dict:
+    """Where the model set in ``models_dir`` came from, JSON-able: data set, train/test images, epochs,
+    training settings, each model's test accuracy, and ``test_models`` (True when its epochs are below the
+    real default, as the tests' 1-epoch set) and ``reduced`` (any shortcut). See models/origin.py."""
+    models_dir = Path(models_dir or DEFAULT_CACHE_DIR)
+    return describe(load_manifest(models_dir), models_dir, asdict(BuildSettings()), asdict(TrainSettings()))
 
 
 def _cache_valid(cache_dir: Path, manifest: dict, key: str) -> bool:
@@ -159,15 +171,18 @@ class _Exporter:
         self.entries[name]["accuracy"] = float((values.argmax(1) == y_test).mean())
 
 
-def _prepare_data(settings: BuildSettings) -> DataSplits:
+def _prepare_data(settings: BuildSettings) -> tuple[DataSplits, int]:
+    """The data to train on, and how many training images the whole split holds."""
     data = load_dataset(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
+    available = len(data.train)
     if settings.max_train_images and settings.max_train_images < len(data.train):
         data = DataSplits(data.name, data.source, stratified_subset(data.train, settings.max_train_images,
                                                                     settings.seed), data.test)
-    return data
+    return data, available
 
 
-def _build(cache_dir: Path, settings: BuildSettings, data: DataSplits, key: str, progress: bool) -> dict:
+def _build(cache_dir: Path, settings: BuildSettings, data: DataSplits, key: str, progress: bool,
+           train_images_available: int) -> dict:
     torch.manual_seed(settings.seed)
     m = settings.shared_layers_m
     train_settings = TrainSettings(max_epochs=settings.epochs, seed=settings.seed)
@@ -241,6 +256,8 @@ def _build(cache_dir: Path, settings: BuildSettings, data: DataSplits, key: str,
         "manifest_version": MANIFEST_VERSION, "key": key, "onnx_opset": OPSET,
         "models": {name: exporter.entries[name] for name in model_names(m)},
         "dataset": data.describe(), "settings": asdict(settings), "train_seconds": seconds, "training": reports,
+        "origin": {"train_images_available": train_images_available, "train_settings": asdict(train_settings),
+                   "test_split": TEST_SPLIT},
     }
 
 
@@ -248,7 +265,7 @@ def ensure_models(cache_dir: Path | None = None, *, force: bool = False, progres
     """Build (or reuse) the default model set in ``cache_dir``; returns the manifest (also manifest.json)."""
     build_settings = BuildSettings.from_kwargs(settings)
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-    data = _prepare_data(build_settings)
+    data, available = _prepare_data(build_settings)
     key = _sha256(json.dumps({"code": code_version(), "settings": asdict(build_settings),
                               "data": data.describe()["sha256"]}, sort_keys=True).encode())
     with _cache_lock(cache_dir):
@@ -264,7 +281,7 @@ def ensure_models(cache_dir: Path | None = None, *, force: bool = False, progres
         if force:
             checkpoint = cache_dir / "checkpoints" / "cloudcnn.pt"
             checkpoint.unlink(missing_ok=True)
-        manifest = _build(cache_dir, build_settings, data, key, progress)
+        manifest = _build(cache_dir, build_settings, data, key, progress, available)
         write_onnx((json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode(), manifest_path)
         _say(progress, f"built {len(manifest['models'])} models in {manifest['train_seconds']['total']:.0f} s "
                        f"into {cache_dir}")

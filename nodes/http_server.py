@@ -24,8 +24,7 @@ from aiohttp import web
 from nodes.errors import NodeConfigError, RequestError, UpstreamError
 from nodes.protocol import BINARY_CONTENT_TYPE, HEADER_LENGTH, JSON_CONTENT_TYPE, encode_infer_response, \
     parse_infer_request
-from nodes.server_limits import ConnectionGuard, GuardedRequestHandler, ServerLimits, mark_request_finished, \
-    mark_request_started
+from nodes.server_limits import ConnectionGuard, GuardedProtocol, ServerLimits
 from nodes.timing_log import TimingLog
 
 SERVER_VERSION = "0.1.0"
@@ -114,9 +113,9 @@ class NodeServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        mark_request_started(request)
+        self.guard.request_started(request)
         if self.stopping:
-            mark_request_finished(request)
+            self.guard.request_finished(request)
             return web.json_response({"error": f"node {self.node_name} is shutting down"}, status=503,
                                      headers={"Connection": "close"})
         self.active_requests += 1
@@ -132,7 +131,7 @@ class NodeServer:
             raise
         finally:
             self.active_requests -= 1
-            mark_request_finished(request)
+            self.guard.request_finished(request)
 
     async def drain(self, timeout_s: float) -> None:
         """After stop: refuse new requests, wait (at most timeout_s) until the running ones have finished."""
@@ -251,12 +250,12 @@ async def _run(node: NodeServer, host: str, port: int, ready_file: Path | None,
             loop.add_signal_handler(signum, stop.set)
         except (RuntimeError, ValueError):  # not the main thread (tests run servers in a thread)
             pass
-    runner = web.AppRunner(node.build_app(), access_log=None, shutdown_timeout=shutdown_timeout_s)
+    runner = web.AppRunner(node.build_app(), access_log=None, shutdown_timeout=shutdown_timeout_s,
+                           **node.limits.handler_kwargs())
     await runner.setup()
-    handler_kwargs = dict(node.limits.handler_kwargs(), access_log=None, loop=loop)
     try:
         tcp_server = await loop.create_server(
-            lambda: GuardedRequestHandler(runner.server, node.guard, **handler_kwargs), host, port,
+            lambda: GuardedProtocol(runner.server, node.guard), host, port,
             reuse_address=True, backlog=min(1024, node.limits.max_connections))
     except OSError as exc:
         await runner.cleanup()

@@ -1,13 +1,20 @@
 """Robustness limits of the node servers and the connection guard that enforces them.
 
 aiohttp enforces the body size (``client_max_size``) and the header sizes
-(``max_line_size``, ``max_field_size``, ``max_headers``). This module adds what
+(``max_line_size``, ``max_field_size``, ``max_headers``: keyword arguments of
+``web.AppRunner``, which hands them to its ``web.Server``). This module adds what
 aiohttp lacks: a cap on open connections (the one over the cap is answered 503 and
 closed) and a deadline for a request's headers to arrive, counted from the
 connection's opening or, on a kept-alive connection, from the next request's
 first byte (a slowloris or silent connection is closed instead of holding a slot;
 an idle kept-alive connection is aiohttp's ``keepalive_timeout``'s business). The body deadline is
 enforced by the request handlers (``body_timeout_s``).
+
+Only public interfaces are used: ``GuardedProtocol`` is an ``asyncio.Protocol`` that wraps the protocol
+made by ``runner.server`` (aiohttp's documented low-level server, a protocol factory for
+``loop.create_server``) and hands every event on to it; a request is tied to its connection through
+``request.transport``. No aiohttp class is subclassed, so a new aiohttp release cannot break the guard
+silently; tests/test_nodes_servers.py checks every limit against the installed aiohttp.
 """
 from __future__ import annotations
 
@@ -15,8 +22,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-
-from aiohttp.web_protocol import RequestHandler
+from typing import Callable
 
 from nodes.errors import NodeConfigError
 
@@ -68,7 +74,7 @@ class ConnectionGuard:
         self.open_connections = 0
         self.refused_connections = 0
         self.stalled_connections_closed = 0
-        self._handlers: set["GuardedRequestHandler"] = set()
+        self._by_transport: dict[asyncio.BaseTransport, "GuardedProtocol"] = {}
         self._sweeper: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -78,77 +84,86 @@ class ConnectionGuard:
         if self._sweeper is not None:
             self._sweeper.cancel()
 
-    def admit(self, handler: "GuardedRequestHandler") -> bool:
+    def admit(self, protocol: "GuardedProtocol", transport: asyncio.BaseTransport) -> bool:
         if self.open_connections >= self.limits.max_connections:
             self.refused_connections += 1
             return False
         self.open_connections += 1
-        self._handlers.add(handler)
+        self._by_transport[transport] = protocol
         return True
 
-    def release(self, handler: "GuardedRequestHandler") -> None:
-        if handler in self._handlers:
-            self._handlers.discard(handler)
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        if self._by_transport.pop(transport, None) is not None:
             self.open_connections -= 1
+
+    def request_started(self, request) -> None:
+        """Called once a request's headers are parsed (middleware): its header deadline no longer applies."""
+        protocol = self._by_transport.get(request.transport)
+        if protocol is not None:
+            protocol.partial_request_since = None
+            protocol.active_requests += 1
+
+    def request_finished(self, request) -> None:
+        protocol = self._by_transport.get(request.transport)  # None once the connection is gone: nothing to count
+        if protocol is not None and protocol.active_requests > 0:
+            protocol.active_requests -= 1
 
     async def _sweep(self) -> None:
         period_s = min(1.0, self.limits.header_timeout_s / 4)
         while True:
             await asyncio.sleep(period_s)
             now = time.monotonic()
-            for handler in list(self._handlers):
-                started = handler.partial_request_since
+            for protocol in list(self._by_transport.values()):
+                started = protocol.partial_request_since
                 if started is not None and now - started > self.limits.header_timeout_s:
                     self.stalled_connections_closed += 1
-                    handler.abort_stalled()
+                    protocol.abort_stalled()
 
 
-def mark_request_started(request) -> None:
-    """Called once a request's headers are parsed (middleware): its header deadline no longer applies."""
-    protocol = request.protocol
-    if isinstance(protocol, GuardedRequestHandler):
-        protocol.partial_request_since = None
-        protocol.active_requests += 1
+class GuardedProtocol(asyncio.Protocol):
+    """One connection: the guard's bookkeeping, then aiohttp's own protocol (made only once admitted)."""
 
-
-def mark_request_finished(request) -> None:
-    protocol = request.protocol
-    if isinstance(protocol, GuardedRequestHandler):
-        protocol.active_requests -= 1
-
-
-class GuardedRequestHandler(RequestHandler):
-    """aiohttp's protocol plus the guard's bookkeeping (a subclass: the base class uses __slots__)."""
-
-    def __init__(self, manager, guard: ConnectionGuard, **kwargs):
-        super().__init__(manager, **kwargs)
-        self.guard = guard
+    def __init__(self, make_protocol: Callable[[], asyncio.Protocol], guard: ConnectionGuard):
+        self._make_protocol, self.guard = make_protocol, guard
+        self.inner: asyncio.Protocol | None = None  # None: refused (or not connected yet)
+        self.transport: asyncio.Transport | None = None
         self.partial_request_since: float | None = None
         self.active_requests = 0
-        self._refused = False
 
     def connection_made(self, transport) -> None:
-        if not self.guard.admit(self):
-            self._refused = True
+        self.transport = transport
+        if not self.guard.admit(self, transport):
             transport.write(_plain_reply("503 Service Unavailable",
                                          f"too many connections (limit {self.guard.limits.max_connections})"))
             transport.close()
             return
         self.partial_request_since = time.monotonic()  # a silent new connection gets the header deadline too
-        super().connection_made(transport)
+        self.inner = self._make_protocol()
+        self.inner.connection_made(transport)
 
     def connection_lost(self, exc) -> None:
-        if self._refused:
+        if self.inner is None:
             return
-        self.guard.release(self)
-        super().connection_lost(exc)
+        self.guard.release(self.transport)
+        self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self.inner is None:
             return
         if self.active_requests == 0 and self.partial_request_since is None:
             self.partial_request_since = time.monotonic()
-        super().data_received(data)
+        self.inner.data_received(data)
+
+    def eof_received(self):
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
 
     def abort_stalled(self) -> None:
         transport = self.transport

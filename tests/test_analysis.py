@@ -15,13 +15,13 @@ import pytest
 
 from conftest import run_cli
 from harness.flows import CaptureFileError, analyse_captures, read_flows, traffic_table
-from harness.published import PUBLISHED, compare_with_published
+from harness.published import PUBLISHED
+from harness.published_compare import compare_with_published
 from harness.report import ReportError, analyse_run, load_run
-from harness.summary import lower_bound, summarise
+from harness.summary import summarise
 
 SMALL = Path(__file__).resolve().parent / "data" / "results-small"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-WIRE_60K = 61440 * 1500 / 1448
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def small():
 
 @pytest.fixture(scope="module")
 def summary(small):
-    return {(r["access"], r["placement"], r["size"]): r for r in summarise(small.requests, small.record["profiles"])}
+    rows = summarise(small.requests, small.record["profiles"], SMALL, analyse_captures(SMALL, small.record["captures"]))
+    return {(r["access"], r["placement"], r["size"]): r for r in rows}
 
 
 @pytest.fixture
@@ -44,13 +45,13 @@ def run_copy(tmp_path):
 # ---------------------------------------------------------------- summary
 
 def test_summary_statistics_per_group(summary):
-    assert len(summary) == 8
+    assert len(summary) == 9
     row = summary[("lte", "edge", "60K")]
     assert (row["count"], row["ok"], row["failed"], row["model"]) == (2, 2, 0, "edgecnn1-3")
-    assert row["response_ms_median"] == pytest.approx(123.0)
-    assert row["response_ms_p90"] == pytest.approx(125.4)  # 120 + 0.9 * (126 - 120)
-    assert row["response_ms_mean"] == pytest.approx(123.0)
-    assert row["upload_ms_median"] == pytest.approx(82.0)
+    assert row["response_ms_median"] == pytest.approx(148.0)
+    assert row["response_ms_p90"] == pytest.approx(165.6)  # 126 + 0.9 * (170 - 126)
+    assert row["response_ms_mean"] == pytest.approx(148.0)
+    assert row["upload_ms_median"] == pytest.approx(107.0)
     assert row["inference_ms_median"] == pytest.approx(6.0)
 
 
@@ -58,38 +59,6 @@ def test_failed_request_counts_but_does_not_enter_the_times(summary):
     row = summary[("lte", "cloud", "512K")]
     assert (row["count"], row["ok"], row["failed"]) == (3, 2, 1)
     assert row["response_ms_median"] == pytest.approx(690.0)
-
-
-def test_lower_bound_edge_and_cloud(summary):
-    edge = summary[("lte", "edge", "60K")]
-    assert edge["bound_wire_bytes"] == round(WIRE_60K)
-    assert edge["bound_uplink_mbps"] == pytest.approx(8.0)
-    assert edge["bound_rtt_ms"] == pytest.approx(30.0)  # LTE 15 + 15, LAN 0
-    assert edge["bound_ms"] == pytest.approx(WIRE_60K * 8 / 8e6 * 1000 + 30 + 6.0)
-    assert edge["response_over_bound"] == pytest.approx(123.0 / edge["bound_ms"])
-    cloud = summary[("wifi", "cloud", "60K")]
-    assert cloud["bound_rtt_ms"] == pytest.approx(44.0)  # WiFi 2 + 2, WAN 20 + 20
-    assert cloud["bound_uplink_mbps"] == pytest.approx(72.0)  # min(72, 100)
-    assert cloud["bound_ms"] == pytest.approx(WIRE_60K * 8 / 72e6 * 1000 + 44 + 10.0)
-
-
-def test_lower_bound_uses_a_trace_mean_and_says_so(tmp_path, small):
-    trace = tmp_path / "up.trace"
-    trace.write_text("\n".join(["1", "1", "2", "2"]) + "\n")  # 4 x 1500 B in 2 ms = 24 Mbit/s
-    profiles = dict(small.record["profiles"])
-    profiles["trace"] = {"up": {**profiles["lte"]["up"], "rate_bps": None, "rate_trace": str(trace)},
-                         "down": profiles["lte"]["down"]}
-    bound = lower_bound("edge", "trace", 61440, 5.0, profiles)
-    assert bound["bound_uplink_mbps"] == pytest.approx(24.0)
-    assert "trace's mean capacity" in bound["bound_note"]
-    profiles["trace"]["up"]["rate_trace"] = str(tmp_path / "missing.trace")
-    bound = lower_bound("edge", "trace", 61440, 5.0, profiles)
-    assert "bound_ms" not in bound and "not readable" in bound["bound_note"]
-
-
-def test_unknown_access_has_no_bound_but_a_note(small):
-    bound = lower_bound("edge", "5g", 61440, 5.0, small.record["profiles"])
-    assert "bound_ms" not in bound and "5g" in bound["bound_note"]
 
 
 # ---------------------------------------------------------------- flows
@@ -170,7 +139,7 @@ def test_published_figures_and_our_reductions(summary):
     assert [p.change_pct for p in PUBLISHED] == [-55.08, -55.42, -37.68, -40.26]
     rows = list(summary.values())
     comparisons = {c.published.key: c for c in compare_with_published(rows, load_run(SMALL).record["profiles"], {})}
-    assert comparisons["lte_response_60k"].ours_pct == pytest.approx((123 - 195) / 195 * 100)
+    assert comparisons["lte_response_60k"].ours_pct == pytest.approx((148 - 270) / 270 * 100)
     assert comparisons["lte_upload_512k"].ours_pct == pytest.approx((565 - 610) / 610 * 100)
     assert comparisons["lte_inference_60k"].ours_pct == pytest.approx(-40.0)
     assert comparisons["wifi_response"].size_bytes == 61440
@@ -193,13 +162,13 @@ def test_analyse_run_writes_everything(tmp_path):
         with Image.open(png) as image:
             assert image.width >= 600 and image.height >= 400
     text = report.read_text()
-    for figure in ("-55.08%", "-55.42%", "-37.68%", "-40.26%", "-36.92%"):
+    for figure in ("-55.08%", "-55.42%", "-37.68%", "-40.26%", "-45.19%"):
         assert figure in text
     assert "![" in text and "times-lte.png" in text
     assert "2 packets were dropped by the kernel and 2 seen by the filter were not written" in text
     assert "model download" in text and "timeout after 120 s" in text
     with open(tmp_path / "summary.csv", newline="") as handle:
-        assert len(list(csv.DictReader(handle))) == 8
+        assert len(list(csv.DictReader(handle))) == 9
 
 
 def test_partial_run_is_reported_as_far_as_it_got(run_copy):
@@ -218,12 +187,20 @@ def test_partial_run_is_reported_as_far_as_it_got(run_copy):
 def test_replay_series_figure(run_copy):
     with open(run_copy / "replay.csv", "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["time_s", "response_ms", "size_bytes", "uplink_capacity_mbps", "downlink_capacity_mbps"])
+        writer.writerow(["time_s", "upload_end_s", "response_ms", "upload_ms", "size_bytes",
+                         "uplink_capacity_upload_mbps", "uplink_capacity_mbps", "downlink_capacity_mbps"])
         for k in range(20):
-            writer.writerow([k * 0.5, 100 + 10 * (k % 5), 61440, 8 - (k % 5), 10])
+            writer.writerow([k * 0.5, k * 0.5 + 0.1, 100 + 10 * (k % 5), 80 + 10 * (k % 5), 61440, 8 - (k % 5),
+                             8, 10])
+    with open(run_copy / "replay-capacity.csv", "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["time_s", "uplink_mbps", "downlink_mbps"])
+        for k in range(11):
+            writer.writerow([k, 8 - k % 3, 10])
     text = analyse_run(run_copy, progress=lambda _: None).read_text()
     assert (run_copy / "replay.png").read_bytes()[:8] == PNG_MAGIC
-    assert "Spearman correlation" in text
+    assert "Spearman rank correlation" in text and "over each request's own upload" in text
+    assert "| 60K | 20 |" in text and "-1.00 (p=" in text  # upload time falls exactly as capacity rises
 
 
 def test_malformed_files_are_report_errors(run_copy):

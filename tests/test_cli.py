@@ -59,3 +59,55 @@ def test_kernel_backend_without_netem_names_userspace(monkeypatch):
     assert result.returncode == 1
     assert "no sch_netem" in result.stderr and "--link-backend userspace" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+BAD_TRACE_PROFILE = '''name = "badtrace"
+[up]
+rate_trace = "/etc/passwd"
+delay = "15 ms"
+[down]
+rate = "10 Mbit/s"
+delay = "15 ms"
+'''
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("args", [
+    ["replay", "--uplink", "/etc/passwd", "--downlink", "/etc/passwd"],
+    ["topology", "--access", "trace", "--uplink", "/etc/passwd", "--downlink", "/etc/passwd"],
+    ["calibrate", "--access", "{profile}"],
+    ["compare", "--accesses", "lte,{profile}"],
+    ["sweep", "--access", "{profile}"],
+    ["collaborate", "--access", "{profile}"],
+    ["features", "--accesses", "{profile}"],
+])
+def test_a_trace_that_does_not_parse_is_refused_before_anything_is_built(args, tmp_path):
+    """One line naming the file and line, in well under a second, and no network was started (the state file
+    /run/ect/net-<pid>.json that each network writes before it creates anything never appeared)."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO_ROOT, RUN_PY
+    from topo.registry import STATE_DIR
+
+    profile = tmp_path / "badtrace.toml"
+    profile.write_text(BAD_TRACE_PROFILE)
+    args = [a.replace("{profile}", str(profile)) for a in args]
+    if args[0] not in ("topology", "calibrate"):
+        args += ["--results-dir", str(tmp_path / "results")]
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(RUN_PY), *args], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    state_seen = False
+    while proc.poll() is None and time.monotonic() - started < 30:
+        state_seen = state_seen or (STATE_DIR / f"net-{proc.pid}.json").exists()
+        time.sleep(0.005)
+    _, stderr = proc.communicate(timeout=30)
+    took_s = time.monotonic() - started
+    assert proc.returncode == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: /etc/passwd line 1:"), stderr
+    assert took_s < 1.5, f"{args[0]} took {took_s:.2f} s to refuse a bad trace"  # CLI start included (~0.4 s)
+    assert not state_seen and not (STATE_DIR / f"net-{proc.pid}.json").exists()
+    assert not (tmp_path / "results").exists()

@@ -6,23 +6,28 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import leaked_since, run_cli
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def features_run(tmp_path_factory, models_dir):
+def features_run(leak_baseline, tmp_path_factory, models_dir):
     results = tmp_path_factory.mktemp("results")
     result = run_cli("features", "--models-dir", str(models_dir), "--results-dir", str(results), "--accesses", "wifi",
-                     "--images", "6", "--rate-hz", "10", "--feature-dims", "16", "--train-epochs", "1",
-                     "--cnn-epochs", "1", "--ae-epochs", "1", "--max-train-images", "200", timeout=900)
+                     "--images", "6", "--rate-hz", "10", "--feature-dims", "16", "--train-epochs", "5",
+                     "--cnn-epochs", "1", "--ae-epochs", "5", "--max-train-images", "300", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = list(results.iterdir())
     return run_dir
 
 
-def test_files_and_status(features_run, clean_machine):
+def test_the_run_left_nothing_behind(features_run, leak_baseline):
+    leaked = leaked_since(leak_baseline)  # the baseline was taken before the run started
+    assert not leaked, f"the run left resources behind: {leaked}"
+
+
+def test_files_and_status(features_run):
     for name in ("experiment.json", "paths.csv", "accuracy_by_dim.csv", "training.csv", "report.md",
                  "accuracy_by_dim.png"):
         assert (features_run / name).is_file(), name
@@ -51,4 +56,9 @@ def test_accuracy_by_dimension_recorded(features_run):
     with open(features_run / "accuracy_by_dim.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {(r["method"], r["feature_dim"]) for r in rows} == {("raw", "3072"), ("pca", "16"), ("autoencoder", "16")}
-    assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+    # 10 classes: chance is 0.10. With 300 training images, 5 epochs (autoencoder 5) these settings reach raw
+    # 0.90, PCA-16 0.93, autoencoder-16 0.61 offline; 0.35 fails any classifier that did not learn.
+    for row in rows:
+        assert float(row["accuracy"]) > 0.35, row
+    raw = next(r for r in rows if r["method"] == "raw")
+    assert float(raw["cnn_accuracy"]) > 0.0  # CloudCNN on raw images: recorded (1 epoch here: near chance)

@@ -28,8 +28,9 @@ from conftest import REPO_ROOT, RUN_PY, leaked_since
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 TIMEOUT_S = 4.0
 CLOUD_REPETITIONS, EDGE_REPETITIONS = 60, 40
-RATE_FAULT, WAN_FAULT = "0.5s:rate:access:2Mbit/s:1.5s", "3s:link-down:wan:2s"
-KILL_FAULT = "0.3s:kill:cloud:1.5s"
+# the fault clock starts when the device workload is launched; its first request leaves ~0.6 s later
+RATE_FAULT, WAN_FAULT = "1.5s:rate:access:2Mbit/s:1.5s", "4.5s:link-down:wan:2s"
+KILL_FAULT = "1s:kill:cloud:1.5s"
 IMAGE_BYTES = 60 * 1024
 RECOVERY_S = 1.0  # after a window ends: TCP's retransmission timer and a reconnect may still hold a request
 
@@ -219,8 +220,9 @@ def test_edge_run_records_every_request(edge_fault_run):
     run_dir, _ = edge_fault_run
     rows = _check_rows(run_dir, EDGE_REPETITIONS)
     assert _record(run_dir)["status"] == "complete"
-    outside = _outside_every_window(rows, _windows(run_dir).values())
-    assert outside and sum(r["status"] == "ok" for r in outside) >= 0.95 * len(outside)
+    # the edge placement needs no cloud: every request succeeds, inside the outage (below) and outside it (the
+    # cloud's restart, model loading included, can outlast this short workload, so there may be no "after")
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows if r["error"]]
 
 
 def test_edge_keeps_answering_while_the_cloud_is_down(edge_fault_run):

@@ -66,12 +66,13 @@ class Compare:
     """`compare` as a subprocess with its stderr collected, started when the lock is free."""
 
     def __init__(self, models_dir: Path, results_dir: Path, repetitions: int = 40, extra: list[str] = (),
-                 new_session: bool = False):
+                 new_session: bool = False, sigint_ignored: bool = False):
         self.argv = [sys.executable, str(RUN_PY), "compare", "--accesses", "lte", "--placements", "edge,cloud",
                      "--sizes", "60K", "--repetitions", str(repetitions), "--calibrate-seconds", "0",
                      "--models-dir", str(models_dir), "--results-dir", str(results_dir), *extra]
         self.results_dir = results_dir
         self.new_session = new_session  # as a terminal runs it: the leader of its own process group
+        self.sigint_ignored = sigint_ignored  # as a script's background job starts: SIGINT set to SIG_IGN
         self.stderr = ""
         self.proc = None
 
@@ -80,7 +81,8 @@ class Compare:
         while True:
             self.stderr = ""
             self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                         start_new_session=self.new_session)
+                                         start_new_session=self.new_session,
+                                         preexec_fn=_ignore_sigint if self.sigint_ignored else None)
             threading.Thread(target=self._read, daemon=True).start()
             time.sleep(1.0)
             if self.proc.poll() is None or "another run of this testbed is active" not in self._settled():
@@ -107,6 +109,10 @@ class Compare:
     def workload_running(self) -> bool:
         return any("nodes.workload" in " ".join(p.info["cmdline"] or []) and str(self.results_dir) in
                    " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through exec, as sh does for `cmd &`
 
 
 POINTS = {

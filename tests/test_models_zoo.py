@@ -9,7 +9,7 @@ import pytest
 from models.errors import ModelError, SettingsError
 from models.preprocess import decode_image, encode_image
 from models.runtime import open_session
-from models.zoo import ROLES, ensure_models, load_manifest, model_names
+from models.zoo import ROLES, BuildSettings, ensure_models, load_manifest, model_names, model_origin
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = {"epochs": 1, "ae_epochs": 1, "max_train_images": 40, "feature_dim": 8}
@@ -73,3 +73,52 @@ def test_cli_reuses_cache_and_reports_errors_in_one_line(built, tmp_path):
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "does not exist" in bad.stderr
+
+
+@pytest.mark.slow
+def test_model_origin_says_where_the_models_came_from(built):
+    cache, manifest = built
+    origin = model_origin(cache)
+    assert json.loads(json.dumps(origin)) == origin  # JSON-able, as experiment.json records it
+    assert origin["dataset"] == "digits" and origin["dataset_source"] and origin["train_images"] == 40
+    assert origin["train_images_available"] > 40 and origin["test_images"] == manifest["dataset"]["test_images"] > 0
+    assert origin["training_set"] == "subset" and "held-out" in origin["test_split"]
+    assert origin["epochs"] == 1 and origin["default_epochs"] == BuildSettings().epochs
+    assert origin["test_models"] is True and origin["reduced"] and "REDUCED" in origin["note"]
+    assert origin["train_settings"]["max_epochs"] == 1 and origin["train_settings"]["batch_size"] == 32
+    assert origin["train_settings_source"] == "manifest" and origin["epochs_run"]["cloudcnn"] == 1
+    assert set(origin["test_accuracy"]) >= {"cloudcnn", "edgecnn1-3", "cloudcnn-upper-3", "pca-classifier"}
+    assert origin["test_accuracy"]["cloudcnn"] == manifest["models"]["cloudcnn"]["accuracy"]
+
+
+def _manifest(tmp_path: Path, **settings) -> Path:
+    full = {**{k: v for k, v in vars(BuildSettings()).items()}, **settings}
+    manifest = {"manifest_version": 1, "key": "k", "settings": full,
+                "dataset": {"name": "mnist", "source": "IDX files", "train_images": 60000, "test_images": 10000},
+                "models": {"cloudcnn": {"file": "cloudcnn.onnx", "sha256": "0" * 64, "bytes": 1, "role": "full",
+                                        "accuracy": 0.99},
+                           "cloudcnn-lower-3": {"file": "l.onnx", "sha256": "0" * 64, "bytes": 1, "role": "lower",
+                                                "accuracy": None}},
+                "training": {"cloudcnn": {"epochs_run": 9}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def test_model_origin_of_a_full_set_from_an_older_manifest(tmp_path):
+    origin = model_origin(_manifest(tmp_path))  # no "origin" block: written before it existed
+    assert origin["test_models"] is False and origin["reduced"] is False and origin["reduced_because"] == []
+    assert origin["training_set"] == "full" and origin["train_images"] == 60000 and origin["epochs"] == 15
+    assert origin["test_accuracy"] == {"cloudcnn": 0.99} and origin["epochs_run"] == {"cloudcnn": 9}
+    assert origin["train_settings"]["max_epochs"] == 15 and "code defaults" in origin["train_settings_source"]
+    assert origin["train_images_available"] is None
+
+
+def test_model_origin_flags_fewer_epochs_than_the_real_set(tmp_path):
+    origin = model_origin(_manifest(tmp_path, epochs=1, ae_epochs=1))
+    assert origin["test_models"] is True and any("epochs 1 <" in r for r in origin["reduced_because"])
+
+
+def test_manifest_that_is_not_json_says_what_to_do(tmp_path):
+    (tmp_path / "manifest.json").write_bytes(b"\xff\xfe not json")
+    with pytest.raises(ModelError, match="not a JSON model manifest.*python -m models build --force"):
+        model_origin(tmp_path)

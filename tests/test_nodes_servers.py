@@ -5,6 +5,7 @@ import asyncio
 import csv
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from nodes.errors import ArtifactError
 from nodes.jpeg_images import make_jpeg
 from nodes.launch import NodeProcess
 from nodes.protocol import HEADER_LENGTH, Tensor, encode_infer_request, parse_infer_response
+from nodes.server_limits import ServerLimits
 from nodes.synthetic_models import write_model_set
 
 REPO = Path(__file__).resolve().parent.parent
@@ -281,6 +283,39 @@ def test_kept_objects_are_labelled_by_the_cloud(edge):
     assert len(list((edge.log_dir / "objects").glob("*.jpg"))) <= 50
 
 
+def test_edge_started_with_defaults_keeps_hashes_and_writes_nothing(cloud, tmp_path, no_leftover_nodes):
+    """compare's edge (no --keep-objects) must do per request what the cloud does: no copies of the uploads."""
+    with NodeProcess("edge", ["--cloud", cloud.url, "--threads", "1"], log_dir=tmp_path / "edge") as node:
+        for index in range(4):
+            assert infer(node.url, "edgecnn", image(), request_id=f"k{index}")[0] == 200
+        status, body, _ = request(node.url, path="/v2/admin/status")
+        assert status == 200 and json.loads(body)["kept_objects"] == 0 and json.loads(body)["kept_bytes"] == 0
+        status, body, _ = request(node.url, "POST", "/v2/admin/label", b'{"max_objects": 8}')
+        assert status == 200 and json.loads(body)["labelled"] == 0
+        assert node.stop() == 0
+    assert not (tmp_path / "edge" / "objects").exists()
+    assert not [p for p in (tmp_path / "edge").rglob("*") if p.suffix in (".jpg", ".tmp")]
+
+
+def test_edge_with_defaults_schedules_no_work_after_a_reply(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from nodes.object_store import ObjectStore
+    from nodes.served_models import ImageModel
+
+    kept = []
+    monkeypatch.setattr(ObjectStore, "keep", lambda self, data: kept.append(data))
+    server = EdgeServer("http://127.0.0.1:9", tmp_path)
+
+    async def go():
+        request_ = SimpleNamespace(inputs=[SimpleNamespace(data=(JPEG_60K,))])
+        await server.after_reply("edgecnn", object.__new__(ImageModel), request_)
+        assert not server._keeping
+        await server.close()
+    asyncio.run(go())
+    assert kept == [] and not (tmp_path / "objects").exists()
+
+
 def test_client_cli_writes_rows_with_reply_sent(edge, tmp_path):
     out = tmp_path / "rows.csv"
     for extra in ([], ["--rate", "20"]):
@@ -338,6 +373,13 @@ def test_request_and_header_size_limits(guarded):
     assert status == 413 and "limit" in json.loads(body)["error"]
     status, _, _ = request(guarded.url, path="/v2/health/ready", headers={"X-Big": "y" * 20_000})
     assert status in (400, 431)
+    many = {f"X-H{i}": "1" for i in range(ServerLimits.max_headers + 10)}  # under aiohttp's own default of 128:
+    status, _, _ = request(guarded.url, path="/v2/health/ready", headers=many)  # our limit reached aiohttp
+    assert status in (400, 431)
+    status, _, _ = request(guarded.url, path="/v2/health/ready", headers=dict(list(many.items())[:20]))
+    assert status == 200
+    status, _, _ = request(guarded.url, path="/v2/health/ready?" + "q" * 9000)  # the request line
+    assert status in (400, 414)
     assert infer(guarded.url, "cloudcnn", image())[0] == 200
 
 
@@ -369,6 +411,12 @@ def test_slow_body_gets_408(guarded):
         assert reply.startswith(b"HTTP/1.1 408") and b"not received within" in reply
     finally:
         sock.close()
+
+
+def test_the_guard_uses_no_private_aiohttp_interface():
+    source = (REPO / "nodes" / "server_limits.py").read_text() + (REPO / "nodes" / "http_server.py").read_text()
+    imports = set(re.findall(r"(?:from|import) aiohttp[\w.]*", source))
+    assert imports == {"from aiohttp"} and "RequestHandler" not in source, imports  # only aiohttp.web's names
 
 
 def test_connection_limit_answers_503(guarded):
@@ -427,12 +475,23 @@ def test_edge_without_cloud_fails_with_one_line(tmp_path):
     (["-m", "nodes.edge", "--cloud", "http://127.0.0.1:9", "--placements", "edge,moon"], "placements"),
     (["-m", "nodes.cloud", "--models", ".", "--port", "70000"], "--port 70000"),
     (["-m", "nodes.client", "--url", "http://127.0.0.1:9", "--sizes", "60X"], "image size '60X'"),
+    (["-m", "nodes.collab_edge", "--cloud", "http://127.0.0.1:9", "--labelled-set", "x.npz", "--keep-objects", "0"],
+     "--keep-objects 0"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
     done = subprocess.run([sys.executable, *args, "--log-dir", str(tmp_path)] if "client" not in args[1]
                           else [sys.executable, *args], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cloud_with_a_manifest_that_is_not_json_says_which_file_in_one_line(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "manifest.json").write_text('{"models": {"cloudcnn": ')
+    done = subprocess.run([sys.executable, "-m", "nodes.cloud", "--models", str(tmp_path / "models"),
+                           "--log-dir", str(tmp_path / "log")], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert str(tmp_path / "models" / "manifest.json") in done.stderr and "models build --force" in done.stderr
 
 
 def test_sigterm_lets_the_in_flight_request_finish(models_dir, tmp_path, no_leftover_nodes):

@@ -151,15 +151,20 @@ def own_group(argv, start_new_session=False, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(argv, process_group=0, **kwargs)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a parent that ignores Ctrl-C hands it down
+
+
 class Workload:
     """``python -m nodes.workload`` in the process group of ``group_of`` (as a terminal's foreground group)."""
 
-    def __init__(self, args: list[str], out: Path, group_of: int | None = None):
+    def __init__(self, args: list[str], out: Path, group_of: int | None = None, sigint_ignored: bool = False):
         self.out = out
         self.progress: list[tuple[int, int]] = []
         self.process = subprocess.Popen([sys.executable, "-m", "nodes.workload", *args, "--out", str(out)],
                                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        process_group=group_of if group_of is not None else 0)
+                                        process_group=group_of if group_of is not None else 0,
+                                        preexec_fn=_ignore_sigint if sigint_ignored else None)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -188,21 +193,24 @@ class Workload:
             self.process.wait()
 
 
-@pytest.mark.parametrize("loop_args, signum, after_rows", [
-    (["--repetitions", "400"], signal.SIGINT, 1),
-    (["--repetitions", "400"], signal.SIGINT, 12),
-    (["--repetitions", "400"], signal.SIGTERM, 5),
-    (["--repetitions", "200", "--rate", "40"], signal.SIGINT, 1),
-    (["--repetitions", "200", "--rate", "40"], signal.SIGINT, 10),
-    (["--repetitions", "200", "--rate", "40"], signal.SIGTERM, 5),
-], ids=["closed-int-1", "closed-int-12", "closed-term", "open-int-1", "open-int-10", "open-term"])
+@pytest.mark.parametrize("loop_args, signum, after_rows, sigint_ignored", [
+    (["--repetitions", "400"], signal.SIGINT, 1, False),
+    (["--repetitions", "400"], signal.SIGINT, 12, False),
+    (["--repetitions", "400"], signal.SIGINT, 5, True),
+    (["--repetitions", "400"], signal.SIGTERM, 5, False),
+    (["--repetitions", "200", "--rate", "40"], signal.SIGINT, 1, False),
+    (["--repetitions", "200", "--rate", "40"], signal.SIGINT, 10, False),
+    (["--repetitions", "200", "--rate", "40"], signal.SIGINT, 5, True),
+    (["--repetitions", "200", "--rate", "40"], signal.SIGTERM, 5, False),
+], ids=["closed-int-1", "closed-int-12", "closed-int-inherited-ignore", "closed-term", "open-int-1", "open-int-10",
+        "open-int-inherited-ignore", "open-term"])
 def test_a_stop_signal_to_the_process_group_keeps_only_finished_rows(models_dir, tmp_path, loop_args, signum,
-                                                                      after_rows):
+                                                                      after_rows, sigint_ignored):
     with NodeProcess("cloud", ["--models", str(models_dir), "--threads", "1"], log_dir=tmp_path / "cloud",
                      popen=own_group) as cloud:
         workload = Workload(["--url", cloud.url, "--model", "cloudcnn", "--sizes", "20K,60K", "--tag", "w",
                              "--images-dir", str(tmp_path / "images"), *loop_args], tmp_path / "rows.csv",
-                            group_of=cloud.process.pid)
+                            group_of=cloud.process.pid, sigint_ignored=sigint_ignored)
         try:
             workload.wait_done(after_rows)
             assert workload.progress[0][1] == 2 * int(loop_args[1])  # a total from the start, open loop too

@@ -1,14 +1,20 @@
-"""Remove what crashed runs of this project left behind, and only that.
+"""Remove what dead runs of this project left behind, and only that.
 
-Found two ways: the state files of networks whose owner process is gone
-(topo.registry), and a scan for the project's own marks: root-namespace
-interfaces and namespaces named ``ect*``, and processes of the project's modules
-(``topo.emulator``, ``nodes.*``) or tools it started (tcpdump, iperf3) whose run is gone.
-Networks whose owner is still alive are left alone.
+A run is dead when the owner pid of its state file (topo.registry) is gone. ``clean`` removes:
+
+- the interfaces and named namespaces a dead owner recorded (unless a live owner recorded the same name),
+  and ``ect-probe-<pid>`` namespaces of the netem probe whose pid is gone;
+- the processes a dead owner recorded, if that pid still runs one of the project's programs (not a reused pid);
+- every process whose environment carries a dead owner's pid (``ECT_NET_OWNER``): what the run started,
+  also what nobody recorded (a command typed into a host's shell).
+
+Nothing else: not a live network's, a live test path's, nor a ``nodes.*`` or ``topo.emulator`` process
+that no run of this machine started (one run by hand on loopback, another checkout's).
 """
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -16,10 +22,11 @@ from dataclasses import dataclass, field
 import psutil
 
 from topo import commands
-from topo.registry import PREFIX, load_states
+from topo.registry import load_states, owner_of
 
 PROJECT_MODULES = ("topo.emulator", "nodes.edge", "nodes.cloud", "nodes.client", "nodes.workload")
 PROJECT_TOOLS = ("tcpdump", "iperf3", "ping")
+PROBE_NAMESPACE = re.compile(r"ect-probe-(\d+)")
 
 
 @dataclass
@@ -48,16 +55,11 @@ def _cmdline(proc: psutil.Process) -> str:
         return ""
 
 
-def _is_project_process(proc: psutil.Process, active_pids: set[int]) -> bool:
-    """A process of one of our modules whose owning run is not alive."""
-    line = _cmdline(proc)
-    if not any(module in line for module in PROJECT_MODULES):
-        return False
+def _environ(proc: psutil.Process) -> dict:
     try:
-        ancestors = {p.pid for p in proc.parents()}
+        return proc.environ()
     except psutil.Error:
-        return False
-    return not (ancestors & active_pids)
+        return {}
 
 
 def _kill(procs: list[psutil.Process], report: CleanReport) -> None:
@@ -85,16 +87,22 @@ def _root_interfaces() -> list[str]:
     return names
 
 
-def clean(verbose: bool = False) -> CleanReport:
-    """Remove leftovers of dead runs; return what was removed."""
-    report = CleanReport()
-    states = load_states()
-    active = [s for s in states if s.owner_pid != os.getpid() and _alive(s.owner_pid)]
-    dead = [s for s in states if s not in active]
-    report.active_runs = [s.owner_pid for s in active]
-    active_pids = {s.owner_pid for s in active} | {p["pid"] for s in active for p in s.processes}
-    active_interfaces = {name for s in active for name in s.interfaces}
+def _namespaces() -> list[str]:
+    out = commands.run(["ip", "netns", "list"], check=False).stdout
+    return [line.split(" ")[0] for line in out.splitlines() if line.strip()]
 
+
+def _own_lineage() -> set[int]:
+    me = psutil.Process()
+    try:
+        return {me.pid} | {p.pid for p in me.parents()}
+    except psutil.Error:
+        return {me.pid}
+
+
+def _dead_owners_processes(dead, active_pids: set[int]) -> dict[int, psutil.Process]:
+    """Recorded by a dead owner and still one of ours, or carrying a dead owner's pid."""
+    spared = active_pids | _own_lineage()
     victims: dict[int, psutil.Process] = {}
     for state in dead:
         for entry in state.processes:
@@ -103,25 +111,36 @@ def clean(verbose: bool = False) -> CleanReport:
             except psutil.Error:
                 continue
             line = _cmdline(proc)
-            if any(mark in line for mark in PROJECT_MODULES + PROJECT_TOOLS + ("mininet:",)):
+            if proc.pid not in spared and any(m in line for m in PROJECT_MODULES + PROJECT_TOOLS + ("mininet:",)):
                 victims[proc.pid] = proc  # same pid and still one of ours: not a reused pid
     for proc in psutil.process_iter():
-        if proc.pid != os.getpid() and _is_project_process(proc, active_pids | {os.getpid()}):
-            victims[proc.pid] = proc
-    _kill(list(victims.values()), report)
-
-    recorded = {name for state in dead for name in state.interfaces}
-    present = set(_root_interfaces())
-    for name in sorted(present):
-        if name in active_interfaces:
+        if proc.pid in spared or proc.pid in victims:
             continue
-        if name in recorded or name.startswith(PREFIX):
-            if commands.run(["ip", "link", "del", name], check=False).returncode == 0:
-                report.interfaces.append(name)
-    netns = commands.run(["ip", "netns", "list"], check=False).stdout.split("\n")
-    for line in netns:
-        name = line.split(" ")[0]
-        if name.startswith(PREFIX) and not name.startswith(f"{PREFIX}-probe-{os.getpid()}"):
+        owner = owner_of(_environ(proc))
+        if owner is not None and owner not in spared and not _alive(owner):
+            victims[proc.pid] = proc
+    return victims
+
+
+def clean(verbose: bool = False) -> CleanReport:
+    """Remove leftovers of dead runs; return what was removed."""
+    report = CleanReport()
+    states = load_states()
+    active = [s for s in states if s.owner_pid != os.getpid() and _alive(s.owner_pid)]
+    dead = [s for s in states if s not in active]
+    report.active_runs = sorted({s.owner_pid for s in active})
+    active_pids = {s.owner_pid for s in active} | {p["pid"] for s in active for p in s.processes}
+    _kill(list(_dead_owners_processes(dead, active_pids).values()), report)
+
+    live_names = {name for s in active for name in s.interfaces + s.namespaces}
+    recorded = {name for state in dead for name in state.interfaces} - live_names
+    for name in sorted(recorded & set(_root_interfaces())):
+        if commands.run(["ip", "link", "del", name], check=False).returncode == 0:
+            report.interfaces.append(name)
+    recorded_ns = {name for state in dead for name in state.namespaces} - live_names
+    for name in _namespaces():
+        probe = PROBE_NAMESPACE.fullmatch(name)
+        if name in recorded_ns or (probe and not _alive(int(probe.group(1)))):
             if commands.run(["ip", "netns", "del", name], check=False).returncode == 0:
                 report.namespaces.append(name)
     for state in dead:
@@ -145,6 +164,10 @@ def clean_state(state) -> CleanReport:
     for name in state.interfaces:
         if name in present and commands.run(["ip", "link", "del", name], check=False).returncode == 0:
             report.interfaces.append(name)
+    present_ns = set(_namespaces()) if state.namespaces else set()
+    for name in state.namespaces:
+        if name in present_ns and commands.run(["ip", "netns", "del", name], check=False).returncode == 0:
+            report.namespaces.append(name)
     state.remove()
     return report
 

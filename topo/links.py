@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -162,7 +163,7 @@ class EmulatorWire(Switch):
         self.uplink = uplink
         self.downlink = downlink
         self.process: subprocess.Popen | None = None
-        self.started_ns: int | None = None  # monotonic time the emulator (and its traces) started
+        self.started_ns: int | None = None  # monotonic time the emulator's traces start from (its "ready" line)
 
     def start(self, _controllers):
         intfs = [i for i in self.intfList() if i.name != "lo"]
@@ -188,9 +189,10 @@ class EmulatorWire(Switch):
         self._wait_ready()
 
     def _wait_ready(self):
-        found, _ = commands.wait_for_line(self.process, self.process.stdout, "ready", EMULATOR_READY_TIMEOUT_S)
+        found, seen = commands.wait_for_line(self.process, self.process.stdout, "ready", EMULATOR_READY_TIMEOUT_S)
         if found:
-            self.started_ns = time.monotonic_ns()
+            start = re.search(r"ready start_ns=(\d+)", seen)  # the emulator's own trace clock zero
+            self.started_ns = int(start.group(1)) if start else time.monotonic_ns()
             return
         err = self.process.stderr.read().decode(errors="replace").strip() if self.process.poll() is not None else ""
         self._kill()

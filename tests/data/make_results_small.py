@@ -2,8 +2,11 @@
 
     .venv/bin/python tests/data/make_results_small.py
 
-2 sizes (60K, 512K) x 2 placements x 2 accesses (LTE, WiFi) x 2 repetitions, one extra failed
-request (LTE, cloud, 512K), links.csv, and two headers-only pcaps (snaplen 96) with:
+2 sizes (60K, 512K) x 2 placements x 2 accesses (LTE, WiFi) x 2 repetitions, a features placement (LTE,
+60K, 2 repetitions), one extra failed request (LTE, cloud, 512K), links.csv, the nodes' timing records
+(logs/<access>/<node>/timings.jsonl: a features request has an edge and a cloud record with the same id,
+the cloud's reply sent earlier), the features device rows of LTE (logs/lte/device-features.csv), and two
+headers-only pcaps (snaplen 96) with:
 
 - lte-ue1.pcap: device -> edge flow: handshake of 30.2 ms, 5 data segments of 1448 bytes + one of
   500, one of them retransmitted, a 300-byte reply, FIN; a device -> cloud flow (70.2 ms handshake);
@@ -24,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from harness.results import LINK_FIELDS, REQUEST_FIELDS  # noqa: E402
+from nodes.workload import WORKLOAD_FIELDS  # noqa: E402
 from topo.profiles import load_profile  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results-small"
@@ -32,43 +36,87 @@ T0 = 1_700_000_000.5  # wall clock of the first device request (pcap time)
 DEVICE, EDGE, CLOUD = "10.0.1.1", "10.0.2.2", "10.0.3.2"
 K = 1024
 
-# (access, placement, size_bytes) -> (upload_ms, inference_ms, response_ms) per repetition
+# (access, placement, size_bytes) -> (upload_ms, inference_ms, response_ms) per repetition. Each access x
+# placement is one closed-loop workload on one kept-alive connection, sizes interleaved per repetition
+# (60K rep 0, 512K rep 0, 60K rep 1, ...), 1 ms between a reply and the next send; its first request (60K
+# rep 0) opens the connection, so it pays the handshake and slow start.
 TIMES = {
-    ("lte", "edge", 60 * K): [(80.0, 5.0, 120.0), (84.0, 7.0, 126.0)],
-    ("lte", "cloud", 60 * K): [(100.0, 9.0, 190.0), (104.0, 11.0, 200.0)],
+    ("lte", "edge", 60 * K): [(130.0, 5.0, 170.0), (84.0, 7.0, 126.0)],
+    ("lte", "cloud", 60 * K): [(260.0, 9.0, 340.0), (104.0, 11.0, 200.0)],
     ("lte", "edge", 512 * K): [(560.0, 6.0, 600.0), (570.0, 8.0, 612.0)],
     ("lte", "cloud", 512 * K): [(600.0, 10.0, 680.0), (620.0, 12.0, 700.0)],
-    ("wifi", "edge", 60 * K): [(9.0, 5.0, 20.0), (11.0, 7.0, 22.0)],
-    ("wifi", "cloud", 60 * K): [(30.0, 9.0, 80.0), (34.0, 11.0, 84.0)],
+    ("lte", "features", 60 * K): [(135.0, 3.0, 230.0), (86.0, 4.0, 180.0)],
+    ("wifi", "edge", 60 * K): [(16.0, 5.0, 30.0), (11.0, 7.0, 22.0)],
+    ("wifi", "cloud", 60 * K): [(180.0, 9.0, 240.0), (34.0, 11.0, 84.0)],
     ("wifi", "edge", 512 * K): [(65.0, 6.0, 80.0), (69.0, 8.0, 84.0)],
     ("wifi", "cloud", 512 * K): [(110.0, 10.0, 170.0), (118.0, 12.0, 176.0)],
 }
-MODELS = {"edge": "edgecnn1-3", "cloud": "cloudcnn"}
+MODELS = {"edge": "edgecnn1-3", "cloud": "cloudcnn", "features": "features-pca"}
+PREPROCESS_MS = {60 * K: 2.0, 512 * K: 9.0}   # the server's JPEG decode
+CLOUD_LEG_MS = 60.0                           # features: edge -> cloud hop (request sent .. reply complete)
+REQUEST_BYTES_EXTRA, REPLY_BYTES = 160, 700   # KServe JSON header + length prefix; reply body
 
 
-def request_rows() -> list[dict]:
-    rows, clock_ns, n = [], 5_000_000_000_000, 0
-    for (access, placement, size), reps in TIMES.items():
-        for rep, (upload, inference, response) in enumerate(reps):
-            n += 1
-            start = clock_ns + n * 2_000_000_000
-            up_done = start + int(upload * 1e6)
-            inf_start = up_done + 200_000
-            inf_end = inf_start + int(inference * 1e6)
-            rows.append({
-                "request_id": f"{access}-{placement}-{size}-{rep}", "access": access, "placement": placement,
-                "model": MODELS[placement], "size_bytes": size, "actual_bytes": size, "repetition": rep,
-                "status": "ok", "error": "", "client_send_start_ns": start,
-                "client_reply_complete_ns": start + int(response * 1e6), "server_upload_complete_ns": up_done,
-                "server_inference_start_ns": inf_start, "server_inference_end_ns": inf_end,
-                "server_reply_sent_ns": inf_end + 300_000, "upload_ms": f"{upload:.3f}",
-                "inference_ms": f"{inference:.3f}", "response_ms": f"{response:.3f}", "cloud_leg_ms": "",
-                "predicted_class": 3,
-            })
+def request_rows() -> tuple[list[dict], list[dict], list[dict]]:
+    """(requests.csv rows, the nodes' timings.jsonl records, the features device rows of lte)."""
+    rows, records, device, clock_ns = [], [], [], 5_000_000_000_000
+    workloads = list(dict.fromkeys(key[:2] for key in TIMES))
+    for access, placement in workloads:
+        clock_ns += 10_000_000_000  # a new workload (and connection) per access x placement
+        sizes = [s for a, p, s in TIMES if (a, p) == (access, placement)]
+        for rep in range(2):
+            for size in sizes:
+                upload, inference, response = TIMES[(access, placement, size)][rep]
+                start = clock_ns
+                up_done = start + int(upload * 1e6)
+                pre_start, pre_end = up_done + 100_000, up_done + 100_000 + int(PREPROCESS_MS[size] * 1e6)
+                inf_start = pre_end + 100_000
+                inf_end = inf_start + int(inference * 1e6)
+                cloud_start = inf_end + 100_000 if placement == "features" else None
+                cloud_end = cloud_start + int(CLOUD_LEG_MS * 1e6) if cloud_start else None
+                sent = (cloud_end or inf_end) + 300_000
+                reply_done = start + int(response * 1e6)
+                device_id = f"{placement}-{size}-{rep}"
+                rows.append({
+                    "request_id": f"{access}-{device_id}", "access": access, "placement": placement,
+                    "model": MODELS[placement], "size_bytes": size, "actual_bytes": size, "repetition": rep,
+                    "status": "ok", "error": "", "client_send_start_ns": start,
+                    "client_reply_complete_ns": reply_done, "server_upload_complete_ns": up_done,
+                    "server_inference_start_ns": inf_start, "server_inference_end_ns": inf_end,
+                    "server_reply_sent_ns": sent, "server_preprocess_start_ns": pre_start,
+                    "server_preprocess_end_ns": pre_end, "upload_ms": f"{upload:.3f}",
+                    "preprocess_ms": f"{PREPROCESS_MS[size]:.3f}", "inference_ms": f"{inference:.3f}",
+                    "response_ms": f"{response:.3f}",
+                    "cloud_leg_ms": f"{CLOUD_LEG_MS:.3f}" if cloud_start else "", "predicted_class": 3, "attempts": 1,
+                })
+                node = "cloud" if placement == "cloud" else "edge"
+                records.append({"access": access, "node": node, "request_id": device_id, "status": 200,
+                                "request_received_ns": start + 5_000_000, "upload_complete_ns": up_done,
+                                "inference_start_ns": inf_start, "inference_end_ns": inf_end,
+                                "reply_start_ns": sent - 200_000, "reply_sent_ns": sent,
+                                "request_bytes": size + REQUEST_BYTES_EXTRA, "reply_bytes": REPLY_BYTES})
+                if cloud_start:  # the forwarded hop: the cloud's record has the same id and replies earlier
+                    records.append({"access": access, "node": "cloud", "request_id": device_id, "status": 200,
+                                    "request_received_ns": cloud_start + 31_000_000,
+                                    "upload_complete_ns": cloud_start + 32_000_000,
+                                    "inference_start_ns": cloud_start + 32_100_000,
+                                    "inference_end_ns": cloud_start + 33_000_000,
+                                    "reply_start_ns": cloud_start + 33_100_000,
+                                    "reply_sent_ns": cloud_start + 33_200_000, "request_bytes": 400,
+                                    "reply_bytes": REPLY_BYTES})
+                    device.append({"request_id": device_id, "pattern": "closed", "model": MODELS[placement],
+                                   "size_bytes": size, "send_start_ns": start, "reply_complete_ns": reply_done,
+                                   "upload_complete_ns": up_done, "preprocess_start_ns": pre_start,
+                                   "preprocess_end_ns": pre_end, "inference_start_ns": inf_start,
+                                   "inference_end_ns": inf_end, "cloud_request_start_ns": cloud_start,
+                                   "cloud_reply_complete_ns": cloud_end, "status": 200, "node": "edge",
+                                   "provider": "CPUExecutionProvider", "label": 3, "attempts": 1,
+                                   "repetition": rep, "actual_bytes": size})
+                clock_ns = reply_done + 1_000_000
     rows.append({"request_id": "lte-cloud-524288-2", "access": "lte", "placement": "cloud", "model": "cloudcnn",
                  "size_bytes": 512 * K, "actual_bytes": 512 * K, "repetition": 2, "status": "error",
                  "error": "timeout after 120 s", "client_send_start_ns": clock_ns + 40_000_000_000})
-    return rows
+    return rows, records, device
 
 
 def link_rows() -> list[dict]:
@@ -164,7 +212,7 @@ def main() -> None:
                 for name, p in ((n, load_profile(n)) for n in ("lte", "wifi", "wan", "lan"))}
     record = {
         "experiment": "compare", "status": "complete",
-        "spec": {"experiment": "compare", "accesses": ["lte", "wifi"], "placements": ["edge", "cloud"],
+        "spec": {"experiment": "compare", "accesses": ["lte", "wifi"], "placements": ["edge", "cloud", "features"],
                  "sizes": ["60K", "512K"], "sizes_bytes": [60 * K, 512 * K], "repetitions": 2, "seed": 1,
                  "link_backend": "auto", "edge_model": "edgecnn1-3", "cloud_model": "cloudcnn"},
         "environment": {"kernel": "6.1.0-test", "machine": "x86_64", "cpus": 2, "python": "3.11.2",
@@ -175,6 +223,11 @@ def main() -> None:
         "profiles": profiles,
         "models": {"edgecnn1-3": {"file": "edgecnn1-3.onnx", "bytes": 8_912_345, "sha256": "ab" * 32, "role": "edge"},
                    "cloudcnn": {"file": "cloudcnn.onnx", "bytes": 27_654_321, "sha256": "cd" * 32, "role": "cloud"}},
+        "models_origin": {"dataset": "digits", "train_images": 1437, "test_images": 360, "training_set": "full",
+                          "epochs": 30, "default_epochs": 30,
+                          "test_accuracy": {"cloudcnn": 0.9712, "edgecnn1-3": 0.9501}, "test_models": False,
+                          "reduced": False, "reduced_because": [],
+                          "note": "full model set (default epochs, whole training split)"},
         "captures": [
             {"file": "pcaps/lte-ue1.pcap", "host": "ue1", "interface": "ue1-eth0", "access": "lte",
              "packets_captured": len(ue1), "packets_received_by_filter": len(ue1), "packets_dropped_by_kernel": 0},
@@ -186,7 +239,19 @@ def main() -> None:
         "started_utc": "20250101T000000Z", "finished_utc": "20250101T000500Z",
     }
     (OUT / "experiment.json").write_text(json.dumps(record, indent=2) + "\n")
-    for name, fields, rows in (("requests.csv", REQUEST_FIELDS, request_rows()), ("links.csv", LINK_FIELDS, link_rows())):
+    requests, records, device = request_rows()
+    for access, node in sorted({(r["access"], r["node"]) for r in records}):
+        folder = OUT / "logs" / access / node
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "timings.jsonl", "w") as out:
+            for seq, r in enumerate((r for r in records if (r["access"], r["node"]) == (access, node)), start=1):
+                out.write(json.dumps({k: v for k, v in r.items() if k != "access"} | {"seq": seq},
+                                     separators=(",", ":")) + "\n")
+    with open(OUT / "logs" / "lte" / "device-features.csv", "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=WORKLOAD_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(device)
+    for name, fields, rows in (("requests.csv", REQUEST_FIELDS, requests), ("links.csv", LINK_FIELDS, link_rows())):
         with open(OUT / name, "w", newline="") as out:
             writer = csv.DictWriter(out, fieldnames=fields)
             writer.writeheader()

@@ -1,8 +1,8 @@
 """``python -m topo.emulator --config CONFIG.json``: one userspace link emulator process.
 
-Prints ``ready`` on stdout once forwarding; on bad config or a missing interface prints
-one ``error: ...`` line on stderr and exits 2. Stops on SIGTERM/SIGINT and when its
-parent dies; then writes its logs (see topo/emulator/recorders.py).
+Prints ``ready start_ns=N`` on stdout once forwarding (N: the monotonic time its traces start
+from); on bad config or a missing interface prints one ``error: ...`` line on stderr and exits 2.
+Stops on SIGTERM/SIGINT and when its parent dies; then writes its logs (see topo/emulator/recorders.py).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         except (RuntimeError, OSError) as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             return 2
-        print("ready", flush=True)
+        print(f"ready start_ns={round(emulator.start_s * 1e9)}", flush=True)
         emulator.run()
         return 0
     finally:

@@ -60,7 +60,7 @@ class EmulatorProcess:
             start_new_session=True, env={**os.environ, OWNER_ENV: str(os.getpid())})  # clean's mark
         deadline = time.monotonic() + ready_timeout_s
         line = self.process.stdout.readline()
-        if line.strip() != "ready" or time.monotonic() > deadline:
+        if not line.startswith("ready") or time.monotonic() > deadline:
             self.stop()
             raise PathSetupError(f"emulator did not become ready (stdout {line!r}, exit "
                                  f"{self.process.returncode}, stderr {self.stderr.strip()!r})")
