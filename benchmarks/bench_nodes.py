@@ -14,8 +14,11 @@
    and protocol; the edge process's CPU time per request.
 3. Hot swap under the same load: swaps every 0.5 s; failed requests and p99 response time vs phase 2.
 All processes share this machine's cores with the client: compare ratios within one run.
-Uses the trained models of ``<repo>/.cache/models`` when built (python -m models build), else tiny
-synthetic stand-ins (recorded in the result).
+Runs on the real trained models: the default model set of models.zoo, built and cached under
+``<repo>/.cache/models`` (trained first if it is not there: a few minutes) or ``--models DIR``; the
+set's origin (data set, epochs, training settings) is recorded in the result. ``--quick`` is a short
+validation run (fewer requests, shorter phases; with the tests' model set it needs no training:
+``--quick --models .cache/models-test``) and writes .cache/bench-quick/nodes.json.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from nodes.client import ClientSettings, InferenceClient, closed_loop  # noqa: E402
 from nodes.jpeg_images import image_set  # noqa: E402
 from nodes.launch import NodeProcess  # noqa: E402
-from nodes.synthetic_models import write_model_set  # noqa: E402
+from models.zoo import DEFAULT_CACHE_DIR, ensure_models, model_origin  # noqa: E402
 
 GOALS_PROTOCOL_MS = {61440: 2.0, 4194304: 10.0}
 
@@ -100,30 +103,44 @@ def post_swap(url: str, model: str) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=Path, default=None, help="models dir (default: .cache/models if built, "
-                                                                  "else synthetic stand-ins)")
-    parser.add_argument("--requests", type=int, default=40, help="closed-loop requests per size (after 3 warm-up)")
-    parser.add_argument("--duration-s", type=float, default=8.0, help="throughput phase length")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="a built model set (default: the default set under .cache/models, built if absent)")
+    parser.add_argument("--requests", type=int, default=None,
+                        help="closed-loop requests per size (after 3 warm-up; default 40, quick 8)")
+    parser.add_argument("--duration-s", type=float, default=None, help="throughput phase length (default 8, quick 2)")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "nodes.json")
+    parser.add_argument("--quick", action="store_true", help="a short validation run")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="result file (default benchmarks/results/nodes.json; quick .cache/bench-quick/nodes.json)")
     args = parser.parse_args(argv)
+    args.requests = args.requests or (8 if args.quick else 40)
+    args.duration_s = args.duration_s or (2.0 if args.quick else 8.0)
+    args.out = args.out or (REPO / ".cache" / "bench-quick" / "nodes.json" if args.quick
+                            else REPO / "benchmarks" / "results" / "nodes.json")
 
     with tempfile.TemporaryDirectory(prefix="ect-bench-nodes-") as tmp:
         tmp = Path(tmp)
         models_dir = args.models
         if models_dir is None:
-            cached = REPO / ".cache" / "models"
-            models_dir = cached if (cached / "manifest.json").exists() else None
-        if models_dir is None:
-            models_dir = tmp / "models"
-            write_model_set(models_dir)
-            model_source = "synthetic stand-ins (nodes.synthetic_models)"
-        else:
-            model_source = str(models_dir)
+            print(f"bench_nodes: the default model set ({DEFAULT_CACHE_DIR}; trained first if absent)", flush=True)
+            ensure_models(DEFAULT_CACHE_DIR, progress=True)
+            models_dir = DEFAULT_CACHE_DIR
+        elif not (models_dir / "manifest.json").is_file():
+            print(f"bench_nodes: {models_dir} holds no model set (manifest.json); build one with "
+                  "'python harness/run.py models' or leave --models out", file=sys.stderr)
+            return 2
+        model_source = str(models_dir)
+        origin = model_origin(models_dir)
         manifest = json.loads((Path(models_dir) / "manifest.json").read_text())["models"]
         swap_to = "edgecnn1-5" if "edgecnn1-5" in manifest else "edgecnn1-3"
         images = image_set(["60K", "4096K"], seed=0, cache_dir=tmp / "images")
-        result = {"benchmark": "nodes", "models": model_source, "machine": {
+        print(f"bench_nodes: models {model_source}; {args.requests} requests per size, phases of "
+              f"{args.duration_s:g} s", flush=True)
+        if origin.get("test_models") or origin.get("reduced"):
+            print("bench_nodes: note: this is a reduced/test model set; its timings are not the README's figures",
+                  flush=True)
+        result = {"benchmark": "nodes", "quick": args.quick, "models": model_source, "models_origin": origin,
+                  "machine": {
             "cpus": psutil.cpu_count(), "python": platform.python_version(), "load_avg_1m": psutil.getloadavg()[0]}}
         with NodeProcess("cloud", ["--models", str(models_dir), "--threads", "1"], log_dir=tmp / "cloud") as cloud, \
                 NodeProcess("edge", ["--cloud", cloud.url, "--threads", "1", "--keep-objects", "0"],

@@ -66,8 +66,9 @@ def fault_figures(run_dir: Path, issued: int) -> dict:
     out = {"run": str(run_dir), "status": record["status"], "issued": issued, "recorded": len(rows),
            "lost": issued - len(rows), "failed": sum(r["status"] != "ok" for r in rows),
            "windows": {text: {"status": w["status"], "error": w["error"],
-                              "inside_workload": bool(w["start_ns"] and w["end_ns"] and first < w["start_ns"]
-                                                      and w["end_ns"] + RECOVERY_S * 1e9 < last)}
+                              # a kill's window ends when the restarted node is ready: it may outlast the workload
+                              "inside_workload": bool(w["start_ns"] and w["end_ns"] and first < w["start_ns"] and (
+                                  w["kind"] == "kill" or w["end_ns"] + RECOVERY_S * 1e9 < last))}
                        for text, w in windows.items()}}
     outside = [r for r, (s, e) in zip(rows, spans)
                if all(w["start_ns"] is None or e < w["start_ns"] or s > w["end_ns"] + RECOVERY_S * 1e9

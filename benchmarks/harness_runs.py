@@ -47,19 +47,21 @@ def run_harness(command: str, args: list[str], results_dir: Path, *, timeout_s: 
         before = set(results_dir.iterdir())
         print("$ " + " ".join(argv[1:]), flush=True)
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True, errors="replace")
-        tail: list[str] = []
-        for line in proc.stderr:
-            sys.stderr.write(line)
-            tail = (tail + [line])[-20:]
+        proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE)
+        seen = b""
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):  # as it comes: progress bars redraw with \r
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            seen = (seen + chunk)[-8000:]
         proc.wait(timeout=timeout_s)
+        tail = [line for line in seen.decode(errors="replace").replace("\r", "\n").splitlines() if line.strip()][-20:]
         wall_s = time.monotonic() - started
         if proc.returncode != 0 and any(BUSY in line for line in tail) and time.monotonic() < deadline:
             print("  the testbed is busy: waiting 15 s", flush=True)
             time.sleep(15)
             continue
         if proc.returncode != 0:
-            raise BenchError(f"run.py {command} failed (exit {proc.returncode}): {''.join(tail[-3:]).strip()}")
+            raise BenchError(f"run.py {command} failed (exit {proc.returncode}): {' / '.join(tail[-3:])}")
         made = sorted(set(results_dir.iterdir()) - before)
         if len(made) != 1:
             raise BenchError(f"run.py {command} made {len(made)} run folders in {results_dir}, expected 1")

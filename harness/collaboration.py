@@ -22,8 +22,8 @@ import numpy as np
 
 from harness.collab_spec import CollabSpec
 from harness.errors import HarnessError
-from harness.experiment import CLOUD_URL, EDGE_URL, NODE_PORT, NODE_READY_TIMEOUT_S, REPO_ROOT, _python_module, _stop, \
-    _wait_ready
+from harness.experiment import CLOUD_URL, EDGE_URL, NODE_PORT, NODE_READY_TIMEOUT_S, REPO_ROOT
+from harness.processes import python_module as _python_module, stop as _stop, wait_ready as _wait_ready
 from harness.model_set import load_manifest, models_origin
 from harness.results import environment, utc_stamp, write_json_atomically
 from nodes.wan_counters import CounterSource

@@ -26,9 +26,10 @@ from harness.faults import FaultRunner, parse_schedule
 from harness.capture import start_captures, stop_captures
 from harness.errors import HarnessError
 from harness.model_set import load_manifest, models_origin
+from harness.processes import python_module as _python_module, stop as _stop, stop_all as _stop_all
+from harness.processes import wait_ready as _wait_ready
 from harness.results import LINK_FIELDS, REQUEST_FIELDS, CsvLog, environment, utc_stamp, write_json_atomically
 from harness.spec import ExperimentSpec
-from topo.commands import wait_for_line
 from topo.network import Terminated, running_network
 from topo.profiles import LinkProfile, load_profile, trace_profile
 from topo.topology import LAN_EDGE, WAN_CLOUD, TopologySpec
@@ -66,42 +67,6 @@ class Run:
 
     def save(self) -> None:
         write_json_atomically(self.run_dir / "experiment.json", self.record)
-
-
-def _python_module(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
-
-
-def _wait_ready(proc: subprocess.Popen, what: str, timeout_s: float) -> None:
-    """Node servers print 'ready' on stdout once serving."""
-    found, _ = wait_for_line(proc, proc.stdout, "ready", timeout_s)
-    if found:
-        return
-    err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.poll() is not None else []
-    raise HarnessError(f"{what} did not become ready: {err[-1] if err else f'no ready line in {timeout_s:.0f} s'}")
-
-
-def _stop(proc: subprocess.Popen | None, timeout_s: float = 10.0, signals=(signal.SIGTERM,)) -> None:
-    """Each of ``signals`` in turn, ``timeout_s`` for each, then SIGKILL."""
-    _stop_all([proc], timeout_s, signals)
-
-
-def _stop_all(procs, timeout_s: float = NODE_STOP_TIMEOUT_S, signals=(signal.SIGTERM,)) -> None:
-    """Stop several processes at once (the wait is shared, not one after the other)."""
-    live = [p for p in procs if p is not None and p.poll() is None]
-    for signum in (*signals, signal.SIGKILL):
-        for proc in live:
-            if proc.poll() is None:
-                proc.send_signal(signum)
-        deadline = time.monotonic() + timeout_s
-        for proc in live:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()) if signum != signal.SIGKILL else None)
-            except subprocess.TimeoutExpired:
-                pass
-        live = [p for p in live if p.poll() is None]
-        if not live:
-            return
 
 
 def cloud_argv(models_dir: Path, log_dir: Path) -> list[str]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from harness.collab_spec import FeaturesSpec
 from harness.collaboration import wan_counter_source
 from harness.errors import HarnessError
-from harness.experiment import CLOUD_URL, EDGE_URL, REPO_ROOT, _python_module, _stop, start_nodes
+from harness.experiment import CLOUD_URL, EDGE_URL, REPO_ROOT, start_nodes
+from harness.processes import python_module as _python_module, stop as _stop
 from harness.model_set import load_manifest, models_origin
 from harness.results import CsvLog, environment, utc_stamp, write_json_atomically
 from harness.spec import ExperimentSpec
@@ -132,14 +133,27 @@ def execute_features(spec: FeaturesSpec, models_dir: Path, run_dir: Path, backen
         save()
 
 
+def _features_run(run_dir: Path) -> tuple[dict, FeaturesSpec]:
+    """experiment.json of a features run and its spec; a HarnessError naming the file for anything else."""
+    path = run_dir / "experiment.json"
+    try:
+        record = json.loads(path.read_text())
+        if not (isinstance(record, dict) and record.get("experiment") == "features"
+                and isinstance(record.get("spec"), dict) and isinstance(record.get("models_dir"), str)):
+            raise ValueError("expected the record of a features run: experiment 'features', its spec, models_dir")
+        spec = FeaturesSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["spec"].items()})
+    except (OSError, ValueError, TypeError) as err:
+        raise HarnessError(f"{path}: not a features run's record ({err})") from None
+    return record, spec
+
+
 def analyse_features(run_dir: Path, progress=print) -> dict:
     """The offline learning measurements, then the report (reads the run folder and its model cache)."""
     from harness.features_learning import learning_rows
     from harness.features_report import write_features_report
 
-    record = json.loads((run_dir / "experiment.json").read_text())
-    spec = FeaturesSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["spec"].items()})
-    data = _data(json.loads((Path(record["models_dir"]) / "manifest.json").read_text()))
+    record, spec = _features_run(run_dir)
+    data = _data(load_manifest(Path(record["models_dir"])))
     if spec.max_train_images and spec.max_train_images < len(data.train):
         from models.collaboration import stratified_subset
         from models.datasets import DataSplits

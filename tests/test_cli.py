@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pwd
+import signal
 
 import pytest
 
@@ -100,11 +101,15 @@ def test_a_trace_that_does_not_parse_is_refused_before_anything_is_built(args, t
     proc = subprocess.Popen([sys.executable, str(RUN_PY), *args], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     state_seen = False
-    while proc.poll() is None and time.monotonic() - started < 30:
-        state_seen = state_seen or (STATE_DIR / f"net-{proc.pid}.json").exists()
-        time.sleep(0.005)
-    _, stderr = proc.communicate(timeout=30)
-    took_s = time.monotonic() - started
+    try:
+        while proc.poll() is None and time.monotonic() - started < 30:
+            state_seen = state_seen or (STATE_DIR / f"net-{proc.pid}.json").exists()
+            time.sleep(0.005)
+        took_s = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # a run that got this far is stopped as a user would
+        _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: /etc/passwd line 1:"), stderr

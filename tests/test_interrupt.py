@@ -84,6 +84,7 @@ def test_ctrl_c_to_the_process_group_stops_the_run(point, models_dir, tmp_path):
     (run_dir,) = list(results.iterdir())
     record = json.loads((run_dir / "experiment.json").read_text())
     assert record["status"] == "interrupted" and record.get("stopped_by") == "SIGINT", record.get("status")
+    assert record["models_origin"]["epochs"] == 1 and record["models_origin"]["test_models"] is True
     report = (run_dir / "report.md").read_text()
     assert "interrupted" in report
     requests = _rows(run_dir / "requests.csv")

@@ -298,9 +298,10 @@ def test_an_unreadable_trace_is_one_line(tmp_path, monkeypatch):
 def test_models_origin_says_epochs_and_subset(models_dir):
     from harness.model_set import models_origin
 
-    origin = models_origin(models_dir)
-    text = json.dumps(origin)
-    assert "digits" in text and '"epochs": 1' in text and "300" in text
+    origin = models_origin(models_dir)  # the tests' 1-epoch, 300-image set: it must not pass for a real one
+    assert origin["dataset"] == "digits" and origin["epochs"] == 1 and origin["train_images"] == 300
+    assert origin["training_set"] == "subset" and origin["test_models"] is True
+    json.dumps(origin)  # experiment.json takes it as it is
 
 
 # -- the import graph ---------------------------------------------------------------------------------------
@@ -310,3 +311,13 @@ def test_faults_and_spec_do_not_import_each_other():
             "import harness.spec")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("record", ['{"experiment": "features"}', "[1]", '{"experiment": "features", '
+                                    '"models_dir": "m", "spec": {"imagez": 3}}'])
+def test_report_of_a_malformed_features_folder_is_one_line(tmp_path, record):
+    from harness.features_exp import analyse_features
+
+    (tmp_path / "experiment.json").write_text(record)
+    with pytest.raises(HarnessError, match="experiment.json: not a features run's record"):
+        analyse_features(tmp_path)
