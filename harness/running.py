@@ -115,9 +115,9 @@ def _settle_status(run_dir: Path, experiment: str, stops: StopSignals, error: Ba
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         record = {"experiment": experiment, "started_utc": None}  # it failed before writing its record
-    if stops.signal is not None:
+    if stops.signal is not None or isinstance(error, (KeyboardInterrupt, Terminated)):
         record["status"] = "interrupted"
-        record["stopped_by"] = signal.Signals(stops.signal).name
+        record["stopped_by"] = signal.Signals(stops.signal).name if stops.signal else type(error).__name__
     elif error is not None:
         record["status"] = "failed"
         record["error"] = str(error) or type(error).__name__
