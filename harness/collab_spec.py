@@ -34,7 +34,7 @@ class CollabSpec:
     train_epochs: int = 30              # max epochs of each edge (re)training
     table_sizes: tuple[int, ...] = (120, 500)
     table_depths: tuple[int, ...] = (3, 10)
-    table_repeats: int = 3
+    table_repeats: int = 5            # seeds of the EdgeCNN0/1 table (mean, 95% CI, paired test)
     table_epochs: int = 30
     seed: int = 1
     link_backend: str = "auto"
@@ -79,6 +79,7 @@ class FeaturesSpec:
     ae_epochs: int = 5
     rate_hz: float = 5.0                # device requests per second (open loop, light load)
     max_train_images: int = 0           # 0: the whole training split
+    accuracy_repeats: int = 5           # seeds of the accuracy-vs-dimension table (mean, 95% CI, paired test)
     seed: int = 1
     link_backend: str = "auto"
     wan: str = "wan"
@@ -96,6 +97,7 @@ class FeaturesSpec:
             ("ae_epochs", self.ae_epochs >= 1, "an integer >= 1"),
             ("cnn_epochs", self.cnn_epochs >= 0, "an integer >= 0 (0: no CloudCNN baseline)"),
             ("rate_hz", 0 < self.rate_hz <= 500, "in (0, 500]"),
+            ("accuracy_repeats", self.accuracy_repeats >= 1, "an integer >= 1"),
             ("max_train_images", self.max_train_images >= 0, "an integer >= 0 (0: all)"),
             ("link_backend", self.link_backend in BACKENDS, f"one of {', '.join(BACKENDS)}"),
         ])

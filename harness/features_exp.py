@@ -161,7 +161,8 @@ def analyse_features(run_dir: Path, progress=print) -> dict:
         data = DataSplits(data.name, data.source, stratified_subset(data.train, spec.max_train_images, spec.seed),
                           data.test)
     accuracy_rows, training_rows = learning_rows(data, spec.feature_dims, spec.train_epochs, spec.ae_epochs,
-                                                 spec.seed, cnn_epochs=spec.cnn_epochs, progress=progress)
+                                                 spec.seed, cnn_epochs=spec.cnn_epochs, progress=progress,
+                                                 repeats=spec.accuracy_repeats)
     with CsvLog(run_dir / "accuracy_by_dim.csv", ["method", "feature_dim", "accuracy", "cnn_accuracy",
                                                   "extract_seconds", "explained_variance", "feature_bytes"]) as log:
         for row in accuracy_rows:
