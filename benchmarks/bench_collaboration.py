@@ -120,7 +120,7 @@ def markdown(result: dict) -> list[str]:
     out += md_table(["k", "labelled", "repeats", "EdgeCNN0 %", "EdgeCNN1 %", "gain (points)", "95% CI", "p",
                      "verdict"],
                     [[t["k"], t["labelled_images"], t["repeats"], _n(t["edgecnn0_pct"]), _n(t["edgecnn1_pct"]),
-                      _n(t["gain_points"]), t["gain_ci_points"], _n(t["gain_p"], 3), t["gain_verdict"]]
+                      _n(t["gain_points"]), _pm(t["gain_ci_points"]), _n(t["gain_p"], 3), t["gain_verdict"]]
                      for t in c["table"]])
     out += ["", "## Live edge after each update", ""]
     out += md_table(["version", "labelled", "cloud labels", "edge %", "EdgeCNN0 same labels %", "swap ms"],
@@ -148,9 +148,18 @@ def markdown(result: dict) -> list[str]:
                      for t in f["training_time_per_epoch"]])
     out += [""]
     out += md_table(["method", "dims", "accuracy", "95% CI", "seeds", "vs raw (points)", "verdict"],
-                    [[a["method"], a["feature_dim"], _n(a["accuracy"], 4), a["accuracy_ci"], a["seeds"],
+                    [[a["method"], a["feature_dim"], _n(a["accuracy"], 4), _pm(a["accuracy_ci"], 4), a["seeds"],
                       _n(a["vs_raw_points"]), a["vs_raw_verdict"]] for a in f["accuracy"]])
     return out
+
+
+def _pm(half_width, digits: int = 2) -> str:
+    """A 95% CI half-width as '±x'; a list/tuple (low, high) as 'low..high'; nothing when not computed."""
+    if half_width is None or half_width == "":
+        return ""
+    if isinstance(half_width, (list, tuple)):
+        return "..".join(f"{v:.{digits}f}" for v in half_width)
+    return f"±{float(half_width):.{digits}f}"
 
 
 def main(argv=None) -> int:
