@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import REPO_ROOT, SHARED_TRACES, run_cli
-from harness.calibration import LinkMeasurement, trace_window_errors
+from harness.orchestration.calibration import LinkMeasurement, trace_window_errors
 from topo.udp_probe import read_window_bytes
 
 
