@@ -13,20 +13,32 @@ import importlib
 import os
 import signal
 import sys
+import textwrap
 import traceback
 
+from harness.cli.help_text import examples_block, help_width
 from harness.cli.user_errors import is_user_error
 from topo.network import Terminated
 
 COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "collaborate", "features", "models", "report", "clean"]
 
 
+EXAMPLES = [
+    "sudo python harness/run.py topology --check",
+    "sudo python harness/run.py compare --access lte --sizes 60K,512K --repetitions 3",
+    "python harness/run.py COMMAND --help",
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness/run.py",
-        description="Edge/cloud network emulation testbed: Mininet topologies with shaped LTE, WiFi and WAN "
-                    "links, edge and cloud inference servers, and experiments that measure them.",
-        epilog="Most commands need root: sudo python harness/run.py COMMAND. See README.md.")
+        description=textwrap.fill("Edge/cloud network emulation testbed: Mininet topologies with shaped LTE, WiFi and "
+                                  "WAN links, edge and cloud inference servers, and experiments that measure them.",
+                                  help_width()),
+        epilog=textwrap.fill("Most commands need root: sudo python harness/run.py COMMAND (sudo is optional where "
+                             "you are root already). See README.md.", help_width()) + "\n\n" + examples_block(EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         try:

@@ -15,16 +15,16 @@ def add_network_options(parser: argparse.ArgumentParser, access_default: str = "
     group.add_argument("--access", default=access_default, metavar="PROFILE",
                        help=f"the devices' access link: {', '.join(available_profiles())}, 'trace' (with "
                             f"--uplink/--downlink), or a profile .toml path (default: {access_default})")
-    group.add_argument("--uplink", metavar="TRACE", help="uplink trace (Mahimahi or time_s,rate_mbps CSV) "
-                                                         "for --access trace")
-    group.add_argument("--downlink", metavar="TRACE", help="downlink trace for --access trace")
+    group.add_argument("--uplink", metavar="FILE", help="uplink trace file (Mahimahi or time_s,rate_mbps CSV) "
+                                                        "for --access trace")
+    group.add_argument("--downlink", metavar="FILE", help="downlink trace file for --access trace")
     group.add_argument("--trace-base", default="lte", metavar="PROFILE",
                        help="profile whose delays and queues a trace access link keeps (default: lte)")
     group.add_argument("--ues", type=int, default=1, metavar="N",
                        help=f"mobile devices sharing the access network, 1..{MAX_UES} (default: 1)")
     group.add_argument("--wan", default="wan", metavar="PROFILE", help="bs-cloud link profile (default: wan)")
     group.add_argument("--lan", default="lan", metavar="PROFILE", help="bs-edge link profile (default: lan)")
-    group.add_argument("--link-backend", choices=BACKENDS, default="auto",
+    group.add_argument("--link-backend", dest="link_backend", choices=BACKENDS, default="auto",
                        help="kernel (HTB+netem), userspace (the project's emulator), or auto: kernel only "
                             "where sch_netem exists (default: auto)")
 

@@ -189,7 +189,7 @@ def _window_errors(trace, delivered: dict[int, int], w: dict) -> list[float]:
 def _error_rows(link, direction, metric, errors, what, verdict=False) -> list[LinkMeasurement]:
     if not errors:
         return [LinkMeasurement(link, direction, f"{metric}_p50", 0.0, None, "no whole window inside the flood: "
-                                "give calibrate more --seconds")]
+                                "give calibrate more --calibrate-seconds")]
     p50 = statistics.median(errors)
     p95 = errors[min(len(errors) - 1, int(round(0.95 * (len(errors) - 1))))]
     note = f"{what} vs trace capacity per 1 s window, {len(errors)} windows"

@@ -2,10 +2,11 @@
 EdgeCNN0-k vs EdgeCNN1-k accuracy table."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
+from harness.cli.help_text import add_command
+from harness.cli.spec_flags import add_spec_flags, spec_flags
 from harness.experiments.collaborate.spec import CollabSpec, resolve
 
 HELP = {
@@ -21,28 +22,32 @@ HELP = {
     "table_sizes": "labelled-set sizes of the EdgeCNN0/1 table (comma list; '' for no table)",
     "table_depths": "k of the table (comma list of 3, 5, 10)", "table_repeats": "repeats per table cell",
     "table_epochs": "max epochs in the table", "seed": "seed of the data split, arrivals and training",
-    "link_backend": "auto, kernel or userspace", "wan": "WAN profile", "lan": "LAN profile",
-    "models_dir": "model cache (default .cache/models; its data set is the run's data set)",
+    "link_backend": "how links are shaped", "wan": "bs-cloud link profile", "lan": "bs-edge link profile",
+    "models_dir": "model cache (its data set is the run's data set)",
     "results_dir": "where run folders go", "timeout_s": "the live part at most, seconds",
 }
 
 
+EXAMPLES = [
+    "sudo python harness/run.py collaborate",
+    "sudo python harness/run.py collaborate --access wifi --updates 3 --no-table",
+    "sudo python harness/run.py collaborate --config collab.toml --results-dir /tmp/results",
+]
+
+
 def add_parser(sub) -> None:
-    parser = sub.add_parser("collaborate", help="System B: edge builds EdgeCNN1 from CloudCNN's layers, then "
-                                                "learns from cloud labels (update phase)",
-                            description="Initialisation (the edge downloads CloudCNN's m lower layers over the WAN "
-                                        "and trains EdgeCNN1-m on N labelled images), update phase (devices upload "
-                                        "unlabelled images, the edge uploads them to the cloud when the WAN is idle, "
-                                        "the cloud labels them, the edge retrains after M labels and hot-swaps), and "
-                                        "the EdgeCNN0-k vs EdgeCNN1-k table. Writes results/<UTC time>-collaborate/.")
-    parser.add_argument("--config", type=Path, help="TOML file of options (keys = option names with _), or a run's "
-                                                    "experiment.json; flags override it")
-    defaults = CollabSpec()
-    for f in dataclasses.fields(CollabSpec):
-        default = getattr(defaults, f.name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
-                            help=f"{HELP.get(f.name, '')} (default: {shown})")
+    parser = add_command(
+        sub, "collaborate", summary="System B: edge builds EdgeCNN1 from CloudCNN's layers, then learns from cloud "
+                                    "labels (update phase)",
+        description="Initialisation (the edge downloads CloudCNN's m lower layers over the WAN and trains EdgeCNN1-m "
+                    "on N labelled images), update phase (devices upload unlabelled images, the edge uploads them to "
+                    "the cloud when the WAN is idle, the cloud labels them, the edge retrains after M labels and "
+                    "hot-swaps), and the EdgeCNN0-k vs EdgeCNN1-k table. Writes results/<UTC time>-collaborate/.",
+        examples=EXAMPLES)
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="TOML file of options (keys = option names with _), or a run's experiment.json; flags "
+                             "override it")
+    add_spec_flags(parser, CollabSpec, HELP)
     parser.add_argument("--no-table", action="store_true", help="skip the EdgeCNN0/1 table (the live run only)")
     parser.set_defaults(func=run)
 
@@ -52,7 +57,7 @@ def run(args) -> int:
     from topo.commands import missing_tools
     from topo.network import require_root
 
-    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(CollabSpec)}
+    flags = spec_flags(args, CollabSpec)
     if args.no_table:
         flags["table_sizes"] = ""
     spec = resolve(CollabSpec, args.config, flags)

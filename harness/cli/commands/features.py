@@ -1,35 +1,45 @@
 """`features`: System A -- raw upload to the cloud vs PCA / autoencoder features from the edge to the cloud."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
+from harness.cli.deprecated_flags import add_deprecated
+from harness.cli.help_text import add_command
+from harness.cli.spec_flags import add_spec_flags, spec_flags
 from harness.experiments.collaborate.spec import resolve
 from harness.experiments.features.spec import FeaturesSpec
 
 HELP = {
-    "accesses": "comma list of access profiles", "feature_dims": "feature dimensions of the accuracy sweep",
+    "accesses": "access profiles, a comma list", "feature_dims": "feature dimensions of the accuracy sweep",
     "images": "requests per access x path", "train_epochs": "epochs of every classifier (raw and features)",
     "cnn_epochs": "epochs of CloudCNN on raw images (0: skip that baseline)", "ae_epochs": "autoencoder epochs",
     "rate_hz": "device requests per second (open loop)", "max_train_images": "training images at most (0: all)",
-    "seed": "seed", "link_backend": "auto, kernel or userspace", "wan": "WAN profile", "lan": "LAN profile",
-    "models_dir": "model cache (default .cache/models)", "results_dir": "where run folders go",
+    "seed": "seed of the data split, arrivals and training", "link_backend": "how links are shaped",
+    "wan": "bs-cloud link profile", "lan": "bs-edge link profile", "models_dir": "model cache",
+    "results_dir": "where run folders go",
 }
 
 
+EXAMPLES = [
+    "sudo python harness/run.py features",
+    "sudo python harness/run.py features --access wifi --images 10 --feature-dims 16,64",
+    "sudo python harness/run.py features --config features.toml --results-dir /tmp/results",
+]
+
+
 def add_parser(sub) -> None:
-    parser = sub.add_parser("features", help="System A: raw images to the cloud vs edge PCA/autoencoder features",
-                            description="Bytes edge -> cloud per image and the reduction, end-to-end latency over "
-                                        "each access network, accuracy vs feature dimension, and the cloud's "
-                                        "training time on raw inputs vs features. Writes results/<UTC time>-features/.")
-    parser.add_argument("--config", type=Path, help="TOML file of options (keys = option names with _)")
-    defaults = FeaturesSpec()
-    for f in dataclasses.fields(FeaturesSpec):
-        default = getattr(defaults, f.name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
-                            help=f"{HELP.get(f.name, '')} (default: {shown})")
+    parser = add_command(
+        sub, "features", summary="System A: raw images to the cloud vs edge PCA/autoencoder features",
+        description="Bytes edge -> cloud per image and the reduction, end-to-end latency over each access network, "
+                    "accuracy vs feature dimension, and the cloud's training time on raw inputs vs features. Writes "
+                    "results/<UTC time>-features/.",
+        examples=EXAMPLES)
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="TOML file of options (keys = option names with _), or a run's experiment.json; flags "
+                             "override it")
+    add_spec_flags(parser, FeaturesSpec, HELP, renamed={"accesses": "--access"})
+    add_deprecated(parser, "--accesses", use="--access", dest="accesses")
     parser.set_defaults(func=run)
 
 
@@ -42,7 +52,7 @@ def run(args) -> int:
     from topo.commands import missing_tools
     from topo.network import require_root
 
-    spec = resolve(FeaturesSpec, args.config, {f.name: getattr(args, f.name) for f in dataclasses.fields(FeaturesSpec)})
+    spec = resolve(FeaturesSpec, args.config, spec_flags(args, FeaturesSpec))
     require_root("features")
     missing = missing_tools()
     if missing:

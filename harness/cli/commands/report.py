@@ -4,17 +4,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.cli.help_text import add_command
+
+EXAMPLES = [
+    "python harness/run.py report results/20250101T000000Z-compare",
+    "python harness/run.py report results/20250101T000000Z-compare --out /tmp/report",
+]
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("report", help="re-make the analysis and report.md of a results folder (no root)",
-                            description="Read only RESULTS_DIR (experiment.json, requests.csv, links.csv, pcaps/, "
-                                        "replay.csv) and write summary.csv, flows.csv, PNG figures and report.md "
-                                        "with the published figures beside ours.")
+    parser = add_command(
+        sub, "report", summary="re-make the analysis and report.md of a results folder (no root)",
+        description="Read only RESULTS_DIR (experiment.json, requests.csv, links.csv, pcaps/, replay.csv) and write "
+                    "summary.csv, flows.csv, PNG figures and report.md with the published figures beside ours.",
+        examples=EXAMPLES)
     parser.add_argument("results_dir", metavar="RESULTS_DIR", type=Path,
                         help="a run folder, e.g. results/20250101T000000Z-compare")
     parser.add_argument("--out", metavar="DIR", type=Path, default=None,
-                        help="write the outputs here instead of into RESULTS_DIR")
+                        help="write the outputs (not a run folder: the analysis of RESULTS_DIR) here instead of into "
+                             "RESULTS_DIR")
     parser.set_defaults(func=run)
 
 

@@ -7,23 +7,32 @@ from pathlib import Path
 
 from harness.analysis.tables import format_table
 from harness.cli import network_options
+from harness.cli.help_text import add_command
 from harness.errors import HarnessError
 from harness.orchestration.reachability import ping_all_pairs
 from topo.network import require_root, running_network
 from topo.profiles import DirectionSpec
 
 
+EXAMPLES = [
+    "sudo python harness/run.py topology --check",
+    "sudo python harness/run.py topology --access wifi --ues 4 --cli",
+    "sudo python harness/run.py topology --link-backend userspace --log-dir /tmp/links --hold",
+]
+
+
 def add_parser(sub) -> None:
-    parser = sub.add_parser("topology", help="bring up the default network and print its hosts and links",
-                            description="Bring up ue1..ueN -- access -- bs -- LAN -- edge, bs -- WAN -- cloud, "
-                                        "print hosts, addresses and link profiles, then tear it all down "
-                                        "(or keep it: --cli, --hold).")
+    parser = add_command(
+        sub, "topology", summary="bring up the default network and print its hosts and links",
+        description="Bring up ue1..ueN -- access -- bs -- LAN -- edge, bs -- WAN -- cloud, print hosts, addresses "
+                    "and link profiles, then tear it all down (or keep it: --cli, --hold).",
+        examples=EXAMPLES)
     network_options.add_network_options(parser)
     parser.add_argument("--check", action="store_true",
                         help="ping every host pair; print measured RTTs beside the expected ones")
     parser.add_argument("--cli", action="store_true", help="open the Mininet CLI (exit it to tear down)")
     parser.add_argument("--hold", action="store_true", help="keep the network up until Ctrl-C")
-    parser.add_argument("--log-dir", type=Path, default=None,
+    parser.add_argument("--log-dir", type=Path, default=None, metavar="DIR",
                         help="write each link emulator's per-second summary (<link>-summary.csv) here")
     parser.add_argument("--packet-log", action="store_true",
                         help="with --log-dir: also the per-packet logs in Mahimahi's format (<link>-uplink.log, ...)")
