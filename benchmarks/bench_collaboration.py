@@ -28,7 +28,7 @@ QUICK_COLLABORATE = ["--labelled-images", "100", "--labels-per-update", "40", "-
                      "--train-epochs", "10", "--wan-busy-s", "2", "--idle-s", "1", "--after-update-s", "2",
                      "--updates", "1", "--table-sizes", "40", "--table-depths", "3", "--table-repeats", "2",
                      "--table-epochs", "2"]
-QUICK_FEATURES = ["--accesses", "lte", "--images", "6", "--rate-hz", "10", "--feature-dims", "16",
+QUICK_FEATURES = ["--access", "lte", "--images", "6", "--rate-hz", "10", "--feature-dims", "16",
                   "--train-epochs", "3", "--cnn-epochs", "1", "--ae-epochs", "3", "--max-train-images", "300"]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.reachability import ping_all_pairs  # noqa: E402
+from harness.orchestration.reachability import ping_all_pairs  # noqa: E402
 from topo.network import running_network  # noqa: E402
 from topo.profiles import load_profile  # noqa: E402
 from topo.topology import TopologySpec  # noqa: E402

@@ -29,7 +29,7 @@ from harness_runs import (ROOT, BenchError, bootstrap_change_ci, default_out, md
 LARGE_BYTES = 512 * 1024
 QUICK_COMPARE = ["--sizes", "60K,512K", "--repetitions", "3", "--calibrate-seconds", "0"]
 SECTION = "## Edge vs cloud beside the published figures"
-# The cells behind the report's four published comparisons (harness/published.py; the WiFi one at 60K).
+# The cells behind the report's four published comparisons (harness/analysis/published.py; the WiFi one at 60K).
 BESIDE_PUBLISHED = (("lte_response_60k", "lte", "response_ms", 60 * 1024),
                     ("lte_upload_512k", "lte", "upload_ms", 512 * 1024),
                     ("lte_inference_60k", "lte", "inference_ms", 60 * 1024),

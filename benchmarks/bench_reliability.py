@@ -98,7 +98,7 @@ def run_faults(accesses: list[str], repeats: int, models: list[str], results_dir
             for repeat in range(repeats):
                 print(f"bench_reliability: faults {access}/{placement} repeat {repeat + 1}/{repeats}", flush=True)
                 issued = REPETITIONS[access][placement]
-                args = ["--accesses", access, "--placements", placement, "--sizes", "60K", "--repetitions",
+                args = ["--access", access, "--placements", placement, "--sizes", "60K", "--repetitions",
                         str(issued), "--calibrate-seconds", "0", "--no-capture", "--timeout", f"{TIMEOUT_S:g}",
                         "--seed", str(repeat), *models]
                 for fault in faults:

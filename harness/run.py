@@ -26,7 +26,7 @@ if not _in_project_env() and not os.environ.get("ECT_NO_REEXEC"):
 
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness.cli import main  # noqa: E402  (after the environment is settled)
+from harness.cli.main import main  # noqa: E402  (after the environment is settled)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,22 +22,12 @@ import numpy as np
 
 from models.preprocess import encode_image
 from nodes.client import ClientSettings, InferenceClient
+from nodes.csv_rows import CsvRows
 from nodes.edge_update import load_labelled
 from nodes.errors import NodeConfigError
-from nodes.workload import WORKLOAD_FIELDS, RowSink
+from nodes.workload import WORKLOAD_FIELDS
 
 DEVICE_FIELDS = (*WORKLOAD_FIELDS, "true_label")
-
-
-class _Sink(RowSink):
-    def __init__(self, path: Path):
-        import csv
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=DEVICE_FIELDS, extrasaction="ignore")
-        self._writer.writeheader()
-        self._file.flush()
 
 
 async def run(args) -> int:
@@ -49,7 +39,7 @@ async def run(args) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    sink = _Sink(args.out)
+    sink = CsvRows(args.out, DEVICE_FIELDS)
     tasks: set[asyncio.Task] = set()
     done = 0
 

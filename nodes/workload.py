@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import os
 import signal
 import sys
@@ -28,28 +27,13 @@ import time
 from pathlib import Path
 
 from nodes.client import ROW_FIELDS, ClientSettings, InferenceClient, open_loop
+from nodes.csv_rows import CsvRows
 from nodes.errors import NodeConfigError
 from nodes.jpeg_images import image_set
 
 WORKLOAD_FIELDS = (*ROW_FIELDS, "repetition", "actual_bytes")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FAILURE_GRACE_S = 0.5  # a failed request is recorded only if no stop signal follows within this
-
-
-class RowSink:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=WORKLOAD_FIELDS, extrasaction="ignore")
-        self._writer.writeheader()
-        self._file.flush()
-
-    def write(self, row: dict) -> None:
-        self._writer.writerow(row)
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def _progress(done: int, total: int) -> None:
@@ -62,7 +46,7 @@ def _progress(done: int, total: int) -> None:
 class RowRecorder:
     """Rows to the sink as their requests finish; after ``stop()`` nothing more (see the module's doc)."""
 
-    def __init__(self, sink: RowSink, total: int, grace_s: float = FAILURE_GRACE_S):
+    def __init__(self, sink: CsvRows, total: int, grace_s: float = FAILURE_GRACE_S):
         self.sink, self.total, self.grace_s = sink, total, grace_s
         self.done = 0
         self.stopped = False
@@ -136,7 +120,7 @@ async def run(args, images) -> int:
     """The workload; returns the exit code (0, or 128 + the stop signal's number)."""
     loop = asyncio.get_running_loop()
     total = args.repetitions * len(images) if args.rate or not args.duration_s else 0
-    sink = RowSink(args.out)
+    sink = CsvRows(args.out, WORKLOAD_FIELDS)
     recorder = RowRecorder(sink, total)
     stopped_by: list[int] = []
     work = asyncio.create_task(_requests(args, images, recorder))

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from harness.flows import CaptureFileError, analyse_captures, read_flows, traffic_table
-from harness.published import PUBLISHED
-from harness.published_compare import compare_with_published
-from harness.report import ReportError, analyse_run, load_run
-from harness.summary import summarise
+from harness.analysis.flows import analyse_captures, read_flows, traffic_table
+from harness.analysis.pcap_reader import CaptureFileError
+from harness.analysis.published import PUBLISHED
+from harness.analysis.published_compare import compare_with_published
+from harness.analysis.report import ReportError, analyse_run, load_run
+from harness.analysis.summary import summarise
 
 SMALL = Path(__file__).resolve().parent / "data" / "results-small"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

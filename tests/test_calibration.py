@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import REPO_ROOT, SHARED_TRACES, run_cli
-from harness.calibration import LinkMeasurement, trace_window_errors
+from harness.orchestration.calibration import LinkMeasurement, trace_window_errors
 from topo.udp_probe import read_window_bytes
 
 
@@ -80,10 +80,11 @@ def test_calibrate_a_real_trace_link(tmp_path, clean_machine):
     if not SHARED_TRACES.is_dir():
         pytest.skip(f"{SHARED_TRACES} is absent (it holds the real traces; a user's machine has none)")
     result = run_cli("calibrate", "--access", "trace", "--uplink", str(SHARED_TRACES / "Verizon-LTE-short.up"),
-                     "--downlink", str(SHARED_TRACES / "Verizon-LTE-short.down"), "--seconds", "6",
-                     "--out", str(tmp_path))
+                     "--downlink", str(SHARED_TRACES / "Verizon-LTE-short.down"), "--calibrate-seconds", "6",
+                     "--results-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    with open(tmp_path / "links.csv", newline="") as f:
+    (run_dir,) = tmp_path.glob("*-calibrate")
+    with open(run_dir / "links.csv", newline="") as f:
         rows = {(r["link"], r["direction"], r["metric"]): r for r in csv.DictReader(f)}
     for direction in ("uplink", "downlink"):
         error = rows[("access", direction, "trace_window_error_pct_receiver_p50")]
@@ -97,9 +98,11 @@ def test_calibrate_counts_a_shipped_trace_at_the_receiver(tmp_path, clean_machin
     """A 60 s generated trace (8 / 10.88 Mbit/s mean, 1 s steps), 5 s each way: the bytes counted in the
     receiving host match the trace per window within a few %; the emulator's own figure is reported beside."""
     result = run_cli("calibrate", "--access", "trace", "--uplink", "traces/lte-variable.up",
-                     "--downlink", "traces/lte-variable.down", "--seconds", "5", "--out", str(tmp_path))
+                     "--downlink", "traces/lte-variable.down", "--calibrate-seconds", "5",
+                     "--results-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    with open(tmp_path / "links.csv", newline="") as f:
+    (run_dir,) = tmp_path.glob("*-calibrate")
+    with open(run_dir / "links.csv", newline="") as f:
         rows = {(r["link"], r["direction"], r["metric"]): r for r in csv.DictReader(f)}
     for direction in ("uplink", "downlink"):
         p50 = rows[("access", direction, "trace_window_error_pct_receiver_p50")]

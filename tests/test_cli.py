@@ -77,10 +77,10 @@ delay = "15 ms"
     ["replay", "--uplink", "/etc/passwd", "--downlink", "/etc/passwd"],
     ["topology", "--access", "trace", "--uplink", "/etc/passwd", "--downlink", "/etc/passwd"],
     ["calibrate", "--access", "{profile}"],
-    ["compare", "--accesses", "lte,{profile}"],
+    ["compare", "--access", "lte,{profile}"],
     ["sweep", "--access", "{profile}"],
     ["collaborate", "--access", "{profile}"],
-    ["features", "--accesses", "{profile}"],
+    ["features", "--access", "{profile}"],
 ])
 def test_a_trace_that_does_not_parse_is_refused_before_anything_is_built(args, tmp_path):
     """One line naming the file and line, in well under a second, and no network was started (the state file

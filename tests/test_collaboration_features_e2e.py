@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def features_run(leak_baseline, tmp_path_factory, models_dir):
     results = tmp_path_factory.mktemp("results")
-    result = run_cli("features", "--models-dir", str(models_dir), "--results-dir", str(results), "--accesses", "wifi",
+    result = run_cli("features", "--models-dir", str(models_dir), "--results-dir", str(results), "--access", "wifi",
                      "--images", "6", "--rate-hz", "10", "--feature-dims", "16", "--train-epochs", "5",
                      "--cnn-epochs", "1", "--ae-epochs", "5", "--max-train-images", "300", "--accuracy-repeats", "2",
                      timeout=900)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.collab_report import _phase, _wan_cycles
-from harness.collab_spec import CollabSpec, CollabSpecError, FeaturesSpec, resolve
+from harness.experiments.collaborate.analysis import _phase, _wan_cycles
+from harness.experiments.collaborate.spec import CollabSpec, CollabSpecError, resolve
+from harness.experiments.features.spec import FeaturesSpec
 from nodes.edge_update import UpdateSettings, load_labelled, object_pixels, save_labelled
 from nodes.errors import NodeConfigError
 from nodes.wan_counters import CounterError, CounterSource, IdleSettings, WanIdleDetector, parse_net_dev

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from conftest import run_cli
-from harness.faults import FaultError, FaultRunner, parse_fault, parse_schedule
-from harness.spec import ExperimentSpec, SpecError, load_config
+from harness.experiments.compare.spec import ExperimentSpec, SpecError
+from harness.orchestration.faults import FaultError, FaultRunner, parse_fault, parse_schedule
+from harness.orchestration.spec_resolver import load_spec_file
 from topo.emulator.config import EmulatorConfig
 from topo.emulator.control import ControlError, RateControl, ack_path, read_ack, read_control, write_control
 from topo.emulator.direction_shaper import DirectionShaper, drain
@@ -68,13 +69,13 @@ def test_overlapping_faults_on_one_target_are_refused():
 def test_faults_in_spec_config_and_flags(tmp_path):
     config = tmp_path / "faults.toml"
     config.write_text('faults = ["10s:link-down:wan:5s", "30s:kill:cloud:3s"]\nrequest_retries = 2\n')
-    values = load_config(config)
+    values = load_spec_file(ExperimentSpec, config)
     assert values["faults"] == ("10s:link-down:wan:5s", "30s:kill:cloud:3s")
     spec = ExperimentSpec(**values)
     assert spec.to_dict()["faults"] == ("10s:link-down:wan:5s", "30s:kill:cloud:3s")
     config.write_text('faults = ["10s:kill:wan:3s"]\n')
     with pytest.raises(SpecError, match="kill needs a target"):
-        ExperimentSpec(**load_config(config))
+        ExperimentSpec(**load_spec_file(ExperimentSpec, config))
     with pytest.raises(SpecError, match="retries must be 0..10"):
         ExperimentSpec(request_retries=-1)
 

@@ -61,7 +61,7 @@ def _watch_listeners(proc, results: Path, listening: dict) -> None:
 
 def _compare(results: Path, models_dir: Path, placement: str, repetitions: int, faults: tuple[str, ...],
              listening: dict | None = None) -> Path:
-    argv = [sys.executable, str(RUN_PY), "compare", "--accesses", "lte", "--placements", placement, "--sizes",
+    argv = [sys.executable, str(RUN_PY), "compare", "--access", "lte", "--placements", placement, "--sizes",
             "60K", "--repetitions", str(repetitions), "--calibrate-seconds", "0", "--no-capture",
             "--timeout", f"{TIMEOUT_S:g}", "--models-dir", str(models_dir), "--results-dir", str(results)]
     for fault in faults:

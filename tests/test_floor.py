@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.floor import (NO_FLOOR, PathModel, connection_states, path_of, request_floor, transfer_ms,
+from harness.analysis.floor import (NO_FLOOR, PathModel, connection_states, path_of, request_floor, transfer_ms,
                            wire_bytes)
-from harness.node_records import HTTP_REQUEST_HEAD, read_node_records, record_of, server_ms
-from harness.report import analyse_run, load_run
-from harness.summary import summarise
+from harness.analysis.node_records import HTTP_REQUEST_HEAD, read_node_records, record_of, server_ms
+from harness.analysis.report import analyse_run, load_run
+from harness.analysis.summary import summarise
 
 SMALL = Path(__file__).resolve().parent / "data" / "results-small"
 LTE = PathModel(up_bps=8e6, down_bps=10.88e6, up_delay_ms=15.0, down_delay_ms=15.0)
@@ -159,8 +159,8 @@ def test_features_server_time_is_the_edges(small):
 
 
 def test_collected_features_row_carries_the_edges_reply_sent():
-    """harness.experiment joins the device rows with the answering node's record (the edge's for features)."""
-    from harness.experiment import answering_node, request_row, server_stamps
+    """harness.experiments.compare.run joins the device rows with the answering node's record (the edge's for features)."""
+    from harness.experiments.compare.request_rows import answering_node, request_row, server_stamps
 
     stamps = server_stamps(SMALL / "logs" / "lte")
     with open(SMALL / "logs" / "lte" / "device-features.csv", newline="") as handle:

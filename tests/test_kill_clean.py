@@ -67,7 +67,7 @@ class Compare:
 
     def __init__(self, models_dir: Path, results_dir: Path, repetitions: int = 40, extra: list[str] = (),
                  new_session: bool = False, sigint_ignored: bool = False):
-        self.argv = [sys.executable, str(RUN_PY), "compare", "--accesses", "lte", "--placements", "edge,cloud",
+        self.argv = [sys.executable, str(RUN_PY), "compare", "--access", "lte", "--placements", "edge,cloud",
                      "--sizes", "60K", "--repetitions", str(repetitions), "--calibrate-seconds", "0",
                      "--models-dir", str(models_dir), "--results-dir", str(results_dir), *extra]
         self.results_dir = results_dir

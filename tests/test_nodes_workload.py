@@ -103,8 +103,8 @@ def test_every_failed_attempt_is_listed_and_a_4xx_is_not_retried():
 
 
 def test_the_harness_row_carries_attempts_and_upload_from_the_first_send():
-    from harness.experiment import request_row
-    from harness.results import REQUEST_FIELDS
+    from harness.experiments.compare.request_rows import request_row
+    from harness.orchestration.results import REQUEST_FIELDS
 
     row = one_request(FlakyServer(fail_first=1, failure=502), retries=1, retry_backoff_s=0.3)
     out = request_row({**row, "repetition": 0, "actual_bytes": len(JPEG)}, "lte", "edge", {})

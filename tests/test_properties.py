@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.faults import FaultError, parse_fault
-from harness.spec import SpecError, resolve_spec
+from harness.experiments.compare.spec import SpecError, resolve_spec
+from harness.orchestration.faults import FaultError, parse_fault
 from nodes.errors import ProtocolError, RequestError
 from nodes.protocol import DATATYPES, parse_infer_request, parse_infer_response
 from topo.emulator.config import EmulatorConfig, EmulatorConfigError

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 def test_replay_writes_a_time_series_against_capacity(tmp_path, models_dir, clean_machine):
     traces = REPO_ROOT / "traces"
     result = run_cli("replay", "--uplink", str(traces / "lte-variable.up"), "--downlink",
-                     str(traces / "lte-variable.down"), "--seconds", "12", "--sizes", "60K",
+                     str(traces / "lte-variable.down"), "--duration-s", "12", "--sizes", "60K",
                      "--calibrate-seconds", "0", "--models-dir", str(models_dir), "--results-dir", str(tmp_path),
                      timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

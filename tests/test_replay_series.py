@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.replay_series import capacity_series, mean_capacity_mbps, write_replay_csv
-from harness.report import analyse_run
+from harness.analysis.replay_series import capacity_series, mean_capacity_mbps, write_replay_csv
+from harness.analysis.report import analyse_run
 from traces.trace_types import DeliveryTrace
 
 SMALL = Path(__file__).resolve().parent / "data" / "results-small"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.published_compare import compare_with_published
-from harness.report import analyse_run, load_run
-from harness.report_sections import link_note
-from harness.summary import summarise
+from harness.analysis.published_compare import compare_with_published
+from harness.analysis.report import analyse_run, load_run
+from harness.analysis.report_sections import link_note
+from harness.analysis.summary import summarise
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = Path(__file__).resolve().parent / "data" / "results-small"
@@ -140,45 +140,12 @@ def test_upload_explanation_follows_the_profiles():
     assert "the wan uplink (2 Mbit/s) on the cloud path" in upload and "the same link" not in upload
 
 
-# ---------------------------------------------------------------- one module of published figures, no cycle
-
-MINE = ("summary", "report", "report_sections", "figures", "replay_series", "flows", "tables", "published",
-        "published_compare", "collab_report", "collab_markdown", "features_report", "features_learning", "floor",
-        "node_records", "seed_stats")
-
-
-def _harness_imports(name: str) -> set[str]:
-    path = REPO / "harness" / f"{name}.py"
-    if not path.exists():
-        return set()
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("harness."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("harness.")}
-    return found & set(MINE)
-
-
-def test_no_import_cycle_among_the_analysis_modules():
-    graph = {m: _harness_imports(m) for m in MINE}
-    state: dict[str, int] = {}
-
-    def visit(module, trail):
-        state[module] = 1
-        for dep in graph.get(module, ()):
-            assert state.get(dep) != 1, f"import cycle: {' -> '.join([*trail, module, dep])}"
-            if dep not in state:
-                visit(dep, [*trail, module])
-        state[module] = 2
-
-    for module in MINE:
-        if module not in state:
-            visit(module, [])
-
+# ---------------------------------------------------------------- one module of published figures
+# (no import cycle among the analysis modules, nor anywhere: tests/test_layout.py)
 
 def test_published_numbers_live_in_one_module():
-    for name in ("collab_report", "collab_markdown", "features_report", "published_compare", "report"):
+    for name in ("experiments/collaborate/analysis", "experiments/collaborate/report", "experiments/features/report",
+                 "analysis/published_compare", "analysis/report"):
         tree = ast.parse((REPO / "harness" / f"{name}.py").read_text())
         assigned = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
         assert not {a for a in assigned if a.startswith("PUBLISHED")}, name

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from harness import running
-from harness.errors import HarnessError, is_user_error
+from harness.cli.user_errors import is_user_error
+from harness.errors import HarnessError
+from harness.orchestration import running
 
 
 @pytest.fixture
@@ -153,9 +154,11 @@ def _device_csv(path: Path, rows: list[dict]) -> None:
 
 
 def test_server_stamps_come_from_the_node_that_answered(tmp_path):
-    from harness.experiment import Run, collect_requests
-    from harness.results import REQUEST_FIELDS, CsvLog
-    from harness.spec import ExperimentSpec
+    from harness.experiments.compare.request_rows import collect_requests
+    from harness.experiments.compare.run_record import Run
+    from harness.orchestration.results import REQUEST_FIELDS
+    from nodes.csv_rows import CsvRows
+    from harness.experiments.compare.spec import ExperimentSpec
 
     log_dir = tmp_path / "logs" / "lte"
     placements = ["edge", "cloud", "features", "split"]
@@ -177,7 +180,7 @@ def test_server_stamps_come_from_the_node_that_answered(tmp_path):
         _device_csv(log_dir / f"device-{placement}.csv", rows)
     run = Run(ExperimentSpec(placements=tuple(placements)), tmp_path,
               record={"environment": {"onnxruntime_providers": {}}})
-    with CsvLog(tmp_path / "requests.csv", REQUEST_FIELDS) as requests:
+    with CsvRows(tmp_path / "requests.csv", REQUEST_FIELDS) as requests:
         assert collect_requests(run, "lte", placements, requests) == 5
     with open(tmp_path / "requests.csv", newline="") as f:
         sent = {r["request_id"]: r["server_reply_sent_ns"] for r in csv.DictReader(f)}
@@ -186,9 +189,11 @@ def test_server_stamps_come_from_the_node_that_answered(tmp_path):
 
 
 def test_after_a_stop_error_rows_it_caused_and_cut_rows_are_left_out(tmp_path):
-    from harness.experiment import Run, collect_requests
-    from harness.results import REQUEST_FIELDS, CsvLog
-    from harness.spec import ExperimentSpec
+    from harness.experiments.compare.request_rows import collect_requests
+    from harness.experiments.compare.run_record import Run
+    from harness.orchestration.results import REQUEST_FIELDS
+    from nodes.csv_rows import CsvRows
+    from harness.experiments.compare.spec import ExperimentSpec
 
     log_dir = tmp_path / "logs" / "lte"
     log_dir.mkdir(parents=True)
@@ -199,7 +204,7 @@ def test_after_a_stop_error_rows_it_caused_and_cut_rows_are_left_out(tmp_path):
         {"request_id": "edge-61440-3", "status": "", "send_start_ns": "", "error": ""},              # cut short
     ])
     run = Run(ExperimentSpec(placements=("edge",)), tmp_path, record={"environment": {"onnxruntime_providers": {}}})
-    with CsvLog(tmp_path / "requests.csv", REQUEST_FIELDS) as requests:
+    with CsvRows(tmp_path / "requests.csv", REQUEST_FIELDS) as requests:
         assert collect_requests(run, "lte", ["edge"], requests, stopped_ns=1000) == 2
     assert run.record["rows_left_out"] == {"lte": 2}
 
@@ -207,7 +212,7 @@ def test_after_a_stop_error_rows_it_caused_and_cut_rows_are_left_out(tmp_path):
 # -- user errors vs bugs ---------------------------------------------------------------------------------
 
 def _command_raising(monkeypatch, exc: Exception):
-    import harness.commands.clean as clean
+    import harness.cli.commands.clean as clean
 
     def run(_args):
         raise exc
@@ -215,7 +220,7 @@ def _command_raising(monkeypatch, exc: Exception):
 
 
 def test_an_unexpected_value_error_is_an_internal_error_with_its_traceback(monkeypatch, capsys):
-    from harness.cli import INTERNAL_ERROR_EXIT, main
+    from harness.cli.main import INTERNAL_ERROR_EXIT, main
 
     _command_raising(monkeypatch, ValueError("invalid literal for int() with base 10: 'x'"))
     assert main(["clean"]) == INTERNAL_ERROR_EXIT
@@ -230,8 +235,8 @@ def test_bare_builtin_errors_are_not_user_errors(exc):
 
 
 def test_project_errors_are_one_line(monkeypatch, capsys):
-    from harness.cli import main
-    from harness.report import ReportError
+    from harness.cli.main import main
+    from harness.analysis.report import ReportError
     from models.errors import SettingsError
     from nodes.errors import NodeConfigError
     from traces.trace_types import TraceFormatError
@@ -245,7 +250,7 @@ def test_project_errors_are_one_line(monkeypatch, capsys):
 
 
 def test_tcpdump_that_does_not_start_is_one_line():
-    from harness.capture import Capture, _wait_listening
+    from harness.orchestration.capture import Capture, _wait_listening
 
     proc = subprocess.Popen(["sh", "-c", "echo 'tcpdump: ue1-eth0: No such device exists' >&2; exit 1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -256,7 +261,7 @@ def test_tcpdump_that_does_not_start_is_one_line():
 
 @pytest.mark.parametrize("text", ["{not json", '{"models": 3}', b"\xff\xfe"])
 def test_a_manifest_that_is_not_one_is_one_line_naming_the_file(tmp_path, text):
-    from harness.model_set import models_for
+    from harness.orchestration.model_set import models_for
 
     manifest = tmp_path / "manifest.json"
     manifest.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -269,7 +274,7 @@ def test_a_manifest_that_is_not_one_is_one_line_naming_the_file(tmp_path, text):
 # -- checks before anything is built ---------------------------------------------------------------------
 
 def test_a_trace_that_does_not_parse_is_refused_before_any_network(tmp_path):
-    from harness.preflight import check_traces
+    from harness.orchestration.preflight import check_traces
     from topo.profiles import load_profile, trace_profile
     from traces.trace_types import TraceFormatError
 
@@ -281,7 +286,7 @@ def test_a_trace_that_does_not_parse_is_refused_before_any_network(tmp_path):
 
 def test_an_unreadable_trace_is_one_line(tmp_path, monkeypatch):
     import traces.readers
-    from harness.preflight import check_traces
+    from harness.orchestration.preflight import check_traces
     from topo.profiles import load_profile, trace_profile
 
     def unreadable(path):
@@ -296,7 +301,7 @@ def test_an_unreadable_trace_is_one_line(tmp_path, monkeypatch):
 # -- where the models came from ---------------------------------------------------------------------------
 
 def test_models_origin_says_epochs_and_subset(models_dir):
-    from harness.model_set import models_origin
+    from harness.orchestration.model_set import models_origin
 
     origin = models_origin(models_dir)  # the tests' 1-epoch, 300-image set: it must not pass for a real one
     assert origin["dataset"] == "digits" and origin["epochs"] == 1 and origin["train_images"] == 300
@@ -307,8 +312,8 @@ def test_models_origin_says_epochs_and_subset(models_dir):
 # -- the import graph ---------------------------------------------------------------------------------------
 
 def test_faults_and_spec_do_not_import_each_other():
-    code = ("import sys; import harness.faults; assert 'harness.spec' not in sys.modules, 'faults imports spec'; "
-            "import harness.spec")
+    code = ("import sys; import harness.orchestration.faults; assert 'harness.experiments.compare.spec' not in sys.modules, 'faults imports spec'; "
+            "import harness.experiments.compare.spec")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -316,7 +321,7 @@ def test_faults_and_spec_do_not_import_each_other():
 @pytest.mark.parametrize("record", ['{"experiment": "features"}', "[1]", '{"experiment": "features", '
                                     '"models_dir": "m", "spec": {"imagez": 3}}'])
 def test_report_of_a_malformed_features_folder_is_one_line(tmp_path, record):
-    from harness.features_exp import analyse_features
+    from harness.experiments.features.run import analyse_features
 
     (tmp_path / "experiment.json").write_text(record)
     with pytest.raises(HarnessError, match="experiment.json: not a features run's record"):

@@ -7,9 +7,9 @@ import statistics
 
 import pytest
 
-from harness.collab_markdown import _accuracy_table
-from harness.collab_report import _table_means
-from harness.seed_stats import mean_ci, paired_test
+from harness.analysis.seed_stats import mean_ci, paired_test
+from harness.experiments.collaborate.analysis import _table_means
+from harness.experiments.collaborate.report import _accuracy_table
 
 
 def test_mean_ci_uses_the_t_distribution():
@@ -65,7 +65,7 @@ def test_collaborate_table_warns_with_fewer_than_five_seeds():
 def test_features_report_gives_the_spread_and_the_paired_test(tmp_path):
     import types
 
-    from harness.features_report import write_features_report
+    from harness.experiments.features.report import write_features_report
 
     raw = {"method": "raw", "feature_dim": 3072, "accuracy": 0.9, "accuracy_ci": 0.01, "seeds": 5,
            "explained_variance": 1.0, "feature_bytes": 12288}

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.spec import ExperimentSpec, SpecError, resolve_spec
+from harness.experiments.compare.spec import ExperimentSpec, SpecError, resolve_spec
 
 
 def test_defaults_are_the_seeds_experiment():

@@ -31,7 +31,7 @@ def test_expected_rtts_follow_the_profiles():
 
 @pytest.mark.parametrize("ues", [1, 3])
 def test_default_topology_all_pairs_reachable(clean_machine, ues):
-    from harness.reachability import ping_all_pairs
+    from harness.orchestration.reachability import ping_all_pairs
     from topo.network import running_network
 
     with running_network(spec(ues=ues)) as net:
@@ -108,7 +108,7 @@ def test_clean_leaves_other_bridges_alone():
 
 @pytest.mark.netem
 def test_kernel_backend_constant_rate_profiles(clean_machine):
-    from harness.reachability import ping_all_pairs
+    from harness.orchestration.reachability import ping_all_pairs
     from topo.network import running_network
 
     kernel = TopologySpec(access=load_profile("lte"), wan=load_profile("wan"), lan=load_profile("lan"),

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from harness.results import LINK_FIELDS, REQUEST_FIELDS  # noqa: E402
+from harness.orchestration.results import LINK_FIELDS, REQUEST_FIELDS  # noqa: E402
 from nodes.workload import WORKLOAD_FIELDS  # noqa: E402
 from topo.profiles import load_profile  # noqa: E402
 

@@ -1,0 +1,194 @@
+"""``summary.csv``: per placement x access x image size, the request statistics, the network floor and the server time.
+
+- ``upload_ms`` / ``preprocess_ms`` / ``inference_ms`` / ``response_ms``: median, p90 and mean of the
+  ok requests (requests.csv);
+- ``server_ms_*``: each request's measured server time at the node the device talked to (reply sent -
+  upload complete: decode + inference (+ the cloud hop of features/split) + the server's overhead; see
+  ``harness.analysis.node_records``);
+- ``network_floor_ms`` / ``upload_floor_ms``: the median over the cell's ok requests of each request's
+  analytic floor (``harness.analysis.floor``: serialisation at the bottleneck of the request and reply wire
+  bytes, path propagation, the handshake and slow start of a new or idle connection); the parts are in
+  ``floor_*``. "no floor" where none holds (trace, jitter, loss), with the reason in ``floor_note``;
+- ``residual_ms``: median over the ok requests of response - network floor - server time: what neither
+  the network's floor nor the server accounts for (queueing, TCP dynamics, the client). Below 0 means a
+  floor or a stamp is wrong, and the report says so.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from harness.analysis.floor import NO_FLOOR, connection_states, path_of, request_floor, wire_bytes
+from harness.analysis.node_records import read_node_records, record_of, reply_payload_bytes, request_payload_bytes, server_ms
+
+SIZE_LABELS = {60 * 1024: "60K", 124 * 1024: "124K", 256 * 1024: "256K", 512 * 1024: "512K",
+               1024 * 1024: "1024K", 2048 * 1024: "2048K", 4096 * 1024: "4096K"}
+PLACEMENT_ORDER = ("edge", "cloud", "features", "split")
+METRICS = ("upload_ms", "preprocess_ms", "inference_ms", "server_ms", "response_ms")
+FLOOR_FIELDS = ["network_floor_ms", "upload_floor_ms", "floor_request_wire_bytes", "floor_reply_wire_bytes",
+                "floor_uplink_mbps", "floor_downlink_mbps", "floor_propagation_ms", "floor_cold_requests",
+                "floor_slow_start_ms", "residual_ms", "response_over_floor_and_server", "floor_note"]
+SUMMARY_FIELDS = [
+    "placement", "access", "size", "size_bytes", "model", "count", "ok", "failed",
+    *[f"{m}_{s}" for m in METRICS for s in ("median", "p90", "mean")],
+    "server_ms", *FLOOR_FIELDS,
+]
+PURPOSE_OF = {"cloud": "request (cloud)"}  # every other placement talks to the edge
+
+
+def size_label(size_bytes: int) -> str:
+    if size_bytes in SIZE_LABELS:
+        return SIZE_LABELS[size_bytes]
+    return f"{size_bytes / 1024:g}K" if size_bytes % 1024 == 0 else f"{size_bytes}B"
+
+
+def _float(value) -> float | None:
+    try:
+        out = float(value if value not in (None, "") else "nan")
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _floats(rows: list[dict], key: str) -> list[float]:
+    return [v for v in (_float(r.get(key)) for r in rows) if v is not None]
+
+
+def stats(values: list[float]) -> dict:
+    if not values:
+        return {"median": None, "p90": None, "mean": None}
+    return {"median": statistics.median(values), "p90": float(np.percentile(values, 90)),
+            "mean": statistics.fmean(values)}
+
+
+def _int(value, default: int = 0) -> int:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _annotate(rows: list[dict], profiles: dict, records: dict, open_loop: bool) -> dict[str, list[str]]:
+    """Add each row's server time, floor and connection state (keys starting with ``_``); returns the
+    notes per (access, placement)."""
+    by_workload: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        by_workload.setdefault((row.get("access", ""), row.get("placement", "")), []).append(row)
+    notes: dict[tuple[str, str], list[str]] = {}
+    for (access, placement), mine in by_workload.items():
+        mine.sort(key=lambda r: _int(r.get("client_send_start_ns"), 0))
+        path, path_notes = path_of(placement, access, profiles)
+        notes[(access, placement)] = path_notes
+        states = connection_states(mine, path.rto_ms if path else 0.0, open_loop)
+        for row, state in zip(mine, states):
+            record = record_of(row, records)
+            row["_server_ms"], row["_server_source"] = server_ms(row, record)
+            row["_state"], row["_path"] = state, path
+            if path is None:
+                continue
+            image = _int(row.get("actual_bytes")) or _int(row.get("size_bytes"))
+            row["_request_payload"] = request_payload_bytes(row, record, image)
+            row["_reply_payload"] = reply_payload_bytes(record)
+            row["_floor"] = request_floor(path, row["_request_payload"], row["_reply_payload"], state)
+    return notes
+
+
+def _connections_note(access: str, placement: str, rows: list[dict], flow_rows: list[dict]) -> str | None:
+    """Compare the new connections the floor assumed with those the device's capture saw (same server)."""
+    purpose = PURPOSE_OF.get(placement, "request (edge)")
+    assumed = sum(r.get("_state") == "new" for r in rows if r.get("access") == access
+                  and PURPOSE_OF.get(r.get("placement", ""), "request (edge)") == purpose)
+    seen = sum(f.get("access") == access and f.get("purpose") == purpose and f.get("link") == "access"
+               for f in flow_rows)
+    if seen > assumed:
+        return (f"the device capture has {seen} connections to this server where the rows imply {assumed}: "
+                "the others are taken as kept alive (the floor may be low, never high)")
+    return None
+
+
+def _floor_fields(rows: list[dict], path, notes: list[str]) -> dict:
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("_floor")]
+    if path is None:
+        reason = "; ".join(notes)
+        return {"network_floor_ms": NO_FLOOR if reason.startswith(NO_FLOOR) else None,
+                "upload_floor_ms": NO_FLOOR if reason.startswith(NO_FLOOR) else None, "floor_note": reason}
+    if not ok:
+        return {"floor_note": "; ".join([*notes, "no ok request"])}
+    residuals = [_float(r.get("response_ms")) - r["_floor"]["network_floor_ms"] - r["_server_ms"] for r in ok
+                 if _float(r.get("response_ms")) is not None and r.get("_server_ms") is not None]
+    cold = [r for r in ok if r["_state"] != "warm"]
+    return {"network_floor_ms": _median([r["_floor"]["network_floor_ms"] for r in ok]),
+            "upload_floor_ms": _median([r["_floor"]["upload_floor_ms"] for r in ok]),
+            "floor_request_wire_bytes": round(_median([wire_bytes(r["_request_payload"]) for r in ok])),
+            "floor_reply_wire_bytes": round(_median([wire_bytes(r["_reply_payload"]) for r in ok])),
+            "floor_uplink_mbps": None if path.up_bps is None else path.up_bps / 1e6,
+            "floor_downlink_mbps": None if path.down_bps is None else path.down_bps / 1e6,
+            "floor_propagation_ms": path.rtt_ms, "floor_cold_requests": len(cold),
+            "floor_slow_start_ms": _median([r["_floor"]["slow_start_ms"] for r in cold]) if cold else 0.0,
+            "residual_ms": _median(residuals), "floor_note": "; ".join(notes)}
+
+
+def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = None,
+              flow_rows: list[dict] | None = None, open_loop: bool = False) -> list[dict]:
+    """summary.csv rows, ordered by access, placement, size. Values are numbers, None, or "no floor".
+    ``run_dir``: where the nodes' timings.jsonl are (server times and body bytes by node)."""
+    rows = [dict(r) for r in requests_rows]
+    notes = _annotate(rows, profiles, read_node_records(run_dir) if run_dir else {}, open_loop)
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = (row.get("access", ""), row.get("placement", ""), _int(row.get("size_bytes")))
+        groups.setdefault(key, []).append(row)
+    order = {p: i for i, p in enumerate(PLACEMENT_ORDER)}
+    out = []
+    for access, placement, size_bytes in sorted(groups, key=lambda k: (k[0], order.get(k[1], 9), k[1], k[2])):
+        cell = groups[(access, placement, size_bytes)]
+        ok_rows = [r for r in cell if r.get("status") == "ok"]
+        record = {"placement": placement, "access": access, "size": size_label(size_bytes), "size_bytes": size_bytes,
+                  "model": ",".join(sorted({r.get("model") or "" for r in cell} - {""})),
+                  "count": len(cell), "ok": len(ok_rows), "failed": len(cell) - len(ok_rows)}
+        for metric in METRICS:
+            values = ([r["_server_ms"] for r in ok_rows if r.get("_server_ms") is not None]
+                      if metric == "server_ms" else _floats(ok_rows, metric))
+            for name, value in stats(values).items():
+                record[f"{metric}_{name}"] = value
+        record["server_ms"] = record["server_ms_median"]
+        cell_notes = list(notes.get((access, placement), []))
+        sources = {r.get("_server_source") for r in ok_rows} - {"node record", None}
+        if sources:
+            cell_notes.append(f"server time from the {' and '.join(sorted(sources))} (no node record)")
+        connections = _connections_note(access, placement, rows, flow_rows or [])
+        if connections:
+            cell_notes.append(connections)
+        path = cell[0].get("_path") if cell else None
+        record.update(_floor_fields(cell, path, cell_notes))
+        floor, server, response = record.get("network_floor_ms"), record["server_ms"], record["response_ms_median"]
+        record["response_over_floor_and_server"] = (
+            response / (floor + server) if isinstance(floor, float) and server is not None and response is not None
+            and floor + server > 0 else None)
+        out.append(record)
+    return out
+
+
+def format_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.3f}"
+    return str(value)
+
+
+def write_summary_csv(rows: list[dict], path: Path) -> None:
+    import csv
+
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: format_cell(row.get(k)) for k in SUMMARY_FIELDS})

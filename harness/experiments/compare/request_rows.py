@@ -1,0 +1,108 @@
+"""requests.csv of a compare / sweep / replay run: the device rows joined with the answering node's stamps."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from harness.experiments.compare.run_record import Run
+from nodes.csv_rows import CsvRows
+
+
+def answering_node(placement: str) -> str:
+    """The node that answers the device: the cloud for "cloud"; the edge for edge, features and split (which
+    forwards the same request id to the cloud; the cloud's stamps reach the row only as its cloud_* fields)."""
+    return "cloud" if placement == "cloud" else "edge"
+
+
+def server_stamps(log_dir: Path) -> dict[tuple[str, str], dict]:
+    """(node, request_id) -> that node's timing record (reply_sent_ns lives only there).
+
+    A request id seen more than once by one node (device retries) gets its last answered (200) record,
+    else its last one."""
+    stamps: dict[tuple[str, str], dict] = {}
+    for path in sorted(log_dir.glob("*/timings.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+            if not isinstance(record, dict) or not record.get("request_id"):
+                continue
+            key = (path.parent.name, str(record["request_id"]))  # logs/<access>/<node>/, as the harness named it
+            if key not in stamps or record.get("status") == 200 or stamps[key].get("status") != 200:
+                stamps[key] = record
+    return stamps
+
+
+def _ms(end, start) -> str:
+    try:
+        return f"{(int(end) - int(start)) / 1e6:.3f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def request_row(row: dict, access: str, placement: str, server: dict) -> dict:
+    ok = str(row.get("status")) == "200"
+    cloud_leg = _ms(row.get("cloud_reply_complete_ns"), row.get("cloud_request_start_ns"))
+    return {
+        "request_id": f"{access}-{row['request_id']}", "access": access, "placement": placement,
+        "model": row.get("model"), "size_bytes": row.get("size_bytes"), "actual_bytes": row.get("actual_bytes"),
+        "repetition": row.get("repetition"), "status": "ok" if ok else "error",
+        "error": "" if ok else (row.get("error") or f"HTTP {row.get('status')}"),
+        "client_send_start_ns": row.get("send_start_ns"), "client_reply_complete_ns": row.get("reply_complete_ns"),
+        "server_upload_complete_ns": row.get("upload_complete_ns"),
+        "server_inference_start_ns": row.get("inference_start_ns"),
+        "server_inference_end_ns": row.get("inference_end_ns"),
+        "server_reply_sent_ns": server.get("reply_sent_ns", row.get("reply_sent_ns")),
+        "server_preprocess_start_ns": row.get("preprocess_start_ns"),
+        "server_preprocess_end_ns": row.get("preprocess_end_ns"),
+        "upload_ms": _ms(row.get("upload_complete_ns"), row.get("send_start_ns")) if ok else "",
+        "preprocess_ms": _ms(row.get("preprocess_end_ns"), row.get("preprocess_start_ns")) if ok else "",
+        "inference_ms": _ms(row.get("inference_end_ns"), row.get("inference_start_ns")) if ok else "",
+        "response_ms": _ms(row.get("reply_complete_ns"), row.get("send_start_ns")) if ok else "",
+        "cloud_leg_ms": cloud_leg if ok else "", "predicted_class": row.get("label"),
+        "attempts": row.get("attempts") or 1, "attempt_errors": row.get("attempt_errors") or "",
+    }
+
+
+def collect_requests(run: Run, access: str, placements: list[str], requests: CsvRows,
+                     stopped_ns: int | None = None) -> int:
+    """The device rows of ``access`` joined with the answering node's stamps, into requests.csv.
+
+    ``stopped_ns``: when Ctrl-C / SIGTERM stopped the run; an error row of a request sent after it is the
+    stop's doing, not a measurement, and is left out (counted in experiment.json). A row cut short by a
+    killed workload (no status) is left out too."""
+    stamps = server_stamps(run.run_dir / "logs" / access)
+    written = dropped = 0
+    for placement in placements:
+        path = run.run_dir / "logs" / access / f"device-{placement}.csv"
+        if not path.exists():
+            continue
+        with open(path, newline="") as rows:
+            for row in csv.DictReader(rows):
+                if not row.get("request_id") or not row.get("status"):
+                    dropped += 1
+                    continue
+                if stopped_ns is not None and str(row["status"]) != "200" and _after(row, stopped_ns):
+                    dropped += 1
+                    continue
+                if row.get("provider") and row.get("node"):
+                    run.record["environment"]["onnxruntime_providers"][row["node"]] = row["provider"]
+                server = stamps.get((answering_node(placement), str(row["request_id"])), {})
+                requests.write(request_row(row, access, placement, server))
+                written += 1
+    if dropped:
+        run.record.setdefault("rows_left_out", {})[access] = dropped
+    return written
+
+
+def _after(row: dict, at_ns: int) -> bool:
+    """The request was sent, or ended, at or after ``at_ns``."""
+    for key in ("send_start_ns", "reply_complete_ns"):
+        try:
+            if int(row.get(key) or 0) >= at_ns:
+                return True
+        except ValueError:
+            return True  # a stamp that is not a number: not a finished row
+    return False
