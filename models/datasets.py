@@ -2,7 +2,10 @@
 
 - embedded default: scikit-learn's ``load_digits`` (1,797 real 8x8 handwritten digits shipped inside the
   sklearn wheel), upscaled to 28x28 and zero-padded to 32x32 like MNIST, grey replicated to 3 channels;
-- MNIST / Fashion-MNIST IDX files (gzipped or not) and CIFAR-10 python batches from a folder the user names.
+- MNIST / Fashion-MNIST IDX files (gzipped or not) and CIFAR-10 python batches from a folder the user names;
+  without one, Fashion-MNIST is read from Debian's ``dataset-fashion-mnist`` package
+  (/usr/share/datasets/fashion-mnist) and MNIST / CIFAR-10 from the folder in ``$ECT_MNIST_DIR`` /
+  ``$ECT_CIFAR10_DIR`` (see ``default_data_dir``).
 CIFAR batches are pickles: they are read with a restricted unpickler that only resolves the numpy names
 the format needs, and the result is checked to be plain uint8/int data.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -25,6 +29,14 @@ IMAGE_SIZE_PX = 32
 DATASETS = ("digits", "mnist", "fashion", "cifar10")
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+# Where a data set is read from when no folder is named: an environment variable first, then a system folder.
+DATA_DIR_ENV = {"mnist": "ECT_MNIST_DIR", "fashion": "ECT_FASHION_MNIST_DIR", "cifar10": "ECT_CIFAR10_DIR"}
+SYSTEM_DATA_DIRS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}  # apt install dataset-fashion-mnist
+_HOW_TO_PROVIDE = {
+    "mnist": "pass --data DIR (a folder with the four MNIST IDX files) or set ECT_MNIST_DIR",
+    "fashion": "install it (apt install dataset-fashion-mnist), pass --data DIR or set ECT_FASHION_MNIST_DIR",
+    "cifar10": "pass --data DIR (a folder with the CIFAR-10 python batches) or set ECT_CIFAR10_DIR",
+}
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -245,8 +257,24 @@ def embedded_digits(test_fraction: float = 0.2, seed: int = 0) -> DataSplits:
                       full.subset(order[:n_test], "digits-test"))
 
 
+def how_to_provide(name: str) -> str:
+    """What a user does to make data set ``name`` available (one clause, for error messages and reports)."""
+    return _HOW_TO_PROVIDE.get(name, "it is embedded")
+
+
+def default_data_dir(name: str) -> Path | None:
+    """The folder ``name`` is read from when no --data is given: ``$ECT_<NAME>_DIR`` when set, else the system
+    folder of its Debian package when that exists (Fashion-MNIST), else None."""
+    variable = DATA_DIR_ENV.get(name)
+    if variable and os.environ.get(variable, "").strip():
+        return Path(os.environ[variable].strip())
+    system = SYSTEM_DATA_DIRS.get(name)
+    return system if system is not None and system.is_dir() else None
+
+
 def load_dataset(name: str = "digits", data_dir: Path | None = None) -> DataSplits:
-    """The named data set: ``digits`` (embedded) or ``mnist``/``fashion``/``cifar10`` read from ``data_dir``."""
+    """The named data set: ``digits`` (embedded) or ``mnist``/``fashion``/``cifar10`` read from ``data_dir``,
+    or, without one, from ``default_data_dir(name)``."""
     if name not in DATASETS:
         raise DatasetError(f"dataset must be one of {', '.join(DATASETS)}, got {name!r}")
     if name == "digits":
@@ -254,7 +282,10 @@ def load_dataset(name: str = "digits", data_dir: Path | None = None) -> DataSpli
             raise DatasetError("--data was given but --dataset is 'digits' (embedded); name mnist, fashion or cifar10")
         return embedded_digits()
     if data_dir is None:
-        raise DatasetError(f"dataset {name!r} needs --data DIR (a folder with its standard files)")
+        data_dir = default_data_dir(name)
+    if data_dir is None:
+        where = f" ({SYSTEM_DATA_DIRS[name]} is absent)" if name in SYSTEM_DATA_DIRS else ""
+        raise DatasetError(f"dataset {name!r} not found{where}: {how_to_provide(name)}")
     if name == "cifar10":
         return load_cifar10_folder(Path(data_dir))
     return load_idx_folder(Path(data_dir), name)

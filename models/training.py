@@ -4,12 +4,18 @@
 Determinism: the split, every epoch's shuffle and the dropout RNG derive from ``seed`` and the epoch number,
 so a run resumed from its checkpoint ends with the same weights as one never interrupted (on CPU).
 Checkpoints are state_dicts written via a temp file + ``os.replace`` and read with ``weights_only=True``.
+
+Device: ``TrainSettings.device`` "auto" trains on CUDA when torch sees a GPU *and* a tiny op really runs there,
+else on the CPU; the device used is in ``TrainReport.device`` and the model is handed back on the CPU, so the
+ONNX export is the same either way (CUDA runs are not bit-reproducible). Threads: ``set_torch_threads``
+makes the CPU thread count an explicit choice, and ``TrainReport.threads`` records it.
 """
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +27,44 @@ from tqdm import tqdm
 from models.datasets import ImageSet
 from models.errors import SettingsError
 from models.preprocess import normalise
+
+DEVICES = ("auto", "cpu", "cuda")
+_cuda_usable: bool | None = None
+
+
+def cuda_usable() -> bool:
+    """True when torch sees a CUDA device and a tiny op really runs on it (probed once per process)."""
+    global _cuda_usable
+    if _cuda_usable is None:
+        _cuda_usable = False
+        try:
+            if torch.cuda.is_available():
+                _cuda_usable = float((torch.ones(2, device="cuda") * 2).sum().item()) == 4.0
+        except Exception:  # noqa: BLE001 - any failure (driver, arch, memory) means "not usable"
+            _cuda_usable = False
+    return _cuda_usable
+
+
+def training_device(device: str = "auto") -> torch.device:
+    """The torch device ``device`` (auto | cpu | cuda) resolves to here; SettingsError if cuda is asked for and
+    cannot run."""
+    if device not in DEVICES:
+        raise SettingsError(f"training device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu" or (device == "auto" and not cuda_usable()):
+        return torch.device("cpu")
+    if not cuda_usable():
+        raise SettingsError("training device 'cuda' requested but torch cannot run on a GPU here; use auto or cpu")
+    return torch.device("cuda")
+
+
+def set_torch_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op CPU threads (None: min(2, CPUs), this project's shared-machine default); returns it."""
+    if threads is None:
+        threads = min(2, os.cpu_count() or 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise SettingsError(f"torch threads must be an integer >= 1, got {threads!r}")
+    torch.set_num_threads(threads)
+    return threads
 
 
 @dataclass(frozen=True)
@@ -35,6 +79,7 @@ class TrainSettings:
     min_learning_rate: float = 1e-4  # stop once the lr would fall below this
     validation_fraction: float = 0.1
     seed: int = 0
+    device: str = "auto"  # auto (CUDA when it really runs, else CPU) | cpu | cuda; see training_device
 
     def __post_init__(self) -> None:
         checks = [
@@ -47,6 +92,7 @@ class TrainSettings:
             ("early_stop_patience_epochs", self.early_stop_patience_epochs >= 0, "an integer >= 0"),
             ("min_learning_rate", self.min_learning_rate > 0, "> 0"),
             ("validation_fraction", 0 < self.validation_fraction < 1, "in (0, 1)"),
+            ("device", self.device in DEVICES, "one of " + ", ".join(DEVICES)),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -60,6 +106,8 @@ class TrainReport:
     seconds: float
     stopped_because: str
     history: list[dict] = field(default_factory=list)
+    device: str = "cpu"  # where it trained
+    threads: int = 1  # torch's intra-op CPU threads during the training
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -79,13 +127,20 @@ def split_indices(n: int, validation_fraction: float, seed: int) -> tuple[np.nda
     return order[n_val:], order[:n_val]
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``model`` over ``x`` in batches on the model's device; the result is on the CPU."""
     was_training = model.training
+    device = _model_device(model)
     model.eval()
     try:
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else \
-            torch.zeros((0, 10))
+        return torch.cat([model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]) \
+            if len(x) else torch.zeros((0, 10))
     finally:
         model.train(was_training)
 
@@ -94,6 +149,18 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     if len(y) == 0:
         return float("nan")
     return float((predict_logits(model, x).argmax(1) == y).float().mean())
+
+
+def _cpu_copy(state_dict: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
+
+
+def _optimiser_to(optimiser: torch.optim.Optimizer, device: torch.device) -> None:
+    """A resumed optimiser's state (momentum buffers) onto the training device."""
+    for per_parameter in optimiser.state.values():
+        for name, value in per_parameter.items():
+            if isinstance(value, torch.Tensor):
+                per_parameter[name] = value.to(device)
 
 
 def _save_atomic(state: dict, path: Path) -> None:
@@ -119,32 +186,46 @@ def _load_checkpoint(path: Path | None, run_key: str) -> dict | None:
 
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings = TrainSettings(),
                      *, checkpoint_path: Path | None = None, run_key: str = "", progress: bool = True,
-                     description: str = "train") -> TrainReport:
+                     description: str = "train", on_progress: Callable[[str], None] | None = None,
+                     progress_every_s: float = 20.0) -> TrainReport:
     """Train ``model`` (logits out) on (x, y), split 9:1 internally; ends with the best-validation weights.
 
     Only parameters with ``requires_grad`` are optimised (EdgeCNN1-k's shared block stays frozen).
     With ``checkpoint_path`` the state after each epoch is saved and a matching checkpoint is resumed.
+    Trains on ``training_device(settings.device)`` (batches moved there) and returns the model on the CPU.
+    ``on_progress(line)`` is called at most every ``progress_every_s`` (within an epoch too).
     """
+    device = training_device(settings.device)
     train_idx, val_idx = split_indices(len(y), settings.validation_fraction, settings.seed)
     x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    model.to(device)
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise SettingsError(f"{description}: model has no trainable parameters")
     optimiser = torch.optim.SGD(parameters, lr=settings.learning_rate, momentum=settings.momentum)
     loss_fn = nn.CrossEntropyLoss()
-    # max_epochs is left out of the key so a finished run can be resumed with a larger budget.
-    resumable = {k: v for k, v in asdict(settings).items() if k != "max_epochs"}
+    # max_epochs and device are left out of the key: a finished run can be resumed with a larger budget,
+    # or elsewhere.
+    resumable = {k: v for k, v in asdict(settings).items() if k not in ("max_epochs", "device")}
     run_key = f"{run_key}|{sorted(resumable.items())}|{len(y)}"
     state = {"epoch": 0, "lr": settings.learning_rate, "best_val": -1.0, "bad_epochs": 0, "plateau_epochs": 0,
              "seconds": 0.0, "history": [], "stopped": ""}
-    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    best_weights = _cpu_copy(model.state_dict())
     saved = _load_checkpoint(checkpoint_path, run_key)
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
+        _optimiser_to(optimiser, device)
         best_weights = saved["best_model"]
         state.update({k: saved[k] for k in state})
     started = time.perf_counter() - state["seconds"]
+    said = time.perf_counter()
+
+    def say(line: str) -> None:
+        nonlocal said
+        if on_progress is not None and time.perf_counter() - said >= progress_every_s:
+            said = time.perf_counter()
+            on_progress(f"{description}: {line}")
     bar = tqdm(total=settings.max_epochs, initial=state["epoch"], desc=description, unit="epoch",
                disable=not progress, leave=False, dynamic_ncols=True)
     try:
@@ -161,11 +242,12 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
             total_loss = 0.0
             for start in range(0, len(order), settings.batch_size):
                 batch = order[start:start + settings.batch_size]
-                loss = loss_fn(model(x_train[batch]), y_train[batch])
+                loss = loss_fn(model(x_train[batch].to(device)), y_train[batch].to(device))
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
                 total_loss += float(loss.detach()) * len(batch)
+                say(f"epoch {epoch + 1}/{settings.max_epochs}, {start + len(batch)}/{len(order)} images")
             train_loss = total_loss / max(1, len(order))
             if not math.isfinite(train_loss):
                 state["stopped"] = "diverged"
@@ -175,7 +257,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
                                      "validation_accuracy": val_acc})
             if val_acc > state["best_val"]:
                 state["best_val"], state["bad_epochs"], state["plateau_epochs"] = val_acc, 0, 0
-                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_weights = _cpu_copy(model.state_dict())
             else:
                 state["bad_epochs"] += 1
                 state["plateau_epochs"] += 1
@@ -188,16 +270,19 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
                     state["stopped"] = "early_stop"
             state["seconds"] = time.perf_counter() - started
             bar.update(1)
+            say(f"epoch {epoch + 1}/{settings.max_epochs} done, validation accuracy {val_acc:.3f}")
             bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val_acc:.3f}", lr=f"{state['lr']:.0e}")
             if checkpoint_path is not None:
-                _save_atomic({"run_key": run_key, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                              "best_model": best_weights, **state}, checkpoint_path)
+                _save_atomic({"run_key": run_key, "model": _cpu_copy(model.state_dict()),
+                              "optimiser": optimiser.state_dict(), "best_model": best_weights, **state},
+                             checkpoint_path)
     finally:
         bar.close()
+        model.to("cpu")
     model.load_state_dict(best_weights)
     model.eval()
     return TrainReport(state["best_val"], state["epoch"], time.perf_counter() - started, state["stopped"],
-                       state["history"])
+                       state["history"], device.type, torch.get_num_threads())
 
 
 def train_autoencoder(autoencoder: nn.Module, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 64,

@@ -1,11 +1,13 @@
 """The mobile-device client: sends JPEG images to a node and records per-request timings.
 
 Load patterns as in MLPerf LoadGen: closed loop (one request at a time, the next
-when the reply is complete) and open loop (Poisson arrivals at a fixed rate,
-seeded, regardless of replies). Each request gives one row (dict, keys
-``ROW_FIELDS``) with the client's monotonic send start / reply complete, the
-server's stamps from the reply parameters, and ``reply_sent_ns`` from the server's
-``GET /v2/timings`` (it cannot travel in the reply itself).
+when the reply is complete) and open loop (sent on a schedule, ``nodes.arrivals``:
+Poisson arrivals at a fixed rate, seeded, or an arrival file; regardless of replies).
+Each request gives one row (dict, keys ``ROW_FIELDS``) with the client's monotonic
+scheduled time, send start and reply complete, how late it left against its schedule,
+the server's stamps and queueing (``queue_ms``, ``in_progress_at_arrival``) from the
+reply parameters, and ``reply_sent_ns`` from the server's ``GET /v2/timings`` (it
+cannot travel in the reply itself).
 
     python -m nodes.client --url http://127.0.0.1:8000 --model edgecnn --sizes 60K,4096K --requests 20 --out rows.csv
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from nodes.arrivals import lateness_ms, poisson_offsets_ns
 from nodes.errors import NodeConfigError, ProtocolError
 from nodes.jpeg_images import image_set
 from nodes.protocol import BINARY_CONTENT_TYPE, HEADER_LENGTH, Tensor, encode_infer_request, parse_infer_response
@@ -30,9 +33,10 @@ from nodes.protocol import BINARY_CONTENT_TYPE, HEADER_LENGTH, Tensor, encode_in
 SERVER_STAMPS = ("request_received_ns", "upload_complete_ns", "preprocess_start_ns", "preprocess_end_ns",
                  "inference_start_ns", "inference_end_ns", "cloud_request_start_ns", "cloud_upload_complete_ns",
                  "cloud_inference_start_ns", "cloud_inference_end_ns", "cloud_reply_complete_ns")
-ROW_FIELDS = ("request_id", "pattern", "model", "size_bytes", "scheduled_ns", "send_start_ns", "reply_complete_ns",
-              *SERVER_STAMPS, "reply_start_ns", "reply_sent_ns", "status", "error", "node", "served_by_model",
-              "provider", "label", "attempts", "attempt_errors")
+SERVER_LOAD = ("queue_ms", "in_progress_at_arrival")  # the answering server's queueing (nodes.http_server)
+ROW_FIELDS = ("request_id", "pattern", "model", "size_bytes", "scheduled_ns", "schedule_lateness_ms", "send_start_ns",
+              "reply_complete_ns", *SERVER_STAMPS, *SERVER_LOAD, "reply_start_ns", "reply_sent_ns", "status", "error",
+              "node", "served_by_model", "provider", "label", "attempts", "attempt_errors")
 RETRY_STATUSES = (0, 502, 503, 504)  # no answer, or the server could not answer now; a 4xx is never retried
 
 
@@ -123,7 +127,7 @@ class InferenceClient:
             row.update(error=f"malformed reply: {exc}")
             return row
         params = parsed.parameters
-        for key in SERVER_STAMPS:
+        for key in (*SERVER_STAMPS, *SERVER_LOAD):
             if key in params:
                 row[key] = params[key]
         row.update(node=params.get("node", ""), served_by_model=params.get("model", ""),
@@ -183,30 +187,46 @@ async def closed_loop(client: InferenceClient, images: list[tuple[int, bytes]], 
     for size_bytes, jpeg in images:
         for index in range(requests_per_image):
             row = await client.infer_image(jpeg, f"{run_id}-{size_bytes}-{index}")
-            row["pattern"] = "closed"
-            rows.append(row)
+            rows.append(mark_closed(row, rows[-1]["reply_complete_ns"] if rows else None))
     return rows
+
+
+def mark_closed(row: dict, due_ns) -> dict:
+    """A closed loop's row, due at ``due_ns`` (previous reply + think time; None: the first, lateness 0)."""
+    scheduled_ns = due_ns if due_ns not in (None, "") else row["send_start_ns"]
+    row.update(pattern="closed", scheduled_ns=scheduled_ns,
+               schedule_lateness_ms=lateness_ms(row["send_start_ns"], scheduled_ns))
+    return row
 
 
 async def open_loop(client: InferenceClient, images: list[tuple[int, bytes]], rate_per_s: float, requests: int,
                     seed: int = 0, run_id: str = "o", on_row=None) -> list[dict]:
-    """Poisson arrivals at ``rate_per_s`` (seeded), images taken in turn; returns rows in issue order.
+    """Poisson arrivals at ``rate_per_s`` (seeded), images taken in turn; see ``on_schedule``."""
+    offsets_ns = poisson_offsets_ns(rate_per_s, seed, count=requests)
+    return await on_schedule(client, images, offsets_ns, run_id=run_id, on_row=on_row)
+
+
+async def on_schedule(client: InferenceClient, images: list[tuple[int, bytes]], offsets_ns, run_id: str = "o",
+                      on_row=None) -> list[dict]:
+    """Open loop: request i is sent ``offsets_ns[i]`` after now (``nodes.arrivals``), whatever the replies do
+    (requests overlap), images taken in turn; returns rows in issue order. Each row has ``scheduled_ns`` and
+    ``schedule_lateness_ms``.
 
     With ``on_row(index, row)`` each row goes there as soon as its request completes and none is kept
     (returns []): the workload streams them. Cancelling stops issuing at once and cancels the requests in
     flight (they give no row)."""
-    if rate_per_s <= 0 or requests < 1:
-        raise NodeConfigError(f"open loop needs rate_per_s > 0 and requests >= 1, got {rate_per_s}, {requests}")
-    gaps_s = np.random.default_rng(seed).exponential(1.0 / rate_per_s, size=requests)
+    requests = len(offsets_ns)
+    if requests < 1 or not images:
+        raise NodeConfigError(f"open loop needs at least one arrival and one image, got {requests}, {len(images)}")
     start_ns = time.monotonic_ns()
-    offsets_ns = (np.cumsum(gaps_s) * 1e9).astype(np.int64)
     rows: list = [] if on_row else [None] * requests
     in_flight: set[asyncio.Task] = set()
 
     async def one(index: int, scheduled_ns: int) -> None:
         size_bytes, jpeg = images[index % len(images)]
         row = await client.infer_image(jpeg, f"{run_id}-{size_bytes}-{index}")
-        row.update(pattern="open", scheduled_ns=scheduled_ns)
+        row.update(pattern="open", scheduled_ns=scheduled_ns,
+                   schedule_lateness_ms=lateness_ms(row["send_start_ns"], scheduled_ns))
         if on_row:
             on_row(index, row)
         else:

@@ -17,7 +17,7 @@ from models.runtime import open_session
 from nodes.artifacts import ArtifactEntry, read_manifest, read_verified
 from nodes.errors import NodeConfigError, RequestError
 from nodes.http_server import NodeServer, run_cli, serve_forever, setup_logging
-from nodes.node_cli import check_common, common_parser
+from nodes.node_cli import check_common, common_parser, pacer_of
 from nodes.protocol import HEADER_LENGTH, parse_infer_request
 from nodes.served_models import ImageModel, TensorModel
 from nodes.server_limits import ServerLimits
@@ -32,14 +32,14 @@ class CloudServer(NodeServer):
 
     def __init__(self, models_dir: Path, log_dir: Path, *, node_name: str = "cloud", device: str = "auto",
                  threads: int | None = None, label_model: str = "cloudcnn", limits: ServerLimits | None = None,
-                 worker_threads: int = 2):
+                 worker_threads: int = 2, pacer=None):
         super().__init__(node_name, log_dir, limits=limits, worker_threads=worker_threads)
         self.models_dir = Path(models_dir)
         self.entries: dict[str, ArtifactEntry] = read_manifest(self.models_dir)
         if label_model not in self.entries or self.entries[label_model].role != "full":
             raise NodeConfigError(f"label model {label_model!r} is not a 'full' model in "
                                   f"{self.models_dir / 'manifest.json'}")
-        self.device, self.threads, self.label_model = device, threads, label_model
+        self.device, self.threads, self.label_model, self.pacer = device, threads, label_model, pacer
         self.models: dict = {}
 
     async def startup(self) -> None:
@@ -50,7 +50,8 @@ class CloudServer(NodeServer):
             data = read_verified(self.models_dir, entry)  # refuse a file that changed since the manifest
             session = await loop.run_in_executor(self.executor, open_session, data, self.device, self.threads)
             cls = ImageModel if entry.role == "full" else TensorModel
-            self.models[name] = cls(name, session, self.executor, role=entry.role, sha256=entry.sha256)
+            self.models[name] = cls(name, session, self.executor, role=entry.role, sha256=entry.sha256,
+                                    pacer=self.pacer)
             log.info("serving %s (%s, %d bytes) on %s", name, entry.role, entry.size_bytes, session.provider)
         self.ready = True
 
@@ -107,7 +108,8 @@ def main(argv=None) -> None:
     name = args.name or "cloud"
     setup_logging(args.log_dir, name)
     server = CloudServer(args.models, args.log_dir, node_name=name, device=args.device, threads=args.threads,
-                         label_model=args.label_model, limits=limits, worker_threads=args.workers)
+                         label_model=args.label_model, limits=limits, worker_threads=args.workers,
+                         pacer=pacer_of(args))
     serve_forever(server, args.host, args.port, args.ready_file, args.shutdown_timeout_s)
 
 

@@ -31,7 +31,7 @@ from nodes.artifacts import ArtifactEntry, FetchRecord, verify, write_atomically
 from nodes.cloud_link import CloudLink
 from nodes.errors import ArtifactError, NodeConfigError, RequestError, UpstreamError
 from nodes.http_server import NodeServer, run_cli, serve_forever, setup_logging
-from nodes.node_cli import check_common, common_parser
+from nodes.node_cli import check_common, common_parser, pacer_of
 from nodes.object_store import ObjectStore, ObjectStoreLimits
 from nodes.placements import PlacementSpec, RemoteTailModel, placement_specs
 from nodes.served_models import ImageModel
@@ -49,7 +49,7 @@ class EdgeServer(NodeServer):
                  placements: tuple[str, ...] = ("edge",), split_layers: int = 3, device: str = "auto",
                  threads: int | None = None, limits: ServerLimits | None = None, worker_threads: int = 2,
                  keep_limits: ObjectStoreLimits = ObjectStoreLimits(), fetch_timeout_s: float = 60.0,
-                 cloud_timeout_s: float = 30.0, cloud_retries: int = 0):
+                 cloud_timeout_s: float = 30.0, cloud_retries: int = 0, pacer=None):
         super().__init__(node_name, log_dir, limits=limits, worker_threads=worker_threads)
         bad = [p for p in placements if p not in PLACEMENTS]
         if bad or "edge" not in placements:
@@ -57,7 +57,7 @@ class EdgeServer(NodeServer):
                                   "and 'edge' must be among them")
         if fetch_timeout_s <= 0:
             raise NodeConfigError(f"fetch timeout {fetch_timeout_s} s must be > 0")
-        self.model_name, self.device, self.threads = model, device, threads
+        self.model_name, self.device, self.threads, self.pacer = model, device, threads, pacer
         self.specs: list[PlacementSpec] = placement_specs(tuple(placements), split_layers)
         self.fetch_timeout_s = fetch_timeout_s
         if not 0 <= cloud_retries <= 10 or cloud_timeout_s <= 0:
@@ -95,7 +95,8 @@ class EdgeServer(NodeServer):
         loop = asyncio.get_running_loop()
         try:
             session = await loop.run_in_executor(None, open_session, data, self.device, self.threads)
-            return ImageModel(entry.name, session, self.executor, role=entry.role, sha256=entry.sha256)
+            return ImageModel(entry.name, session, self.executor, role=entry.role, sha256=entry.sha256,
+                              pacer=self.pacer)
         except ModelError as exc:
             raise ArtifactError(f"{entry.name}: not loadable as an image model: {exc}; refused") from None
 
@@ -281,7 +282,7 @@ def main(argv=None) -> None:
                         worker_threads=args.workers,
                         keep_limits=ObjectStoreLimits(max_objects=args.keep_objects, max_bytes=args.keep_bytes),
                         fetch_timeout_s=args.fetch_timeout_s, cloud_timeout_s=args.cloud_timeout_s,
-                        cloud_retries=args.cloud_retries)
+                        cloud_retries=args.cloud_retries, pacer=pacer_of(args))
     serve_forever(server, args.host, args.port, args.ready_file, args.shutdown_timeout_s)
 
 

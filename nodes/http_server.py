@@ -4,7 +4,8 @@ A node subclasses ``NodeServer`` (``resolve`` a model name, add routes, ``startu
 and is run by ``serve_forever``: it listens, runs ``startup``, prints one line
 ``ready`` (and writes the ready file), serves until SIGTERM/SIGINT, then stops
 accepting, lets in-flight requests finish (``shutdown_timeout_s``) and closes its
-logs. Errors go out as ``{"error": "..."}`` with a 4xx/5xx status.
+logs. Errors go out as ``{"error": "..."}`` with a 4xx/5xx status. Each inference request's
+record and reply carry its queueing (``nodes.timing_log``: received_ns, queue_ms, in_progress_at_arrival).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from nodes.errors import NodeConfigError, RequestError, UpstreamError
 from nodes.protocol import BINARY_CONTENT_TYPE, HEADER_LENGTH, JSON_CONTENT_TYPE, encode_infer_response, \
     parse_infer_request
 from nodes.server_limits import ConnectionGuard, GuardedProtocol, ServerLimits
-from nodes.timing_log import TimingLog
+from nodes.timing_log import TimingLog, queue_ms
 
 SERVER_VERSION = "0.1.0"
 log = logging.getLogger("nodes")
@@ -69,6 +70,7 @@ class NodeServer:
         self.timings = TimingLog(self.log_dir / "timings.jsonl")
         self.ready = False
         self.inflight = 0          # inference requests in progress (for the 503 limit)
+        self.in_progress = 0       # inference requests received (body complete) and not yet answered
         self.active_requests = 0   # any request in progress (for the drain at shutdown)
         self.stopping = False
         self.guard = ConnectionGuard(self.limits)
@@ -189,8 +191,9 @@ class NodeServer:
         record = {"node": self.node_name, "request_received_ns": time.monotonic_ns(),
                   "model": request.match_info["model"], "status": 200, "error": ""}
         self.inflight += 1
+        stamps: dict = {}
         try:
-            response, infer_request, model = await self._infer_timed(request, record)
+            response, infer_request, model = await self._infer_timed(request, record, stamps)
         except RequestError as exc:
             record.update(status=exc.status, error=str(exc))
             response, infer_request, model = json_error(str(exc), exc.status), None, None
@@ -203,6 +206,10 @@ class NodeServer:
             response, infer_request, model = json_error(record["error"], 500), None, None
         finally:
             self.inflight -= 1
+            if "received_ns" in record:  # it had been counted in in_progress
+                self.in_progress -= 1
+        if record["status"] != 200 and "received_ns" in record:  # an error after the body came: its queueing
+            record.update({k: v for k, v in stamps.items() if k.endswith("_ns")}, queue_ms=queue_ms(record, stamps))
         record["reply_start_ns"] = time.monotonic_ns()
         try:
             await response.prepare(request)
@@ -215,7 +222,7 @@ class NodeServer:
             await self.after_reply(request.match_info["model"], model, infer_request)
         return response
 
-    async def _infer_timed(self, request: web.Request, record: dict):
+    async def _infer_timed(self, request: web.Request, record: dict, stamps: dict):
         name = request.match_info["model"]
         if not self.ready:
             raise RequestError(f"node {self.node_name} is not ready yet (models still loading)", 503)
@@ -223,13 +230,17 @@ class NodeServer:
         if self.inflight > self.limits.max_inflight_inferences:
             raise RequestError(f"too many requests in progress (limit {self.limits.max_inflight_inferences})", 503)
         body = await self.read_body(request)
-        stamps = {"upload_complete_ns": time.monotonic_ns()}
+        stamps["upload_complete_ns"] = record["received_ns"] = time.monotonic_ns()
+        record["in_progress_at_arrival"] = self.in_progress
+        self.in_progress += 1
         record["request_bytes"] = len(body)
         infer_request = parse_infer_request(body, request.headers.get(HEADER_LENGTH))
         record["request_id"] = infer_request.request_id
         outputs = await model.infer(infer_request, stamps)
         parameters = {"node": self.node_name, "model": model.model_name, "provider": model.provider,
-                      "request_received_ns": record["request_received_ns"], **stamps}
+                      "request_received_ns": record["request_received_ns"], **stamps,
+                      "received_ns": record["received_ns"], "queue_ms": queue_ms(record, stamps),
+                      "in_progress_at_arrival": record["in_progress_at_arrival"]}
         record.update(parameters)
         body, json_length = encode_infer_response(name, infer_request, outputs, parameters)
         headers = {}

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from nodes.errors import NodeConfigError
+from nodes.inference_pacing import InferencePacer, pacer_from_options
 from nodes.server_limits import ServerLimits
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -24,6 +25,12 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="ONNX Runtime device")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per session")
     parser.add_argument("--workers", type=int, default=2, help="threads decoding images and running sessions")
+    parser.add_argument("--speed-factor", type=float, default=1.0, metavar="F",
+                        help="emulate hardware F times slower (>= 1): each inference sleeps (F-1) x its measured time")
+    parser.add_argument("--latency-profile", default="", metavar="NAME|FILE",
+                        help="emulate faster hardware: each inference takes a sample of this recorded profile "
+                             "(nodes/latency_profiles/NAME.json or a file); not with --speed-factor")
+    parser.add_argument("--latency-seed", type=int, default=0, metavar="N", help="seed of the profile's samples")
     parser.add_argument("--ready-file", type=Path, default=None,
                         help="written (JSON: url, port, pid) once serving, besides the 'ready' line on stdout")
     parser.add_argument("--max-request-bytes", type=int, default=ServerLimits.max_request_bytes)
@@ -50,3 +57,9 @@ def check_common(args) -> ServerLimits:
         raise NodeConfigError(f"--workers {args.workers} must be >= 1")
     return ServerLimits(max_request_bytes=args.max_request_bytes, max_connections=args.max_connections,
                         header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s)
+
+
+def pacer_of(args) -> InferencePacer:
+    """The node's inference pacing from ``--speed-factor`` / ``--latency-profile``; writes its compute.json."""
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    return pacer_from_options(args.speed_factor, args.latency_profile, args.latency_seed, args.log_dir)

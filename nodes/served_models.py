@@ -5,7 +5,9 @@ decodes each with ``models.preprocess.decode_image`` and runs an ONNX session on
 the stacked tensor. ``TensorModel`` takes the session's own tensor inputs
 (split upper parts, feature classifiers). Both run the CPU-heavy work in the
 server's thread pool so the event loop keeps serving other connections, and
-write ``preprocess_*`` / ``inference_*`` monotonic timestamps into ``stamps``.
+write ``preprocess_*`` / ``inference_*`` monotonic timestamps into ``stamps``. A node's ``InferencePacer``
+(``nodes.inference_pacing``: speed factor or latency profile) runs in the same thread right after the session,
+before ``inference_end_ns``.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from models.errors import ModelError
 from models.preprocess import decode_image
 from nodes.errors import RequestError
+from nodes.inference_pacing import NO_PACING, InferencePacer
 from nodes.protocol import NUMPY_DTYPES, InferRequest, Tensor
 
 IMAGE_INPUT = "image"
@@ -27,15 +30,23 @@ def _shape_for_metadata(shape) -> list[int]:
     return [-1 if (d is None or isinstance(d, str)) else int(d) for d in shape]
 
 
+def _batch_of(feeds: dict) -> int:
+    first = next(iter(feeds.values()), None)
+    return int(first.shape[0]) if getattr(first, "ndim", 0) else 1
+
+
 class OnnxModel:
     """Common part: one ONNX Runtime session, its name and its outputs."""
 
-    def __init__(self, model_name: str, session, executor: Executor, *, role: str = "", sha256: str = ""):
+    def __init__(self, model_name: str, session, executor: Executor, *, role: str = "", sha256: str = "",
+                 pacer: InferencePacer | None = None):
         self.model_name = model_name
         self.session = session
         self.executor = executor
         self.role = role
         self.sha256 = sha256
+        self.pacer = pacer if pacer is not None else NO_PACING
+        self.pacer.register(model_name, session)  # a latency profile without this model: NodeConfigError
 
     @property
     def provider(self) -> str:
@@ -56,8 +67,9 @@ class OnnxModel:
 
     async def run_session(self, feeds: dict, stamps: dict) -> list[Tensor]:
         def run():
-            stamps["inference_start_ns"] = time.monotonic_ns()
+            stamps["inference_start_ns"] = start_ns = time.monotonic_ns()
             results = self.session.run(feeds)
+            self.pacer.pace(self.model_name, _batch_of(feeds), time.monotonic_ns() - start_ns, stamps)
             stamps["inference_end_ns"] = time.monotonic_ns()
             return results
 

@@ -4,6 +4,13 @@ Every timestamp is ``time.monotonic_ns()`` of the server; all emulated hosts sha
 the machine's monotonic clock, so they compare directly with the client's.
 ``reply_sent_ns`` (reply bytes handed to the kernel) cannot travel in the reply
 itself, so this log is where the harness finds it, matched by ``request_id``.
+
+Queueing (``nodes.http_server`` stamps it on every inference request whose body arrived, in the
+record and in the reply's parameters): ``received_ns`` (body complete, = ``upload_complete_ns``),
+``queue_ms`` (received -> the start of its first work: the image decode, or the inference of a
+tensor request; the time it waited for a worker thread behind other requests) and
+``in_progress_at_arrival`` (requests received before it and not yet answered: queued, decoding,
+inferring or waiting for the cloud).
 """
 from __future__ import annotations
 
@@ -45,3 +52,12 @@ class TimingLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def queue_ms(record: dict, stamps: dict) -> float | None:
+    """``record``'s received_ns -> the first work's start in ``stamps`` (decode, else inference), in ms (3
+    decimals); None when either is missing (refused before its body came, or failed before any work)."""
+    started_ns = stamps.get("preprocess_start_ns", stamps.get("inference_start_ns"))
+    if started_ns is None or record.get("received_ns") is None:
+        return None
+    return round((started_ns - record["received_ns"]) / 1e6, 3)

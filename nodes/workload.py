@@ -2,10 +2,18 @@
 
 Unlike ``nodes.client``'s CLI (rows at the end), every row is appended to ``--out`` and
 flushed as soon as its request completes, and a ``progress DONE TOTAL`` line goes to
-stdout, in the closed and the open loop alike, so a run that is stopped keeps every
-finished request and the harness can show progress. Closed loop goes repetition by
-repetition through the sizes (sizes interleaved, so slow drifts of the machine spread
-over all sizes); ``--duration-s`` keeps cycling until the time is up (the replay workload).
+stdout (TOTAL 0: not known, a closed loop for ``--duration-s``), so a run that is stopped
+keeps every finished request and the harness can show progress. Every row names its
+``--device`` and carries ``scheduled_ns`` and ``schedule_lateness_ms`` (``nodes.arrivals``).
+
+Arrivals (one of):
+- closed loop (default): one request at a time, the next ``--think-ms`` after each reply (0: at
+  once); repetition by repetition through the sizes (sizes interleaved, so slow drifts of the
+  machine spread over all sizes); ``--duration-s`` keeps cycling until the time is up;
+- open loop, ``--rate-hz R``: Poisson arrivals (``--seed``), ``--repetitions`` x sizes of them, or
+  all those before ``--duration-s``; sent on schedule whatever the replies do (requests overlap);
+- open loop, ``--arrivals FILE``: one send time per line, seconds since the start (cut at
+  ``--duration-s``); the file sets the number of requests, images taken in turn.
 
 SIGINT (a terminal's Ctrl-C reaches the whole process group) or SIGTERM stops it at once:
 no new request, the ones in flight are cancelled and give no row, every finished row is
@@ -14,24 +22,27 @@ row only once ``FAILURE_GRACE_S`` passed without a stop signal: a server that we
 because it was stopped with us does not turn into error rows. A second signal exits at once.
 
     python -m nodes.workload --url http://10.0.2.2:8000 --model edgecnn1-3 --sizes 60K,512K \\
-        --repetitions 5 --out rows.csv
+        --repetitions 5 --device ue3 --seed 3 --rate-hz 2 --out rows.csv
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
 from pathlib import Path
 
-from nodes.client import ROW_FIELDS, ClientSettings, InferenceClient, open_loop
+from nodes.arrivals import ThinkTime, before, poisson_offsets_ns, read_arrivals
+from nodes.client import ROW_FIELDS, ClientSettings, InferenceClient, mark_closed, on_schedule
 from nodes.csv_rows import CsvRows
 from nodes.errors import NodeConfigError
 from nodes.jpeg_images import image_set
 
-WORKLOAD_FIELDS = (*ROW_FIELDS, "repetition", "actual_bytes")
+WORKLOAD_FIELDS = ("device", *ROW_FIELDS, "repetition", "actual_bytes")
+DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FAILURE_GRACE_S = 0.5  # a failed request is recorded only if no stop signal follows within this
 
@@ -88,42 +99,65 @@ class RowRecorder:
 
 
 async def closed(client: InferenceClient, images, repetitions: int, duration_s: float, tag: str,
-                 recorder: RowRecorder) -> None:
+                 recorder: RowRecorder, think: ThinkTime = ThinkTime(), device: str = "ue1") -> None:
+    """One request at a time, each due ``think`` after the previous reply (the first: when it is sent)."""
     started = time.monotonic()
-    rep = 0
+    rep, due_ns = 0, None
     while (rep < repetitions) if not duration_s else (time.monotonic() - started < duration_s):
         for size_bytes, jpeg in images:
+            if due_ns is not None and (delay_s := (due_ns - time.monotonic_ns()) / 1e9) > 0:
+                await asyncio.sleep(delay_s)
             if duration_s and time.monotonic() - started >= duration_s:
                 break
             row = await client.infer_image(jpeg, f"{tag}-{size_bytes}-{rep}")
-            row.update(pattern="closed", repetition=rep, actual_bytes=len(jpeg))
+            returned_ns = time.monotonic_ns()  # no reply (a timeout): the think time counts from here
+            mark_closed(row, due_ns).update(device=device, repetition=rep, actual_bytes=len(jpeg))
             recorder.add(row)
+            due_ns = think.due_ns(row["reply_complete_ns"] or returned_ns)
         rep += 1
 
 
-async def _requests(args, images, recorder: RowRecorder) -> None:
+def open_offsets_ns(args, sizes: int):
+    """The open loop's schedule (offsets in ns from its start) over ``sizes`` image sizes, or None: closed loop."""
+    if args.arrivals is not None:
+        offsets_ns = before(read_arrivals(args.arrivals), args.duration_s)
+        if not len(offsets_ns):
+            raise NodeConfigError(f"--arrivals {args.arrivals}: no send time before --duration-s {args.duration_s:g}")
+        return offsets_ns
+    if args.rate_hz is None:
+        return None
+    if args.duration_s:
+        return poisson_offsets_ns(args.rate_hz, args.seed, duration_s=args.duration_s)
+    return poisson_offsets_ns(args.rate_hz, args.seed, count=args.repetitions * sizes)
+
+
+async def _requests(args, images, offsets_ns, recorder: RowRecorder) -> None:
     settings = ClientSettings(url=args.url, model=args.model, timeout_s=args.timeout_s, retries=args.retries,
                               retry_backoff_s=args.retry_backoff_s)
     async with InferenceClient(settings) as client:
-        if args.rate:
-            def on_row(index: int, row: dict) -> None:
-                row.update(repetition=index // len(images), actual_bytes=row["size_bytes"])
-                recorder.add(row)
-            await open_loop(client, images, args.rate, args.repetitions * len(images), args.seed, run_id=args.tag,
-                            on_row=on_row)
+        if offsets_ns is not None:
+            if len(offsets_ns):
+                def on_row(index: int, row: dict) -> None:
+                    row.update(device=args.device, repetition=index // len(images), actual_bytes=row["size_bytes"])
+                    recorder.add(row)
+                await on_schedule(client, images, offsets_ns, run_id=args.tag, on_row=on_row)
         else:
-            await closed(client, images, args.repetitions, args.duration_s, args.tag, recorder)
+            await closed(client, images, args.repetitions, args.duration_s, args.tag, recorder,
+                         ThinkTime(args.think_ms), args.device)
     recorder.finish()
 
 
-async def run(args, images) -> int:
+async def run(args, images, offsets_ns=None) -> int:
     """The workload; returns the exit code (0, or 128 + the stop signal's number)."""
     loop = asyncio.get_running_loop()
-    total = args.repetitions * len(images) if args.rate or not args.duration_s else 0
+    if offsets_ns is not None:
+        total = len(offsets_ns)
+    else:
+        total = 0 if args.duration_s else args.repetitions * len(images)
     sink = CsvRows(args.out, WORKLOAD_FIELDS)
     recorder = RowRecorder(sink, total)
     stopped_by: list[int] = []
-    work = asyncio.create_task(_requests(args, images, recorder))
+    work = asyncio.create_task(_requests(args, images, offsets_ns, recorder))
 
     def on_signal(signum: int) -> None:
         if stopped_by:  # a second signal: every finished row is already flushed
@@ -156,32 +190,67 @@ def _raise_stopped(signum, frame):
     raise _Stopped(signum)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nodes.workload", description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="server URL, e.g. http://10.0.2.2:8000")
     parser.add_argument("--model", required=True, help="model name at that server")
     parser.add_argument("--sizes", required=True, help="comma list of image sizes, K = 1024")
-    parser.add_argument("--repetitions", type=int, default=1, help="requests per size")
-    parser.add_argument("--duration-s", type=float, default=0.0, help="closed loop: cycle through the sizes for "
-                                                                       "this long instead (0: --repetitions)")
-    parser.add_argument("--rate", type=float, default=None, help="open loop: Poisson arrivals per second")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tag", default="w", help="request id prefix")
+    parser.add_argument("--device", default="ue1", help="device name every row carries (default ue1)")
+    parser.add_argument("--repetitions", type=int, default=None, help="requests per size (default 1; not with "
+                                                                       "--arrivals: the file sets the requests)")
+    parser.add_argument("--duration-s", type=float, default=0.0, help="send for this long instead of --repetitions "
+                                                                       "(0: --repetitions)")
+    parser.add_argument("--think-ms", type=float, default=0.0, help="closed loop: wait this long after each reply "
+                                                                     "before the next request (default 0)")
+    parser.add_argument("--rate-hz", type=float, default=None, help="open loop: Poisson arrivals per second")
+    parser.add_argument("--rate", dest="rate_hz", type=float, help="deprecated spelling of --rate-hz")
+    parser.add_argument("--arrivals", type=Path, default=None, metavar="FILE",
+                        help="open loop: send times from FILE, one per line, seconds since the start")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals and of the images")
+    parser.add_argument("--images-seed", type=int, default=None,
+                        help="seed of the images alone (default --seed): devices sharing it send the same images")
+    parser.add_argument("--tag", default="w", help="request id prefix (ids are TAG-SIZE-INDEX: give each device "
+                                                   "its own tag where their requests meet at one server)")
     parser.add_argument("--timeout-s", type=float, default=120.0)
     parser.add_argument("--retries", type=int, default=0, help="retries of a failed request (no answer, 502-504)")
     parser.add_argument("--retry-backoff-s", type=float, default=0.5, help="seconds before the first retry, doubled")
     parser.add_argument("--images-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True, help="CSV, one row per request, flushed per row")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def check_args(args) -> None:
+    """NodeConfigError, one line naming the option, for a bad value or two arrival patterns at once."""
+    if not DEVICE_NAME.fullmatch(args.device):
+        raise NodeConfigError(f"--device {args.device!r}: a name of letters, digits, '.', '_' or '-' (e.g. ue3)")
+    if args.arrivals is not None and args.repetitions is not None:
+        raise NodeConfigError(f"--repetitions with --arrivals {args.arrivals}: the file sets the requests (one "
+                              "per line); drop --repetitions")
+    args.repetitions = 1 if args.repetitions is None else args.repetitions
+    if args.repetitions < 1 or args.duration_s < 0:
+        raise NodeConfigError("--repetitions must be >= 1 and --duration-s >= 0")
+    if args.rate_hz is not None and not args.rate_hz > 0:
+        raise NodeConfigError(f"--rate-hz {args.rate_hz:g} must be > 0 arrivals per second (omit it: closed loop)")
+    ThinkTime(args.think_ms)  # >= 0
+    chosen = [flag for flag, given in (("--think-ms", args.think_ms > 0), ("--rate-hz", args.rate_hz is not None),
+                                       ("--arrivals", args.arrivals is not None)) if given]
+    if len(chosen) > 1:
+        raise NodeConfigError(f"{' and '.join(chosen)} together: choose one arrival pattern (--think-ms: closed "
+                              "loop, --rate-hz: Poisson, --arrivals FILE: open loop from a file)")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     for signum in STOP_SIGNALS:  # until the event loop takes over: stop while the images are being made
         signal.signal(signum, _raise_stopped)
     try:
-        if args.repetitions < 1 or args.duration_s < 0:
-            raise NodeConfigError("--repetitions must be >= 1 and --duration-s >= 0")
-        if args.rate is not None and args.rate <= 0:
-            raise NodeConfigError(f"--rate {args.rate:g} must be > 0 arrivals per second (omit it: closed loop)")
-        images = image_set([s for s in args.sizes.split(",") if s.strip()], args.seed, args.images_dir)
-        return asyncio.run(run(args, images))
+        check_args(args)
+        sizes = [s for s in args.sizes.split(",") if s.strip()]
+        if not sizes:
+            raise NodeConfigError(f"--sizes {args.sizes!r} names no image size (e.g. 60K,512K)")
+        offsets_ns = open_offsets_ns(args, len(sizes))  # a bad arrival file fails before images are made
+        images = image_set(sizes, args.seed if args.images_seed is None else args.images_seed, args.images_dir)
+        return asyncio.run(run(args, images, offsets_ns))
     except NodeConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

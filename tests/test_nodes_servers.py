@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from nodes.artifacts import ArtifactEntry, sha256_hex
-from nodes.client import ClientSettings, InferenceClient, attach_reply_sent, closed_loop, open_loop
+from nodes.client import ClientSettings, InferenceClient, attach_reply_sent, closed_loop, on_schedule, open_loop
 from nodes.edge import EdgeServer
 from nodes.errors import ArtifactError
 from nodes.jpeg_images import make_jpeg
@@ -117,6 +117,8 @@ def test_edge_round_trip_with_ordered_timestamps(edge, model, served_by):
         stamps = [row[k] for k in STAMP_ORDER] + [row["reply_start_ns"], row["reply_complete_ns"]]
         assert stamps == sorted(stamps), dict(zip(STAMP_ORDER, stamps))
         assert row["reply_start_ns"] <= row["reply_sent_ns"]
+        assert row["in_progress_at_arrival"] == 0  # one request at a time: nothing ahead of it
+        assert row["queue_ms"] == round((row["preprocess_start_ns"] - row["upload_complete_ns"]) / 1e6, 3) >= 0
         if model.startswith(("features", "split")):
             leg = [row[k] for k in CLOUD_ORDER] + [row["reply_start_ns"]]
             assert leg == sorted(leg)
@@ -133,6 +135,55 @@ def test_cloud_serves_images_and_tensors(cloud):
     assert status == 200 and abs(float(reply.outputs["probabilities"].data.sum()) - 1.0) < 1e-5
     status, reply = infer(cloud.url, "cloudcnn", [Tensor.from_bytes_list("image", [JPEG_60K, JPEG_60K])])
     assert status == 200 and reply.outputs["probabilities"].shape == (2, 10)
+
+
+def test_a_tensor_request_queues_until_its_inference_and_errors_keep_their_queueing(cloud):
+    status, reply = infer(cloud.url, "pca-classifier", [Tensor.from_array("features", np.ones((1, 16), np.float32))],
+                          request_id="q-tensor")
+    params = reply.parameters
+    assert status == 200 and params["received_ns"] == params["upload_complete_ns"] and "preprocess_start_ns" not in params
+    assert params["queue_ms"] == round((params["inference_start_ns"] - params["received_ns"]) / 1e6, 3) >= 0
+    assert infer(cloud.url, "cloudcnn", image(b"\xff\xd8 not a jpeg"), request_id="q-bad")[0] == 400
+    assert infer(cloud.url, "no-such-model", image(), request_id="q-404")[0] == 404
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [json.loads(x) for x in (cloud.log_dir / "timings.jsonl").read_text().splitlines()]
+        records = {r.get("request_id"): r for r in lines}
+        if "q-bad" in records and any(r["status"] == 404 for r in lines):  # a record follows its reply
+            break
+        time.sleep(0.05)
+    assert records["q-tensor"]["queue_ms"] == params["queue_ms"] and records["q-tensor"]["in_progress_at_arrival"] == 0
+    bad = records["q-bad"]  # its decode began, then failed: it still shows how long it waited
+    assert bad["status"] == 400 and bad["queue_ms"] == round((bad["preprocess_start_ns"] - bad["received_ns"]) / 1e6, 3)
+    refused = [r for r in lines if r["status"] == 404]  # refused before its body was read: no arrival
+    assert refused and all("received_ns" not in r and "queue_ms" not in r for r in refused)
+
+
+def test_one_worker_queues_concurrent_requests_and_stamps_the_wait(models_dir, tmp_path, no_leftover_nodes):
+    jpeg = make_jpeg(512 * 1024, seed=6)  # ~20 ms to decode here: a backlog of k waits about k decodes
+    with NodeProcess("cloud", ["--models", str(models_dir), "--threads", "1", "--workers", "1"],
+                     log_dir=tmp_path) as node:
+        async def go():
+            async with InferenceClient(ClientSettings(url=node.url, model="cloudcnn", timeout_s=60)) as client:
+                alone = await closed_loop(client, [(len(jpeg), jpeg)], 5, run_id="alone")
+                together = await on_schedule(client, [(len(jpeg), jpeg)], np.zeros(8, np.int64), run_id="together")
+                return alone, together
+        alone, together = asyncio.run(go())
+    assert all(r["status"] == 200 for r in alone + together)
+    assert all(r["in_progress_at_arrival"] == 0 for r in alone)
+    assert np.median([r["queue_ms"] for r in alone]) < 10  # unloaded: the worker is free at once
+    by_backlog = sorted(together, key=lambda r: r["in_progress_at_arrival"])
+    backlog = [r["in_progress_at_arrival"] for r in by_backlog]
+    queue = [r["queue_ms"] for r in by_backlog]
+    assert backlog[0] == 0 and backlog[-1] >= 4, backlog  # they arrived while others were still in progress
+    assert queue[-1] > 40 and queue[-1] > 3 * max(queue[0], 5), (backlog, queue)  # waited behind them
+    assert np.corrcoef(backlog, queue)[0, 1] > 0.7, (backlog, queue)  # growing with the backlog
+    records = {r["request_id"]: r for r in map(json.loads, (tmp_path / "timings.jsonl").read_text().splitlines())}
+    for row in together:
+        record = records[row["request_id"]]
+        assert record["received_ns"] == record["upload_complete_ns"] == row["upload_complete_ns"]
+        assert (record["queue_ms"], record["in_progress_at_arrival"]) == (row["queue_ms"],
+                                                                         row["in_progress_at_arrival"])
 
 
 @pytest.mark.parametrize("node_name", ["cloud", "edge"])

@@ -285,3 +285,53 @@ def test_open_loop_api_still_returns_rows_in_issue_order(models_dir, tmp_path):
         rows = asyncio.run(go())
     assert [r["request_id"] for r in rows] == [f"o-{len(JPEG)}-{i}" for i in range(8)]
     assert all(r["status"] == 200 and r["attempts"] == 1 for r in rows)
+
+
+# --- arrival patterns and the device's name, end to end against a real server ------------------------------------
+@pytest.fixture(scope="module")
+def shared_cloud(models_dir, tmp_path_factory):
+    with NodeProcess("cloud", ["--models", str(models_dir), "--threads", "1"],
+                     log_dir=tmp_path_factory.mktemp("shared-cloud")) as node:
+        yield node
+
+
+def run_workload(cloud, tmp_path, *args) -> list[dict]:
+    workload = Workload(["--url", cloud.url, "--model", "cloudcnn", "--sizes", "20K,60K",
+                         "--images-dir", str(tmp_path / "images"), *args], tmp_path / "rows.csv")
+    try:
+        assert workload.process.wait(60) == 0, workload.process.stderr.read().decode()
+    finally:
+        workload.kill()
+    rows = workload.rows()
+    assert len(rows) == workload.progress[-1][0] and all(r["status"] == "200" for r in rows)
+    return rows
+
+
+def test_closed_loop_rows_name_the_device_and_wait_the_think_time(shared_cloud, tmp_path):
+    rows = run_workload(shared_cloud, tmp_path, "--repetitions", "3", "--think-ms", "80", "--device", "ue7")
+    assert len(rows) == 6 and {r["device"] for r in rows} == {"ue7"} and {r["pattern"] for r in rows} == {"closed"}
+    assert float(rows[0]["schedule_lateness_ms"]) == 0 and rows[0]["scheduled_ns"] == rows[0]["send_start_ns"]
+    for previous, row in zip(rows, rows[1:]):
+        assert int(row["scheduled_ns"]) == int(previous["reply_complete_ns"]) + 80_000_000
+        assert int(row["send_start_ns"]) >= int(row["scheduled_ns"]) and 0 <= float(row["schedule_lateness_ms"]) < 50
+    assert all(r["queue_ms"] != "" and r["in_progress_at_arrival"] == "0" for r in rows)  # the server's, per row
+
+
+def test_open_loop_from_an_arrival_file_follows_it(shared_cloud, tmp_path):
+    times_s = [0.0, 0.05, 0.05, 0.3, 0.31, 0.7]
+    (tmp_path / "arrivals.txt").write_text("# a device's trace\n" + "\n".join(f"{t}" for t in times_s) + "\n")
+    rows = run_workload(shared_cloud, tmp_path, "--arrivals", str(tmp_path / "arrivals.txt"), "--tag", "ue2")
+    rows.sort(key=lambda r: int(r["request_id"].rsplit("-", 1)[1]))
+    assert len(rows) == 6 and {r["pattern"] for r in rows} == {"open"} and {r["device"] for r in rows} == {"ue1"}
+    scheduled = np.array([int(r["scheduled_ns"]) for r in rows])
+    assert np.array_equal(scheduled - scheduled[0], np.round(np.array(times_s) * 1e9).astype(np.int64))
+    assert [r["size_bytes"] for r in rows] == ["20480", "61440"] * 3  # images in turn
+    assert all(float(r["schedule_lateness_ms"]) >= 0 for r in rows)
+
+
+def test_poisson_for_a_duration_and_the_deprecated_rate_spelling(shared_cloud, tmp_path):
+    rows = run_workload(shared_cloud, tmp_path, "--rate-hz", "40", "--duration-s", "1", "--seed", "5")
+    scheduled = sorted(int(r["scheduled_ns"]) for r in rows)
+    assert 15 <= len(rows) <= 70 and scheduled[-1] - scheduled[0] < 1e9  # about 40 arrivals, all within 1 s
+    again = run_workload(shared_cloud, tmp_path / "again", "--rate", "40", "--repetitions", "5", "--seed", "5")
+    assert len(again) == 10 and {r["pattern"] for r in again} == {"open"}

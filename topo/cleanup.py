@@ -6,7 +6,8 @@ A run is dead when the owner pid of its state file (topo.registry) is gone. ``cl
   and ``ect-probe-<pid>`` namespaces of the netem probe whose pid is gone;
 - the processes a dead owner recorded, if that pid still runs one of the project's programs (not a reused pid);
 - every process whose environment carries a dead owner's pid (``ECT_NET_OWNER``): what the run started,
-  also what nobody recorded (a command typed into a host's shell).
+  also what nobody recorded (a command typed into a host's shell);
+- the nodes' CPU-quota cgroups ``ect-<owner pid>-<node>`` (topo.cpu_cgroup) whose owner is gone.
 
 Nothing else: not a live network's, a live test path's, nor a ``nodes.*`` or ``topo.emulator`` process
 that no run of this machine started (one run by hand on loopback, another checkout's).
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from topo import commands
+from topo.cpu_cgroup import remove_dead_groups
 from topo.registry import load_states, owner_of
 
 PROJECT_MODULES = ("topo.emulator", "nodes.edge", "nodes.cloud", "nodes.client", "nodes.workload")
@@ -34,11 +36,12 @@ class CleanReport:
     processes: list[str] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
     active_runs: list[int] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.processes or self.interfaces or self.namespaces)
+        return not (self.processes or self.interfaces or self.namespaces or self.cgroups)
 
 
 def _alive(pid: int) -> bool:
@@ -131,6 +134,7 @@ def clean(verbose: bool = False) -> CleanReport:
     report.active_runs = sorted({s.owner_pid for s in active})
     active_pids = {s.owner_pid for s in active} | {p["pid"] for s in active for p in s.processes}
     _kill(list(_dead_owners_processes(dead, active_pids).values()), report)
+    report.cgroups = remove_dead_groups({s.owner_pid for s in active})  # the nodes' CPU quotas (topo.cpu_cgroup)
 
     live_names = {name for s in active for name in s.interfaces + s.namespaces}
     recorded = {name for state in dead for name in state.interfaces} - live_names

@@ -53,3 +53,14 @@ PUBLISHED_LATENCY_CHANGE_PCT = -69
 PUBLISHED_TRAFFIC_CHANGE_PCT = -80
 PUBLISHED_TRAINING_FASTER_PCT = 65
 PUBLISHED_RAW_IMAGE_BYTES = 1_089_000_000 // 100_000                 # ~11 KB face crops
+
+# System B, the rest of its figures (issue 12's scorecard: harness.experiments.reproduce.catalogue)
+PUBLISHED_CLOUDCNN_ACCURACY = {"MNIST": 99.48, "CIFAR-10": 87.80, "Fashion-MNIST": 93.50}   # test accuracy, %
+PUBLISHED_FASHION_60000_EDGECNN1 = {3: 93.15, 5: 93.30, 10: 93.09}   # EdgeCNN1-k at 60,000 images, %
+PUBLISHED_TRAIN_TIME_CHANGE_PCT = {("Fashion-MNIST", 3): -45.47, ("MNIST", 10): -45.15,
+                                   ("CIFAR-10", 10): -86.57}         # EdgeCNN1-k vs EdgeCNN0-k wall time
+PUBLISHED_INFERENCE_2000_CHANGE_PCT = {5: -23.28, 10: -51.87}       # EdgeCNN1-3 vs EdgeCNN1-k, 2,000 images
+
+# System A, the rest of its figures
+PUBLISHED_ACCURACY_GAP_15_EPOCHS_POINTS = -10   # edge learning vs cloud-only at 15 epochs, 60,000 images ("~10")
+PUBLISHED_PCA_GAP_200_EPOCHS_POINTS = 0         # at 200 epochs "PCA matches cloud-only accuracy"

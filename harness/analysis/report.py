@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.analysis.compute_section import compute_section
 from harness.analysis.figures import fault_timeline, make_figures
 from harness.analysis.flows import analyse_captures, traffic_table, write_flows_csv
 from harness.analysis.published import PUBLISHED_SOURCE
@@ -133,6 +134,7 @@ def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict]
     if data.replay is not None:
         out += replay_section(data.replay)
     out += links_section(data.links)
+    out += compute_section(data.run_dir, record)
     if record.get("captures") or (record.get("spec") or {}).get("capture", True):
         out += captures_section(data.run_dir, record.get("captures") or [], traffic, record.get("profiles") or {},
                                 unreadable or {})

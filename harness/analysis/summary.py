@@ -27,12 +27,13 @@ from harness.analysis.node_records import read_node_records, record_of, reply_pa
 SIZE_LABELS = {60 * 1024: "60K", 124 * 1024: "124K", 256 * 1024: "256K", 512 * 1024: "512K",
                1024 * 1024: "1024K", 2048 * 1024: "2048K", 4096 * 1024: "4096K"}
 PLACEMENT_ORDER = ("edge", "cloud", "features", "split")
-METRICS = ("upload_ms", "preprocess_ms", "inference_ms", "server_ms", "response_ms")
+METRICS = ("upload_ms", "preprocess_ms", "inference_ms", "server_ms", "response_ms", "queue_ms",
+           "schedule_lateness_ms")
 FLOOR_FIELDS = ["network_floor_ms", "upload_floor_ms", "floor_request_wire_bytes", "floor_reply_wire_bytes",
                 "floor_uplink_mbps", "floor_downlink_mbps", "floor_propagation_ms", "floor_cold_requests",
                 "floor_slow_start_ms", "residual_ms", "response_over_floor_and_server", "floor_note"]
 SUMMARY_FIELDS = [
-    "placement", "access", "size", "size_bytes", "model", "count", "ok", "failed",
+    "placement", "access", "size", "size_bytes", "model", "devices", "count", "ok", "failed",
     *[f"{m}_{s}" for m in METRICS for s in ("median", "p90", "mean")],
     "server_ms", *FLOOR_FIELDS,
 ]
@@ -78,11 +79,12 @@ def _median(values: list[float]) -> float | None:
 def _annotate(rows: list[dict], profiles: dict, records: dict, open_loop: bool) -> dict[str, list[str]]:
     """Add each row's server time, floor and connection state (keys starting with ``_``); returns the
     notes per (access, placement)."""
-    by_workload: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        by_workload.setdefault((row.get("access", ""), row.get("placement", "")), []).append(row)
+    by_workload: dict[tuple[str, str, str], list[dict]] = {}
+    for row in rows:  # one device's connections are its own
+        key = (row.get("access", ""), row.get("placement", ""), row.get("device") or "ue1")
+        by_workload.setdefault(key, []).append(row)
     notes: dict[tuple[str, str], list[str]] = {}
-    for (access, placement), mine in by_workload.items():
+    for (access, placement, _device), mine in by_workload.items():
         mine.sort(key=lambda r: _int(r.get("client_send_start_ns"), 0))
         path, path_notes = path_of(placement, access, profiles)
         notes[(access, placement)] = path_notes
@@ -152,6 +154,7 @@ def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = 
         ok_rows = [r for r in cell if r.get("status") == "ok"]
         record = {"placement": placement, "access": access, "size": size_label(size_bytes), "size_bytes": size_bytes,
                   "model": ",".join(sorted({r.get("model") or "" for r in cell} - {""})),
+                  "devices": len({r.get("device") or "ue1" for r in cell}),
                   "count": len(cell), "ok": len(ok_rows), "failed": len(cell) - len(ok_rows)}
         for metric in METRICS:
             values = ([r["_server_ms"] for r in ok_rows if r.get("_server_ms") is not None]
@@ -192,3 +195,75 @@ def write_summary_csv(rows: list[dict], path: Path) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: format_cell(row.get(k)) for k in SUMMARY_FIELDS})
+
+
+DEVICE_COUNT_FIELDS = ["access", "placement", "device", "address", "requests", "ok", "failed", "response_ms_median",
+                       "queue_ms_median", "schedule_lateness_ms_p90", "capture", "connections", "bytes_up",
+                       "bytes_down"]
+
+
+def device_address(device: str) -> str:
+    """ue<i> -> 10.0.1.<i> (topo/topology.py's addressing)."""
+    return f"10.0.1.{device[2:]}" if device.startswith("ue") and device[2:].isdigit() else ""
+
+
+def device_counts(requests_rows: list[dict], flow_rows: list[dict] | None = None) -> list[dict]:
+    """``devices.csv``: per access x placement x device, its rows (ok, failed), response / queue medians, how late
+    its requests left (p90), and what the device-side capture saw of it (TCP connections to that placement's
+    server, IP bytes each way), told apart by the device's own address."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in requests_rows:
+        groups.setdefault((row.get("access", ""), row.get("placement", ""), row.get("device") or "ue1"), []).append(row)
+    order = {p: i for i, p in enumerate(PLACEMENT_ORDER)}
+    out = []
+    for access, placement, device in sorted(groups, key=lambda k: (k[0], order.get(k[1], 9), _int(k[2][2:], 0))):
+        rows = groups[(access, placement, device)]
+        ok = [r for r in rows if r.get("status") == "ok"]
+        address = device_address(device)
+        purpose = f"request ({'cloud' if placement == 'cloud' else 'edge'})"
+        flows = [f for f in flow_rows or [] if f.get("access") == access and f.get("client") == address
+                 and f.get("purpose") == purpose and f.get("link") in ("access", "bs")]
+        out.append({"access": access, "placement": placement, "device": device, "address": address,
+                    "requests": len(rows), "ok": len(ok), "failed": len(rows) - len(ok),
+                    "response_ms_median": stats(_floats(ok, "response_ms"))["median"],
+                    "queue_ms_median": stats(_floats(ok, "queue_ms"))["median"],
+                    "schedule_lateness_ms_p90": stats(_floats(rows, "schedule_lateness_ms"))["p90"],
+                    "capture": ",".join(sorted({f.get("capture", "") for f in flows})) or None,
+                    "connections": len(flows) if flow_rows else None,
+                    "bytes_up": sum(_int(f.get("bytes_up")) for f in flows) if flow_rows else None,
+                    "bytes_down": sum(_int(f.get("bytes_down")) for f in flows) if flow_rows else None})
+    return out
+
+
+def write_device_counts_csv(rows: list[dict], path: Path) -> None:
+    import csv
+
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=DEVICE_COUNT_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: format_cell(row.get(k)) for k in DEVICE_COUNT_FIELDS})
+
+
+def devices_section(summary: list[dict], counts: list[dict]) -> list[str]:
+    """report.md: server queueing per cell and, with several devices, each device's rows and captured bytes."""
+    queued = [r for r in summary if r.get("queue_ms_median") is not None]
+    out: list[str] = []
+    if queued:
+        out += ["## Server queueing", "", "Arrival at the answering server to its preprocess start, ms: median "
+                "(p90), and how late the devices' requests left against their schedule (p90).", "",
+                "| access | placement | size | devices | queue | lateness p90 |", "|---|---|---|---:|---:|---:|"]
+        out += [f"| {r['access']} | {r['placement']} | {r['size']} | {r['devices']} | {format_cell(r['queue_ms_median'])}"
+                f" ({format_cell(r['queue_ms_p90'])}) | {format_cell(r.get('schedule_lateness_ms_p90')) or '-'} |"
+                for r in queued]
+        out.append("")
+    if len({c["device"] for c in counts}) > 1:
+        out += ["## Devices", "", "Each device's rows, and what the capture on the devices' side saw of it (told "
+                "apart by its address); all of it in devices.csv.", "",
+                "| access | placement | device | rows (ok) | response median ms | connections | bytes up | bytes down |",
+                "|---|---|---|---:|---:|---:|---:|---:|"]
+        out += [f"| {c['access']} | {c['placement']} | {c['device']} | {c['requests']} ({c['ok']}) | "
+                f"{format_cell(c['response_ms_median']) or '-'} | {format_cell(c['connections']) or '-'} | "
+                f"{format_cell(c['bytes_up']) or '-'} | {format_cell(c['bytes_down']) or '-'} |" for c in counts]
+        out.append("")
+    return out

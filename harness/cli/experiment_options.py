@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.deprecated_flags import add_deprecated
 from harness.experiments.compare.spec import PLACEMENTS, SIZES_BYTES, ExperimentSpec, resolve_spec
 from topo.links import BACKENDS
@@ -31,16 +32,20 @@ def add_experiment_options(parser: argparse.ArgumentParser, *, access: str | Non
     parser.add_argument("--link-backend", dest="link_backend", choices=BACKENDS,
                         help="kernel (HTB+netem), userspace (the project's emulator), or auto: kernel only where "
                              "sch_netem exists (default: auto)")
-    parser.add_argument("--rate", dest="open_loop_rate_hz", type=float, metavar="HZ",
-                        help="open loop: Poisson arrivals per second (default: closed loop, one request at a time)")
-    parser.add_argument("--seed", type=int, metavar="N", help=f"seed of images, arrivals, loss (default: {d.seed})")
+    add_arrival_options(parser)
+    parser.add_argument("--seed", type=int, metavar="N",
+                        help=f"seed of images, arrivals, loss; device i uses seed + i - 1 (default: {d.seed})")
+    parser.add_argument("--devices", type=int, metavar="N",
+                        help=f"devices running the workload at once, ue1..ueN, 1..{MAX_UES}, each with its own seed "
+                             f"and rows; they share the access link (default: {d.devices})")
     parser.add_argument("--ues", type=int, metavar="N",
-                        help=f"mobile devices sharing the access network, 1..{MAX_UES}; the workload runs on ue1 "
+                        help=f"hosts on the access network, 1..{MAX_UES}; the network has max(--ues, --devices) "
                              f"(default: {d.ues})")
     parser.add_argument("--wan", metavar="PROFILE", help=f"bs-cloud link profile (default: {d.wan})")
     parser.add_argument("--lan", metavar="PROFILE", help=f"bs-edge link profile (default: {d.lan})")
     parser.add_argument("--capture", dest="capture", action=argparse.BooleanOptionalAction, default=None,
-                        help="tcpdump on ue1, edge and cloud (default: on)")
+                        help="tcpdump on ue1 (with several devices: on bs, where all their traffic passes), edge "
+                             "and cloud (default: on)")
     parser.add_argument("--snaplen", dest="capture_snaplen_bytes", type=int, metavar="BYTES",
                         help=f"bytes kept per packet, 0 = all (default: {d.capture_snaplen_bytes})")
     parser.add_argument("--calibrate-seconds", dest="calibrate_seconds", type=float, metavar="SECONDS",
@@ -63,15 +68,31 @@ def add_experiment_options(parser: argparse.ArgumentParser, *, access: str | Non
     parser.add_argument("--models-dir", dest="models_dir", metavar="DIR", help="model cache (default: .cache/models)")
     parser.add_argument("--results-dir", dest="results_dir", metavar="DIR",
                         help="where run folders go (default: results)")
+    add_compute_options(parser)
 
 
-FIELDS = ("accesses", "placements", "sizes", "repetitions", "link_backend", "open_loop_rate_hz", "seed", "ues",
+FIELDS = ("accesses", "placements", "sizes", "repetitions", "link_backend", "open_loop_rate_hz", "think_ms",
+          "arrivals_file", "seed", "ues", "devices",
           "wan", "lan", "capture", "capture_snaplen_bytes", "calibrate_seconds", "request_timeout_s", "request_retries",
           "retry_backoff_s", "edge_cloud_timeout_s", "edge_cloud_retries", "faults", "models_dir",
           "results_dir", "uplink_trace", "downlink_trace", "trace_base", "replay_seconds")
 
 
+def add_arrival_options(parser: argparse.ArgumentParser, *, rate_help: str = "") -> None:
+    """How each device's requests arrive: --think-ms (closed loop), --rate-hz (Poisson) or --arrivals FILE."""
+    parser.add_argument("--think-ms", dest="think_ms", type=float, metavar="MS",
+                        help="closed loop (one request at a time per device): pause after each reply, 0 allowed "
+                             "(default: 0)")
+    parser.add_argument("--rate-hz", dest="open_loop_rate_hz", type=float, metavar="HZ",
+                        help=rate_help or "open loop: Poisson arrivals per second per device (default: closed loop)")
+    add_deprecated(parser, "--rate", use="--rate-hz", dest="open_loop_rate_hz", type=float)
+    parser.add_argument("--arrivals", dest="arrivals_file", metavar="FILE",
+                        help="open loop: send times from FILE, one per line in seconds from the start; every device "
+                             "replays it (default: none)")
+
+
 def spec_from_args(experiment: str, args: argparse.Namespace, **fixed) -> ExperimentSpec:
     flags = {name: getattr(args, name, None) for name in FIELDS}
+    flags["compute"] = compute_settings(args)  # --node-profile, --edge-cpus, ... over --config's
     flags.update(fixed)
     return resolve_spec(experiment, args.config, flags)

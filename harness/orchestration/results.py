@@ -20,6 +20,7 @@ REQUEST_FIELDS = [
     "server_inference_end_ns", "server_reply_sent_ns", "server_preprocess_start_ns", "server_preprocess_end_ns",
     "upload_ms", "preprocess_ms", "inference_ms", "response_ms", "cloud_leg_ms",
     "predicted_class", "attempts", "attempt_errors",
+    "device", "scheduled_ns", "schedule_lateness_ms", "queue_ms", "server_in_progress_at_arrival",  # issue 13
 ]
 LINK_FIELDS = ["access", "link", "direction", "metric", "configured", "measured", "error_pct", "note"]
 

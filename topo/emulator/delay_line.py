@@ -65,6 +65,14 @@ class DelayLine:
         index = bisect_right(self._trace_times, relative_s) - 1
         return self._trace_delays_s[max(index, 0)]
 
+    def min_delay_s(self) -> float:
+        """A lower bound of release minus departure: 0 with jitter, else the (smallest traced) delay."""
+        if self._jitter_s > 0:
+            return 0.0
+        if self._trace_delays_s is not None:
+            return min(self._trace_delays_s)
+        return self._delay_s
+
     def _jitter(self) -> float:
         if self._distribution == "normal":
             return self._rng.gauss(0.0, self._jitter_s)

@@ -50,6 +50,7 @@ class DirectionShaper:
                                     spec.allow_reorder, delay_trace, start_s,
                                     loop=spec.trace_mode == "loop",
                                     rng=random.Random(f"{spec.seed}:jitter"))
+        self._min_delay_s = self.delay_line.min_delay_s()
         self.offered_packets = self.offered_bytes = 0
         self.lost_packets = self.lost_bytes = 0
         self.dropped_packets = self.dropped_bytes = 0
@@ -95,6 +96,16 @@ class DirectionShaper:
     def next_event_s(self) -> float:
         """When something next happens: a departure from the rate service or a release."""
         service_s = self.service.next_event_s(self.queue)
+        release_s = self.delay_line.next_release_s()
+        return service_s if service_s < release_s else release_s
+
+    def next_release_s(self) -> float:
+        """The earliest time a packet can have to leave the link (when the I/O loop must be awake).
+
+        A departure from the rate service releases nothing before its delay has passed, so the
+        service need not be advanced before then: ``pop_due`` catches up in virtual time.
+        """
+        service_s = self.service.next_event_s(self.queue) + self._min_delay_s
         release_s = self.delay_line.next_release_s()
         return service_s if service_s < release_s else release_s
 

@@ -1,17 +1,16 @@
 """The emulator's I/O loop: two raw sockets, two direction shapers, one monotonic clock.
 
 Timing: the shapers keep their schedules in virtual time, so waking late never costs
-throughput. The loop sleeps in ``select`` (microsecond timeouts, timer slack set to
-1 us) until ``SPIN_S`` before the next event, then polls without sleeping, so a packet
-leaves within a few tens of microseconds after its release time, never before it.
+throughput. Each wakeup takes every frame waiting on both sockets, then sends every packet
+due by then; the loop then sleeps until the next release (topo/emulator/wakeup.py: no busy
+polling while nothing is due; a long sleep is split so an isolated packet leaves on time).
+Every send records its lateness (actual minus scheduled release) and its address pair.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import resource
-import select
 import signal
 import time
 from pathlib import Path
@@ -19,30 +18,23 @@ from pathlib import Path
 from topo.emulator.config import EmulatorConfig
 from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
+from topo.emulator.measurements import LatenessHistogram, ProcessCpu
 from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
 from topo.emulator.packet_socket import PACKET_OUTGOING, open_packet_socket
 from topo.emulator.recorders import Fanout, MahimahiLog, SecondBins, SummaryCsv
+from topo.emulator.source_bins import SourceBins, SourcesCsv, address_key
+from topo.emulator.wakeup import (MAX_WAIT_S, NICENESS, Waiter, prctl, raise_priority,  # noqa: F401 (re-exported)
+                                  set_fine_timer_slack)
 
 PR_SET_PDEATHSIG = 1
-PR_SET_TIMERSLACK = 29
-SPIN_S = 0.0002          # poll instead of sleeping for the last 200 us before an event
-MAX_WAIT_S = 0.05        # wake at least this often (signals, summary flushes)
 RX_BURST = 256           # frames taken from one socket before releasing due packets
 SUMMARY_PERIOD_S = 1.0
-NICENESS = -10           # scheduling priority of the emulator process (best effort)
-
-
-def _prctl(option: int, value: int) -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+SIDES = ("uplink", "downlink")
 
 
 def die_with_parent(parent_pid: int) -> None:
     """SIGTERM when the parent dies; exit now if it already has."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:
         raise SystemExit(1)
 
@@ -51,14 +43,18 @@ class Recorders:
     """Summary CSV (always, when log_dir is set) and Mahimahi packet logs (when asked)."""
 
     def __init__(self, config: EmulatorConfig, start_s: float):
-        self.bins = {side: SecondBins(side, start_s) for side in ("uplink", "downlink")}
+        self.start_s = start_s
+        self.bins = {side: SecondBins(side, start_s) for side in SIDES}
+        self.sources = {side: SourceBins(side) for side in SIDES}
+        self.lateness = {side: LatenessHistogram() for side in SIDES}
         self.logs: dict[str, MahimahiLog] = {}
-        self.summary = None
+        self.summary = self.sources_csv = None
         self.log_dir = Path(config.log_dir) if config.log_dir else None
         if self.log_dir is None:
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.summary = SummaryCsv(self.log_dir / f"{config.name}-summary.csv", list(self.bins.values()))
+        self.sources_csv = SourcesCsv(self.log_dir / f"{config.name}-sources.csv")
         if config.packet_log:
             for side in ("uplink", "downlink"):
                 spec = getattr(config, side)
@@ -77,9 +73,23 @@ class Recorders:
         log = self.logs.get(side)
         return log.opportunity if log is not None else None
 
+    def interval(self, second: int, lateness: dict, cpu_fraction: float | None) -> None:
+        """What the loop measured over the interval that ends now (``second`` since start)."""
+        rows = []
+        for side in SIDES:
+            self.lateness[side].add_all(lateness[side])
+            self.bins[side].add_lateness(second, lateness[side])
+            rows += self.sources[side].take_rows(second)
+        if cpu_fraction is not None and self.summary is not None:
+            self.summary.cpu_by_second[second] = cpu_fraction
+        if self.sources_csv is not None and rows:
+            self.sources_csv.write(rows)
+
     def close(self) -> None:
         if self.summary is not None:
             self.summary.close()
+        if self.sources_csv is not None:
+            self.sources_csv.close()
         for log in self.logs.values():
             log.close()
 
@@ -105,6 +115,8 @@ class LinkEmulator:
             raise
         self.send_errors = {"uplink": 0, "downlink": 0}
         self.sockets = []
+        self.scheduling: dict = {}   # what the process got from the kernel (topo/emulator/wakeup.py)
+        self.cpu = self.waiter = None
 
     def open(self) -> None:
         for ifname in (self.config.uplink_in, self.config.downlink_in):
@@ -141,22 +153,28 @@ class LinkEmulator:
     def run(self) -> None:
         """Forward until ``request_stop`` (SIGTERM/SIGINT handler); sockets must be open."""
         (up_sock, up_ignores), (down_sock, down_ignores) = self.sockets
-        routes = ((up_sock, up_ignores, self.shapers["uplink"], down_sock, "uplink"),
-                  (down_sock, down_ignores, self.shapers["downlink"], up_sock, "downlink"))
+        late = {side: [] for side in SIDES}
+        sources = self.recorders.sources
+        routes = ((up_sock, up_ignores, self.shapers["uplink"], down_sock, "uplink", sources["uplink"],
+                   late["uplink"]),
+                  (down_sock, down_ignores, self.shapers["downlink"], up_sock, "downlink", sources["downlink"],
+                   late["downlink"]))
         fds = [up_sock, down_sock]
         buffer = bytearray(65536)
         view = memoryview(buffer)
         clock = self.clock
+        waiter = self.waiter = Waiter(clock)
         due: list = []
-        summary = self.recorders.summary
         next_flush_s = self.start_s + SUMMARY_PERIOD_S
+        self.cpu = ProcessCpu(clock())
         readable = fds
         while not self.stop_requested:
             if self.control_requested:
                 self.apply_control()
-            for rx, ignores_outgoing, shaper, _tx, _side in routes:
+            for rx, ignores_outgoing, shaper, _tx, _side, bins, _late in routes:
                 if rx not in readable:
                     continue
+                accept, offered = shaper.accept, bins.offered
                 for _ in range(RX_BURST):
                     try:
                         if ignores_outgoing:
@@ -168,39 +186,59 @@ class LinkEmulator:
                     except (BlockingIOError, InterruptedError):
                         break
                     now_s = clock()
-                    shaper.accept(Packet(now_s, max(size - ETHERNET_HEADER_BYTES, 1), bytes(view[:size])),
-                                  now_s)
+                    frame = bytes(view[:size])
+                    ip_bytes = size - ETHERNET_HEADER_BYTES if size > ETHERNET_HEADER_BYTES else 1
+                    offered(address_key(frame), ip_bytes)
+                    accept(Packet(now_s, ip_bytes, frame), now_s)
             now_s = clock()
-            for _rx, _ignores, shaper, tx, side in routes:
+            for _rx, _ignores, shaper, tx, side, bins, lateness in routes:
                 shaper.pop_due(now_s, due)
                 if due:
-                    for _release_s, packet in due:
+                    sent = bins.sent
+                    for release_s, packet in due:
+                        frame = packet.frame
                         try:
-                            tx.send(packet.frame)
+                            tx.send(frame)
                         except OSError:
                             self.send_errors[side] += 1
+                            continue
+                        lateness.append(clock() - release_s)
+                        sent(address_key(frame), packet.size_bytes)
                     due.clear()
             if now_s >= next_flush_s:
-                if summary is not None:
-                    summary.flush(now_s)
+                self._flush_interval(now_s, late)
                 next_flush_s += SUMMARY_PERIOD_S
-            next_s = min(routes[0][2].next_event_s(), routes[1][2].next_event_s(), next_flush_s)
-            wait_s = next_s - clock()
-            if wait_s > MAX_WAIT_S:
-                wait_s = MAX_WAIT_S
-            wait_s = wait_s - SPIN_S if wait_s > SPIN_S else 0.0
-            readable, _, _ = select.select(fds, [], [], wait_s)
+                if next_flush_s < now_s:  # a stall of seconds: do not flush once per missed second
+                    next_flush_s = now_s + SUMMARY_PERIOD_S
+            up_s, down_s = routes[0][2].next_release_s(), routes[1][2].next_release_s()
+            next_s = up_s if up_s < down_s else down_s
+            readable = waiter.wait(fds, next_s if next_s < next_flush_s else next_flush_s)
+        self._flush_interval(clock(), late)
+
+    def _flush_interval(self, now_s: float, late: dict) -> None:
+        second = int(now_s - self.start_s) - 1 if now_s - self.start_s >= 1 else 0
+        self.recorders.interval(second, late, self.cpu.sample(now_s))
+        for values in late.values():
+            values.clear()
+        if self.recorders.summary is not None:
+            self.recorders.summary.flush(now_s)
 
     def counters(self) -> dict:
+        """The final JSON (``<name>-counters.json``): CPU (all of it, and the cores used while forwarding,
+        start-up left out), sleeps, scheduling got, and per direction the counts, lateness and address pairs."""
+        now_s = self.clock()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        result = {"elapsed_s": self.clock() - self.start_s, "cpu_user_s": usage.ru_utime,
-                  "cpu_system_s": usage.ru_stime}
+        result = {"elapsed_s": now_s - self.start_s, "cpu_user_s": usage.ru_utime, "cpu_system_s": usage.ru_stime,
+                  "cpu_fraction_forwarding": round(self.cpu.since_start(now_s), 4) if self.cpu else None,
+                  "wakeups": self.waiter.wakeups if self.waiter else 0, "scheduling": self.scheduling}
         for side, shaper in self.shapers.items():
             result[side] = {name: getattr(shaper, name) for name in (
                 "offered_packets", "offered_bytes", "lost_packets", "lost_bytes", "dropped_packets",
                 "dropped_bytes", "delivered_packets", "delivered_bytes")}
             result[side]["send_errors"] = self.send_errors[side]
             result[side]["in_flight_at_exit"] = shaper.in_flight
+            result[side]["lateness"] = self.recorders.lateness[side].record()
+            result[side]["by_address"] = self.recorders.sources[side].totals()
         result["controls_applied"] = self.controls_applied
         return result
 
@@ -213,14 +251,3 @@ class LinkEmulator:
             path.write_text(json.dumps(self.counters(), indent=2) + "\n")
         self.recorders.close()
 
-
-def set_fine_timer_slack() -> None:
-    _prctl(PR_SET_TIMERSLACK, 1000)  # ns; the default 50 us would add to every sleep
-
-
-def raise_priority(niceness: int = NICENESS) -> None:
-    """A wire should not wait behind batch jobs: best effort, ignored without CAP_SYS_NICE."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
-    except (PermissionError, OSError):
-        pass

@@ -51,13 +51,17 @@ def disable_offloads(ifname: str, namespace: str | None = None) -> None:
 class EmulatorProcess:
     """``python -m topo.emulator`` as a child in its own process group; stopped on exit."""
 
-    def __init__(self, config: EmulatorConfig, workdir: Path, ready_timeout_s: float = 20):
+    def __init__(self, config: EmulatorConfig, workdir: Path, ready_timeout_s: float = 20,
+                 code_root: Path | None = None, env: dict | None = None):
+        """``code_root``: run the emulator from another checkout (a benchmark's baseline);
+        ``env``: extra environment variables (e.g. ECT_EMULATOR_FIFO_PRIORITY)."""
         self.config = config
         self.config_path = config.write(Path(workdir) / f"{config.name}-config.json")
+        root = str(code_root or REPO_ROOT)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "topo.emulator", "--config", str(self.config_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO_ROOT),
-            start_new_session=True, env={**os.environ, OWNER_ENV: str(os.getpid())})  # clean's mark
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, start_new_session=True,
+            env={**os.environ, **(env or {}), "PYTHONPATH": root, OWNER_ENV: str(os.getpid())})  # clean's mark
         deadline = time.monotonic() + ready_timeout_s
         line = self.process.stdout.readline()
         if not line.startswith("ready") or time.monotonic() > deadline:
@@ -167,8 +171,10 @@ class WirePath:
         return EmulatorConfig(name=name, uplink_in=self.wire_up_in, downlink_in=self.wire_down_in,
                               uplink=uplink, downlink=downlink, log_dir=log_dir, packet_log=packet_log)
 
-    def start_emulator(self, uplink: DirectionSpec, downlink: DirectionSpec, **kwargs) -> EmulatorProcess:
-        emulator = EmulatorProcess(self.emulator_config(uplink, downlink, **kwargs), self.workdir)
+    def start_emulator(self, uplink: DirectionSpec, downlink: DirectionSpec, code_root: Path | None = None,
+                       env: dict | None = None, **kwargs) -> EmulatorProcess:
+        emulator = EmulatorProcess(self.emulator_config(uplink, downlink, **kwargs), self.workdir,
+                                   code_root=code_root, env=env)
         self.state.add_process(emulator.process.pid, "emulator")
         return emulator
 

@@ -1,5 +1,10 @@
 """What the emulator writes: a per-second summary CSV and Mahimahi-format packet logs.
 
+Summary columns beyond the byte counts: the queueing delay (arrival to departure from the
+rate service) p50 / p95, the lateness (actual send minus scheduled release,
+topo/emulator/measurements.py) p50 / p99 in microseconds, and ``cpu_fraction``: the whole
+emulator process's CPU in that second (cores; the same on both directions' rows).
+
 Mahimahi's link log (mm-link --uplink-log): a ``#`` header with ``# base timestamp: T``,
 then one event per line, times in integer milliseconds on the same clock as T:
 ``t + bytes`` arrival, ``t - bytes delay`` departure (delay = ms spent queued and in
@@ -12,17 +17,16 @@ import csv
 import math
 from pathlib import Path
 
+from topo.emulator.measurements import percentile as _percentile
+
 SUMMARY_COLUMNS = ["second", "direction", "offered_bytes", "delivered_bytes", "dropped_bytes",
                    "offered_packets", "delivered_packets", "dropped_packets",
-                   "queue_delay_p50_ms", "queue_delay_p95_ms"]
+                   "queue_delay_p50_ms", "queue_delay_p95_ms", "lateness_p50_us", "lateness_p99_us",
+                   "cpu_fraction"]
 
 
-def _percentile(sorted_values: list, fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return math.nan
-    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
-    return sorted_values[rank]
+def _number(value: float, scale: float) -> str:
+    return "" if math.isnan(value) else f"{value * scale:.3f}"
 
 
 class SecondBins:
@@ -37,8 +41,15 @@ class SecondBins:
         second = int(time_s - self.start_s) if time_s >= self.start_s else 0
         row = self._bins.get(second)
         if row is None:
-            row = self._bins[second] = [0, 0, 0, 0, 0, 0, []]
+            row = self._bins[second] = [0, 0, 0, 0, 0, 0, [], []]
         return row
+
+    def add_lateness(self, second: int, lateness_s: list) -> None:
+        """The lateness of the packets sent during ``second`` (seconds since start)."""
+        row = self._bins.get(second)
+        if row is None:
+            row = self._bins[second] = [0, 0, 0, 0, 0, 0, [], []]
+        row[7].extend(lateness_s)
 
     def arrival(self, time_s: float, size_bytes: int) -> None:
         row = self._bin(time_s)
@@ -56,35 +67,41 @@ class SecondBins:
         row[2] += size_bytes
         row[5] += 1
 
-    def take_rows(self, before_second: int | None = None) -> list[list]:
+    def take_rows(self, before_second: int | None = None, cpu_by_second: dict | None = None) -> list[list]:
         """Finished seconds (all when ``before_second`` is None) as CSV rows, removed from memory."""
         seconds = sorted(s for s in self._bins if before_second is None or s < before_second)
         rows = []
         for second in seconds:
-            offered, delivered, dropped, n_off, n_del, n_drop, delays = self._bins.pop(second)
+            offered, delivered, dropped, n_off, n_del, n_drop, delays, late = self._bins.pop(second)
             delays.sort()
-            p50, p95 = _percentile(delays, 0.5), _percentile(delays, 0.95)
+            late.sort()
+            cpu = (cpu_by_second or {}).get(second, math.nan)
             rows.append([second, self.direction, offered, delivered, dropped, n_off, n_del, n_drop,
-                         "" if math.isnan(p50) else f"{p50 * 1000:.3f}",
-                         "" if math.isnan(p95) else f"{p95 * 1000:.3f}"])
+                         _number(_percentile(delays, 0.5), 1000), _number(_percentile(delays, 0.95), 1000),
+                         _number(_percentile(late, 0.5), 1e6), _number(_percentile(late, 0.99), 1e6),
+                         _number(cpu, 1)])
         return rows
 
 
 class SummaryCsv:
     """``<name>-summary.csv``; ``flush(now_s)`` writes every second older than the last one."""
 
-    def __init__(self, path: Path, bins: list[SecondBins]):
+    def __init__(self, path: Path, bins: list[SecondBins], cpu_by_second: dict | None = None):
         self.path = Path(path)
         self._bins = bins
+        self.cpu_by_second = cpu_by_second if cpu_by_second is not None else {}
         self._file = self.path.open("w", newline="")
         self._writer = csv.writer(self._file)
         self._writer.writerow(SUMMARY_COLUMNS)
         self._file.flush()
 
     def flush(self, now_s: float | None = None) -> None:
+        before = None
         for bins in self._bins:
             before = None if now_s is None else int(now_s - bins.start_s) - 1
-            self._writer.writerows(bins.take_rows(before))
+            self._writer.writerows(bins.take_rows(before, self.cpu_by_second))
+        for second in [s for s in self.cpu_by_second if before is None or s < before]:
+            del self.cpu_by_second[second]
         self._file.flush()
 
     def close(self) -> None:

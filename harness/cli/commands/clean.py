@@ -31,7 +31,7 @@ def run(_args) -> int:
         print("nothing to clean")
         return 0
     for what, items in (("processes", report.processes), ("interfaces", report.interfaces),
-                        ("namespaces", report.namespaces)):
+                        ("namespaces", report.namespaces), ("cgroups", report.cgroups)):
         if items:
             print(f"removed {len(items)} {what}: {', '.join(items)}")
     return 0

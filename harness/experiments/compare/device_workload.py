@@ -1,20 +1,66 @@
-"""The device workload of one placement, run from ue1 (``python -m nodes.workload``), with its progress."""
+"""The device workloads of one placement: ``python -m nodes.workload`` on each of ue1..ue<devices> at once, each
+with its own seed and rows file, their progress summed; Ctrl-C stops them all together."""
 from __future__ import annotations
 
+import os
+import selectors
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import Callable
 
 from harness.errors import HarnessError
-from harness.experiments.compare.run_record import Run
 from harness.experiments.compare.spec import ExperimentSpec
-from harness.orchestration.node_processes import CLOUD_URL, EDGE_URL, python_module, stop
+from harness.orchestration.node_processes import CLOUD_URL, EDGE_URL, python_module, stop_all
 from harness.repo_paths import REPO_ROOT
 from topo.network import Terminated
+from topo.topology import ue_name
 
-WORKLOAD_STOP_TIMEOUT_S = 3.0   # SIGINT (as from a terminal) -> exit of the device workload, then SIGTERM, SIGKILL
+WORKLOAD_STOP_TIMEOUT_S = 3.0   # SIGINT (as from a terminal) -> exit of the device workloads, then SIGTERM, SIGKILL
+IMAGES_DIR = REPO_ROOT / ".cache" / "images"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every device of one placement runs; device i (1-based) gets seed + i - 1."""
+
+    url: str
+    model: str
+    sizes: tuple[str, ...]
+    tag: str                      # request id prefix; a device's ids add its name when there are several
+    repetitions: int = 1
+    seed: int = 1
+    devices: int = 1
+    duration_s: float = 0.0       # closed loop: cycle for this long instead of ``repetitions``
+    think_ms: float = 0.0
+    rate_hz: float = 0.0
+    arrivals_file: str = ""
+    timeout_s: float = 120.0
+    retries: int = 0
+    retry_backoff_s: float = 0.5
+
+    def device_tag(self, index: int) -> str:
+        return self.tag if self.devices == 1 else f"{self.tag}-{ue_name(index)}"
+
+    def argv(self, index: int, out: Path) -> list[str]:
+        argv = python_module("nodes.workload", "--url", self.url, "--model", self.model,
+                             "--sizes", ",".join(self.sizes), "--seed", str(self.seed + index - 1),
+                             "--tag", self.device_tag(index),
+                             "--device", ue_name(index), "--timeout-s", f"{self.timeout_s:g}",
+                             "--retries", str(self.retries), "--retry-backoff-s", f"{self.retry_backoff_s:g}",
+                             "--images-dir", str(IMAGES_DIR), "--out", str(out))
+        if not self.arrivals_file:  # an arrival file sets the requests itself
+            argv += ["--repetitions", str(self.repetitions)]
+        if self.duration_s:
+            argv += ["--duration-s", f"{self.duration_s:g}"]
+        if self.think_ms:
+            argv += ["--think-ms", f"{self.think_ms:g}"]
+        if self.rate_hz:
+            argv += ["--rate-hz", f"{self.rate_hz:g}"]
+        if self.arrivals_file:
+            argv += ["--arrivals", str(Path(self.arrivals_file).resolve())]
+        return argv
 
 
 def placement_target(spec: ExperimentSpec, placement: str) -> tuple[str, str]:
@@ -23,36 +69,82 @@ def placement_target(spec: ExperimentSpec, placement: str) -> tuple[str, str]:
             "features": (EDGE_URL, "features-pca"), "split": (EDGE_URL, "split-3")}[placement]
 
 
-def run_workload(net, spec: ExperimentSpec, run: Run, access: str, placement: str, bar: tqdm,
-                 duration_s: float = 0.0) -> Path:
-    """The device workload of one placement from ue1; rows stream into a CSV in the run folder."""
+def compare_workload(spec: ExperimentSpec, placement: str, duration_s: float = 0.0) -> Workload:
     url, model = placement_target(spec, placement)
-    out = run.run_dir / "logs" / access / f"device-{placement}.csv"
-    argv = python_module("nodes.workload", "--url", url, "--model", model, "--sizes", ",".join(spec.sizes),
-                          "--repetitions", str(spec.repetitions), "--seed", str(spec.seed),
-                          "--tag", placement, "--timeout-s", f"{spec.request_timeout_s:g}",
-                          "--retries", str(spec.request_retries), "--retry-backoff-s", f"{spec.retry_backoff_s:g}",
-                          "--images-dir", str(REPO_ROOT / ".cache" / "images"), "--out", str(out))
-    if duration_s:
-        argv += ["--duration-s", f"{duration_s:g}"]
-    if spec.open_loop_rate_hz:
-        argv += ["--rate", f"{spec.open_loop_rate_hz:g}"]
-    proc = net.popen("ue1", argv, "device", stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
-    if bar.n == 0:
-        bar.reset(total=bar.total)  # start the rate (and time-left) clock at the first request, not at set-up
+    return Workload(url=url, model=model, sizes=spec.sizes, tag=placement, repetitions=spec.repetitions,
+                    seed=spec.seed, devices=spec.devices, duration_s=duration_s, think_ms=spec.think_ms,
+                    rate_hz=spec.open_loop_rate_hz, arrivals_file=spec.arrivals_file,
+                    timeout_s=spec.request_timeout_s, retries=spec.request_retries,
+                    retry_backoff_s=spec.retry_backoff_s)
+
+
+def rows_file(folder: Path, placement: str, index: int, devices: int) -> Path:
+    """Where device ``index`` writes its rows: ``device-<placement>.csv`` alone, ``device-<placement>-ue<i>.csv``
+    among several."""
+    return folder / (f"device-{placement}.csv" if devices == 1 else f"device-{placement}-{ue_name(index)}.csv")
+
+
+def device_rows_files(folder: Path, placement: str) -> list[Path]:
+    """Every device's rows file of ``placement`` in ``folder`` (either naming), ue1 first."""
+    found = [folder / f"device-{placement}.csv"] + sorted(
+        folder.glob(f"device-{placement}-ue*.csv"), key=lambda p: int(p.stem.rsplit("-ue", 1)[1] or 0))
+    return [p for p in found if p.is_file()]
+
+
+def run_workloads(net, workload: Workload, folder: Path, placement: str, label: str,
+                  on_progress: Callable[[int], None] = lambda done: None,
+                  on_stop: Callable[[], None] = lambda: None) -> list[Path]:
+    """Run ``workload`` on ue1..ue<devices> at once; each device's rows stream into its file in ``folder`` (its
+    stderr beside it, ``.err``). ``on_progress(done)``: requests finished so far, all devices together.
+    Returns the rows files.
+
+    A device that fails is one line naming it (``label``: access and placement). Ctrl-C / SIGTERM (raised
+    here): ``on_stop()`` at once, then every device is stopped together as a terminal would (SIGINT first:
+    each keeps its finished rows), and the stop is raised on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outs = [rows_file(folder, placement, i, workload.devices) for i in range(1, workload.devices + 1)]
+    procs: list[subprocess.Popen] = []
     try:
-        done_before = bar.n
-        for line in proc.stdout:
-            parts = line.decode(errors="replace").split()
-            if len(parts) == 3 and parts[0] == "progress":
-                bar.n = done_before + int(parts[1])
-                bar.refresh()
-        if proc.wait() != 0:
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-            raise HarnessError(f"device workload ({access}, {placement}) failed: {err[-1] if err else proc.returncode}")
+        for index, out in enumerate(outs, 1):
+            with open(out.with_suffix(".err"), "wb") as err:
+                procs.append(net.popen(ue_name(index), workload.argv(index, out), "device", stdout=subprocess.PIPE,
+                                       stderr=err, cwd=REPO_ROOT))
+        _follow(procs, on_progress)
+        failed = [(i, p) for i, p in enumerate(procs, 1) if p.wait() != 0]
+        if failed:
+            index, proc = failed[0]
+            lines = outs[index - 1].with_suffix(".err").read_text(errors="replace").strip().splitlines()
+            others = f" (and {len(failed) - 1} other device(s))" if len(failed) > 1 else ""
+            raise HarnessError(f"device workload ({label}, {ue_name(index)}) failed: "
+                               f"{lines[-1] if lines else f'exit code {proc.returncode}'}{others}")
     except (KeyboardInterrupt, Terminated):
-        run.mark_stopped()
+        on_stop()
         raise
-    finally:  # Ctrl-C: the workload runs in its own session (mnexec setsid), so it is told here, as a terminal would
-        stop(proc, WORKLOAD_STOP_TIMEOUT_S, signals=(signal.SIGINT, signal.SIGTERM))
-    return out
+    finally:  # each workload runs in its own session (mnexec setsid), so it is told here, as a terminal would
+        stop_all(procs, WORKLOAD_STOP_TIMEOUT_S, signals=(signal.SIGINT, signal.SIGTERM))
+        for proc in procs:
+            proc.stdout.close()
+    return outs
+
+
+def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None]) -> None:
+    """Read every device's ``progress DONE TOTAL`` lines until all have closed their output."""
+    done = [0] * len(procs)
+    partial = [b""] * len(procs)
+    with selectors.DefaultSelector() as selector:
+        for index, proc in enumerate(procs):
+            selector.register(proc.stdout, selectors.EVENT_READ, index)
+        while selector.get_map():
+            for key, _ in selector.select(timeout=1.0):
+                index = key.data
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                lines = (partial[index] + chunk).split(b"\n")
+                partial[index] = lines.pop()
+                for line in lines:
+                    parts = line.decode(errors="replace").split()
+                    if len(parts) == 3 and parts[0] == "progress" and parts[1].isdigit():
+                        done[index] = int(parts[1])
+                on_progress(sum(done))

@@ -5,8 +5,11 @@ import csv
 import json
 from pathlib import Path
 
+from harness.experiments.compare.device_workload import device_rows_files
 from harness.experiments.compare.run_record import Run
 from nodes.csv_rows import CsvRows
+
+DEVICE_FIELDS = ["device", "scheduled_ns", "schedule_lateness_ms", "queue_ms", "server_in_progress_at_arrival"]
 
 
 def answering_node(placement: str) -> str:
@@ -42,10 +45,33 @@ def _ms(end, start) -> str:
         return ""
 
 
-def request_row(row: dict, access: str, placement: str, server: dict) -> dict:
+def queue_ms(server: dict) -> str:
+    """The answering server's queueing time, arrival to preprocess start: its own ``queue_ms``, else from its
+    stamps; "" where it recorded neither."""
+    value = server.get("queue_ms")
+    if value not in (None, ""):
+        try:
+            return f"{float(value):.3f}"
+        except (TypeError, ValueError):
+            return ""
+    return _ms(server.get("preprocess_start_ns"), server.get("received_ns"))
+
+
+def lateness_ms(row: dict) -> str:
+    """How late the request left against its schedule (the workload's own figure, else send start - scheduled)."""
+    value = row.get("schedule_lateness_ms")
+    if value not in (None, ""):
+        return str(value)
+    return _ms(row.get("send_start_ns"), row.get("scheduled_ns")) if row.get("scheduled_ns") else ""
+
+
+def request_row(row: dict, access: str, placement: str, server: dict, device: str = "ue1") -> dict:
     ok = str(row.get("status")) == "200"
     cloud_leg = _ms(row.get("cloud_reply_complete_ns"), row.get("cloud_request_start_ns"))
     return {
+        "device": row.get("device") or device, "scheduled_ns": row.get("scheduled_ns") or "",
+        "schedule_lateness_ms": lateness_ms(row), "queue_ms": queue_ms(server) if ok else "",
+        "server_in_progress_at_arrival": server.get("in_progress_at_arrival", ""),
         "request_id": f"{access}-{row['request_id']}", "access": access, "placement": placement,
         "model": row.get("model"), "size_bytes": row.get("size_bytes"), "actual_bytes": row.get("actual_bytes"),
         "repetition": row.get("repetition"), "status": "ok" if ok else "error",
@@ -68,17 +94,24 @@ def request_row(row: dict, access: str, placement: str, server: dict) -> dict:
 
 def collect_requests(run: Run, access: str, placements: list[str], requests: CsvRows,
                      stopped_ns: int | None = None) -> int:
-    """The device rows of ``access`` joined with the answering node's stamps, into requests.csv.
+    """The device rows of ``access`` (every device's file) joined with the answering node's stamps, into
+    requests.csv; see ``collect_rows``."""
+    folder = run.run_dir / "logs" / access
+    files = [(path, placement) for placement in placements for path in device_rows_files(folder, placement)]
+    return collect_rows(run, access, files, server_stamps(folder), requests, stopped_ns)
+
+
+def collect_rows(run: Run, access: str, files: list[tuple[Path, str]], stamps: dict, requests: CsvRows,
+                 stopped_ns: int | None = None, extra: dict | None = None) -> int:
+    """The rows of the device files ``files`` ((path, placement)), each joined with its answering node's record
+    in ``stamps`` (``server_stamps``), into ``requests`` with the ``extra`` columns; returns how many.
 
     ``stopped_ns``: when Ctrl-C / SIGTERM stopped the run; an error row of a request sent after it is the
     stop's doing, not a measurement, and is left out (counted in experiment.json). A row cut short by a
     killed workload (no status) is left out too."""
-    stamps = server_stamps(run.run_dir / "logs" / access)
     written = dropped = 0
-    for placement in placements:
-        path = run.run_dir / "logs" / access / f"device-{placement}.csv"
-        if not path.exists():
-            continue
+    for path, placement in files:
+        device = _device_of(path)
         with open(path, newline="") as rows:
             for row in csv.DictReader(rows):
                 if not row.get("request_id") or not row.get("status"):
@@ -90,11 +123,18 @@ def collect_requests(run: Run, access: str, placements: list[str], requests: Csv
                 if row.get("provider") and row.get("node"):
                     run.record["environment"]["onnxruntime_providers"][row["node"]] = row["provider"]
                 server = stamps.get((answering_node(placement), str(row["request_id"])), {})
-                requests.write(request_row(row, access, placement, server))
+                requests.write({**request_row(row, access, placement, server, device), **(extra or {})})
                 written += 1
     if dropped:
-        run.record.setdefault("rows_left_out", {})[access] = dropped
+        left_out = run.record.setdefault("rows_left_out", {})
+        left_out[access] = left_out.get(access, 0) + dropped
     return written
+
+
+def _device_of(path: Path) -> str:
+    """The device a rows file belongs to: ``device-<placement>-ue<i>.csv`` -> ue<i>; ``device-<placement>.csv``: ue1."""
+    tail = path.stem.rsplit("-", 1)[-1]
+    return tail if tail.startswith("ue") and tail[2:].isdigit() else "ue1"
 
 
 def _after(row: dict, at_ns: int) -> bool:

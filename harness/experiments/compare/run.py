@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.experiments.compare.device_workload import run_workload
+from harness.experiments.compare.device_workload import compare_workload, run_workloads
 from harness.experiments.compare.request_rows import collect_requests
 from harness.experiments.compare.run_record import Run
 from harness.experiments.compare.spec import ExperimentSpec, access_profile
@@ -24,7 +24,8 @@ from harness.orchestration.fault_actions import NetworkFaults, RunningNodes
 from harness.orchestration.faults import FaultRunner, parse_schedule
 from harness.orchestration.model_set import load_manifest, models_origin
 from harness.orchestration.node_processes import (NODE_READY_TIMEOUT_S, NODE_STOP_TIMEOUT_S,
-                                                  STOPPED_NODE_STOP_TIMEOUT_S, edge_args, start_node, start_nodes)
+                                                  STOPPED_NODE_STOP_TIMEOUT_S, compute_records, edge_args, start_node,
+                                                  start_nodes)
 from harness.orchestration.results import LINK_FIELDS, REQUEST_FIELDS, environment, utc_stamp, write_json_atomically
 from nodes.csv_rows import CsvRows
 from nodes.launch import stop_nodes
@@ -42,6 +43,18 @@ def timeouts_record(spec: ExperimentSpec) -> dict:
                               "retries": spec.edge_cloud_retries, "retry_backoff_s": 0.2,
                               "retried_on": "no answer or any non-200 answer; a failed sha256 check never"},
             "node_ready_timeout_s": NODE_READY_TIMEOUT_S}
+
+
+def capture_points(devices: int) -> list[str]:
+    """Where the packets are captured: ue1, edge and cloud; with several devices the base station (its access
+    side) instead of ue1, where every device's traffic passes (one capture, not one per device; each device is
+    told apart by its address, 10.0.1.<i>)."""
+    return ["ue1" if devices == 1 else "bs", "edge", "cloud"]
+
+
+def _show(bar: tqdm, done: int) -> None:
+    bar.n = done
+    bar.refresh()
 
 
 def _save_windows(log_dir: Path, access: str, windows) -> None:
@@ -70,7 +83,7 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
     }
     run.record["environment"]["onnxruntime_providers"] = {}
     run.save()
-    total = len(spec.accesses) * len(spec.placements) * len(spec.sizes) * spec.repetitions
+    total = len(spec.accesses) * len(spec.placements) * len(spec.sizes) * spec.repetitions * spec.devices
     requests = CsvRows(run.run_dir / "requests.csv", REQUEST_FIELDS)
     links = CsvRows(run.run_dir / "links.csv", LINK_FIELDS)
     bar = tqdm(total=total if spec.experiment != "replay" else None, unit="req", desc="requests", file=sys.stderr,
@@ -94,7 +107,7 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
 def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, lan: LinkProfile, backend: str,
                 models_dir: Path, requests: CsvRows, links: CsvRows, bar: tqdm, progress) -> None:
     spec = run.spec
-    topo_spec = TopologySpec(access=profile, wan=wan, lan=lan, ues=spec.ues, backend=backend)
+    topo_spec = TopologySpec(access=profile, wan=wan, lan=lan, ues=spec.topology_ues, backend=backend)
     log_dir = run.run_dir / "logs" / access
     log_dir.mkdir(parents=True, exist_ok=True)
     progress(f"[{access}] network up ({backend} links)")
@@ -105,11 +118,12 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
         cloud = edge = None
         try:
             if spec.capture:
-                captures = start_captures(net, ["ue1", "edge", "cloud"], run.run_dir / "pcaps", access,
+                captures = start_captures(net, capture_points(spec.devices), run.run_dir / "pcaps", access,
                                           spec.capture_snaplen_bytes)
             progress(f"[{access}] starting cloud, then edge (model download over the WAN)")
             cloud, edge, fetch_s = start_nodes(net, models_dir, log_dir, edge_args(
-                spec.edge_model, spec.placements, spec.edge_cloud_timeout_s, spec.edge_cloud_retries))
+                spec.edge_model, spec.placements, spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
+                compute=spec.compute)
             run.record["model_fetch_s"][access] = round(fetch_s, 3)
             progress(f"[{access}] calibrating links")
             for row in measure_links(net, duration_s=spec.calibrate_seconds, ping_count=10, progress=lambda _: None):
@@ -126,10 +140,15 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             runner.start()
             run.record["fault_clock_start_ns"][access] = runner.start_ns
             try:
+                if bar.n == 0:
+                    bar.reset(total=bar.total)  # the rate (and time-left) clock starts at the first request
                 for placement in spec.placements:
                     bar.set_description(f"{access}/{placement}")
                     duration = spec.replay_seconds if spec.experiment == "replay" else 0.0
-                    run_workload(net, spec, run, access, placement, bar, duration)
+                    done_before = bar.n
+                    run_workloads(net, compare_workload(spec, placement, duration), log_dir, placement,
+                                  f"{access}, {placement}", on_progress=lambda done: _show(bar, done_before + done),
+                                  on_stop=run.mark_stopped)
             finally:
                 run.record["faults"] += [{"access": access, **w} for w in runner.stop()]
         except (KeyboardInterrupt, Terminated):
@@ -137,6 +156,7 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             raise
         finally:  # the workload is gone: stop the nodes (their stamps are on disk), then join the rows
             stop_nodes([edge, cloud], NODE_STOP_TIMEOUT_S if run.stopped_ns is None else STOPPED_NODE_STOP_TIMEOUT_S)
+            run.record.setdefault("compute", {})[access] = compute_records([cloud, edge], spec.compute)
             stop_captures(captures)
             run.record["captures"] += [c.record(run.run_dir, access) for c in captures]
             collect_requests(run, access, list(spec.placements), requests, run.stopped_ns)

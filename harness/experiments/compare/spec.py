@@ -12,9 +12,12 @@ from pathlib import Path
 
 from harness.errors import SpecError
 from harness.orchestration.faults import parse_schedule
+from harness.orchestration.node_processes import compute_plan
 from harness.orchestration.spec_resolver import resolve_spec as resolve
+from harness.experiments.compare.arrivals import check_arrival_pattern
 from topo.links import BACKENDS
 from topo.profiles import LinkProfile, load_profile, trace_profile
+from topo.topology import MAX_UES
 
 # The seeds' image sizes (SEEDS.md, System B): K = 1024 bytes.
 SIZES_BYTES = {"60K": 60 * 1024, "124K": 124 * 1024, "256K": 256 * 1024, "512K": 512 * 1024,
@@ -31,9 +34,13 @@ class ExperimentSpec:
     sizes: tuple[str, ...] = tuple(SIZES_BYTES)
     repetitions: int = 12
     link_backend: str = "auto"
-    open_loop_rate_hz: float = 0.0      # 0 = closed loop (one request at a time, as the seeds measured)
-    seed: int = 1
-    ues: int = 1
+    open_loop_rate_hz: float = 0.0      # per device: Poisson arrivals per second; 0 = closed loop (one request
+                                        # at a time, as the seeds measured)
+    think_ms: float = 0.0               # closed loop: pause after each reply before the next request (0: none)
+    arrivals_file: str = ""             # open loop from a file, one send time (s from the start) per line
+    seed: int = 1                       # device i (1..devices) uses seed + i - 1
+    ues: int = 1                        # hosts on the access network (the topology has max(ues, devices))
+    devices: int = 1                    # devices running the workload at once: ue1..ue<devices>
     wan: str = "wan"
     lan: str = "lan"
     uplink_trace: str = ""              # replay: access uplink trace file
@@ -53,6 +60,8 @@ class ExperimentSpec:
                                         # the cloud reset when it restarted fails once)
     faults: tuple[str, ...] = ()        # fault schedule, see harness/orchestration/faults.py ("10s:link-down:wan:5s")
     models_dir: str = ""                # "" = the default model cache (.cache/models)
+    compute: tuple[str, ...] = ()       # node compute budgets, KEY=VALUE: node_profile=system-b (the default),
+                                        # edge.cpus=0.5, cloud.threads=2, ... (nodes/compute_budget.py)
     results_dir: str = "results"
 
     def __post_init__(self):
@@ -71,10 +80,12 @@ class ExperimentSpec:
             raise SpecError(f"repetitions must be >= 1, got {self.repetitions}")
         if self.link_backend not in BACKENDS:
             raise SpecError(f"link_backend must be one of {', '.join(BACKENDS)}, got {self.link_backend!r}")
-        if self.open_loop_rate_hz < 0:
-            raise SpecError(f"open_loop_rate_hz must be >= 0 (0 = closed loop), got {self.open_loop_rate_hz}")
-        if not 1 <= self.ues <= 200:
-            raise SpecError(f"ues must be 1..200, got {self.ues}")
+        if not 1 <= self.ues <= MAX_UES:
+            raise SpecError(f"ues must be 1..{MAX_UES}, got {self.ues}")
+        if not 1 <= self.devices <= MAX_UES:
+            raise SpecError(f"devices must be 1..{MAX_UES} (ue1..ue<devices> each run the workload), "
+                            f"got {self.devices}")
+        check_arrival_pattern(self.think_ms, self.open_loop_rate_hz, self.arrivals_file)
         if self.capture_snaplen_bytes < 0 or self.calibrate_seconds < 0 or self.request_timeout_s <= 0:
             raise SpecError("capture_snaplen_bytes and calibrate_seconds must be >= 0, request_timeout_s > 0")
         if not (0 <= self.request_retries <= 10 and 0 <= self.edge_cloud_retries <= 10):
@@ -85,8 +96,14 @@ class ExperimentSpec:
                             f"{self.retry_backoff_s:g} and {self.edge_cloud_timeout_s:g}")
         if self.faults:
             parse_schedule(self.faults)
+        compute_plan(self.compute)  # an unknown node profile or a bad budget: SpecError
         if self.experiment == "replay" and not (self.uplink_trace and self.downlink_trace):
             raise SpecError("replay needs both an uplink and a downlink trace (--uplink FILE --downlink FILE)")
+
+    @property
+    def topology_ues(self) -> int:
+        """Hosts the network gets: every device, and any extra idle ues asked for."""
+        return max(self.ues, self.devices)
 
     @property
     def sizes_bytes(self) -> list[int]:

@@ -1,0 +1,149 @@
+"""``reproduce`` part: System A (edge learning: PCA / autoencoder features from the edge to the cloud).
+
+Network (root): the ``features`` paths at System A's image size, ~11 KB (1,089 MB / 100,000 face crops), over
+WiFi and the WAN (``system_a_network``): edge->cloud traffic cut of PCA / autoencoder features vs raw images,
+inference latency and traffic of edge learning vs cloud-only. Learning (``system_a_learning``) on
+Fashion-MNIST: the cloud's classifier on raw inputs vs on features at 15 epochs (training time, accuracy gap), after
+the long regime (PCA vs cloud-only), and accuracy vs feature dimension (``accuracy_vs_dim.csv`` / ``.png``).
+
+Artefacts in the part's work folder: ``network/round-<r>.json`` and ``network/paths.csv``;
+``learning/cells/*.json``, ``learning/cells.csv``, ``accuracy_vs_dim.csv``, ``accuracy_vs_dim.png``;
+``system_a.json`` (settings, wall times, the figures). Everything that finished is kept and not redone.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from harness.analysis.published import PUBLISHED_RAW_IMAGE_BYTES
+from harness.experiments.reproduce.measured import Measured
+from harness.experiments.reproduce.system_a_figures import accuracy_table, learning_figures, network_figures
+from harness.experiments.reproduce.system_a_learning import LearningSettings, train_cells
+from harness.experiments.reproduce.system_a_network import NetworkSettings, measure_rounds
+from harness.orchestration.results import write_json_atomically
+from nodes.csv_rows import CsvRows
+
+NEEDS_ROOT = True
+DATASET = "fashion"
+NETWORK_KEYS = ("a.traffic_cut.pca", "a.traffic_cut.autoencoder", "a.latency_change", "a.traffic_change")
+LEARNING_KEYS = ("a.training_faster", "a.accuracy_gap.15_epochs", "a.pca_matches.200_epochs",
+                 "a.accuracy_rises_with_dim")
+
+
+@dataclass(frozen=True)
+class SystemASettings:
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    learning: LearningSettings = field(default_factory=LearningSettings)
+
+
+QUICK = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=10, rounds=3),
+                        LearningSettings(train_images=1_000, fit_images=1_000, feature_dims=(16, 64, 256),
+                                         ae_epochs=3, seeds=2))
+FULL = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=30, rounds=5),
+                       LearningSettings(train_images=10_000, fit_images=4_000, feature_dims=(8, 16, 32, 64, 128, 256),
+                                        ae_epochs=5, seeds=3))
+
+
+def _live_dim(models_dir: str) -> int | None:
+    from harness.orchestration.model_set import DEFAULT_MODELS_DIR, load_manifest
+
+    try:
+        return load_manifest(Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)["settings"].get("feature_dim")
+    except Exception:  # noqa: BLE001 -- only a detail sentence depends on it
+        return None
+
+
+def _write_paths(path: Path, rounds: list[list[dict]]) -> None:
+    fields = ["round", "path", "model", "requests", "ok", "median_response_ms", "mean_image_bytes",
+              "wan_to_cloud_bytes_per_image", "wan_from_cloud_bytes_per_image"]
+    with CsvRows(path, fields) as log:
+        for index, rows in enumerate(rounds):
+            for row in rows:
+                log.write({"round": index, **row})
+
+
+def _write_learning(work_dir: Path, cells: list[dict], table: list[dict]) -> None:
+    with CsvRows(work_dir / "learning" / "cells.csv", ["method", "feature_dim", "regime", "seed", "epochs_run",
+                                                      "train_seconds", "accuracy"]) as log:
+        for cell in cells:
+            log.write(cell)
+    with CsvRows(work_dir / "accuracy_vs_dim.csv", list(table[0])) as log:
+        for row in table:
+            log.write(row)
+    _plot(work_dir / "accuracy_vs_dim.png", table)
+
+
+def _plot(path: Path, table: list[dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, style in (("pca", "o-"), ("autoencoder", "s-")):
+        sel = [r for r in table if r["method"] == method]
+        ax.errorbar([r["feature_dim"] for r in sel], [r["accuracy_pct"] for r in sel],
+                    yerr=[r["accuracy_ci95_points"] or 0 for r in sel], fmt=style, capsize=3, label=method)
+    raw = next((r for r in table if r["method"] == "raw"), None)
+    if raw:
+        ax.axhline(raw["accuracy_pct"], ls="--", color="grey", label="cloud-only (raw inputs)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("feature dimension")
+    ax.set_ylabel("test accuracy (%), mean ± 95% CI")
+    ax.set_title("System A on Fashion-MNIST: the cloud's classifier on edge features")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _not_run(keys, why: str) -> list[Measured]:
+    return [Measured(k, None, basis="not run", n=0, detail=why) for k in keys]
+
+
+def run_learning(work_dir: Path, settings: LearningSettings, progress: Callable[[str], None], data=None) -> list[Measured]:
+    """The learning figures; ``data`` (DataSplits) for tests, else Fashion-MNIST ("not run" when absent)."""
+    if data is None:
+        from models.datasets import load_dataset
+        from models.errors import DatasetError
+
+        try:
+            data = load_dataset(DATASET)
+        except DatasetError as err:
+            return _not_run(LEARNING_KEYS, f"needs Fashion-MNIST: {err}")
+    cells = train_cells(data, settings, work_dir / "learning", progress)
+    table = accuracy_table(cells, settings.feature_dims)
+    _write_learning(work_dir, cells, table)
+    n = settings.train_images or len(data.train)
+    what = f"{min(n, len(data.train)):,} {data.name} training images"
+    return learning_figures(cells, settings.feature_dims, settings.headline_dim, what)
+
+
+def run_settings(work_dir: Path, settings: SystemASettings, progress: Callable[[str], None], data=None,
+                 network: bool = True) -> list[Measured]:
+    """The part with explicit settings (``run_part`` picks QUICK or FULL; tests inject tiny ones)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    walls, figures = {}, []
+    started = time.monotonic()
+    if network:
+        rounds = measure_rounds(work_dir / "network", settings.network, progress)
+        _write_paths(work_dir / "network" / "paths.csv", rounds)
+        figures += network_figures(rounds, settings.network.access, settings.network.image_bytes,
+                                   _live_dim(settings.network.models_dir))
+    else:
+        figures += _not_run(NETWORK_KEYS, "network runs skipped (they need root: sudo python harness/run.py "
+                                          "reproduce system-a)")
+    walls["network_s"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    figures += run_learning(work_dir, settings.learning, progress, data)
+    walls["learning_s"] = round(time.monotonic() - started, 1)
+    write_json_atomically(work_dir / "system_a.json", {"settings": asdict(settings), "wall_s": walls,
+                                                       "figures": [m.to_dict() for m in figures]})
+    progress(f"system-a: network {walls['network_s']:.0f} s, learning {walls['learning_s']:.0f} s")
+    return figures
+
+
+def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None]) -> list[Measured]:
+    return run_settings(work_dir, QUICK if quick else FULL, progress)

@@ -1,0 +1,86 @@
+"""What the emulator measures about itself: how late packets leave, and its own CPU.
+
+Lateness = actual send time minus the scheduled release time (departure from the rate
+service plus the delay line), per direction; it is never negative (nothing leaves early).
+``LatenessHistogram`` keeps 1 us bins up to 20 ms (exact values beyond) for the run's
+p50 / p99 / max; ``ProcessCpu`` turns getrusage into the cores used per interval.
+"""
+from __future__ import annotations
+
+import math
+import resource
+
+HISTOGRAM_BINS = 20_000   # 1 us each: 0..20 ms
+
+
+def percentile(sorted_values: list, fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list (nan when empty)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+class LatenessHistogram:
+    def __init__(self):
+        self._bins = [0] * HISTOGRAM_BINS
+        self._beyond: list[float] = []
+        self.count = 0
+        self.max_s = 0.0
+
+    def add_all(self, lateness_s: list) -> None:
+        bins, beyond = self._bins, self._beyond
+        for value in lateness_s:
+            index = int(value * 1e6) if value > 0 else 0
+            if index < HISTOGRAM_BINS:
+                bins[index] += 1
+            else:
+                beyond.append(value)
+        if lateness_s:
+            self.count += len(lateness_s)
+            self.max_s = max(self.max_s, max(lateness_s))
+
+    def percentile_s(self, fraction: float) -> float:
+        """The nearest-rank percentile, to the upper edge of its 1 us bin (nan without packets)."""
+        if self.count == 0:
+            return math.nan
+        rank = max(1, math.ceil(fraction * self.count))
+        seen = 0
+        for index, n in enumerate(self._bins):
+            seen += n
+            if seen >= rank:
+                return min((index + 1) * 1e-6, self.max_s)
+        return sorted(self._beyond)[rank - seen - 1]
+
+    def record(self) -> dict:
+        """For the counters file: packets, p50 / p99 / max in ms (None without packets)."""
+        if self.count == 0:
+            return {"packets": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+        return {"packets": self.count, "p50_ms": round(self.percentile_s(0.5) * 1000, 4),
+                "p99_ms": round(self.percentile_s(0.99) * 1000, 4), "max_ms": round(self.max_s * 1000, 4)}
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class ProcessCpu:
+    """The process's CPU (user + system) between samples, as a fraction of one core."""
+
+    def __init__(self, now_s: float):
+        self._last_s = now_s
+        self._last_cpu_s = cpu_seconds()
+        self.start_s, self.start_cpu_s = now_s, self._last_cpu_s
+
+    def sample(self, now_s: float) -> float:
+        cpu_s = cpu_seconds()
+        elapsed_s = now_s - self._last_s
+        fraction = (cpu_s - self._last_cpu_s) / elapsed_s if elapsed_s > 0 else math.nan
+        self._last_s, self._last_cpu_s = now_s, cpu_s
+        return fraction
+
+    def since_start(self, now_s: float) -> float:
+        """Cores used since the loop started forwarding (start-up imports left out)."""
+        elapsed_s = now_s - self.start_s
+        return (cpu_seconds() - self.start_cpu_s) / elapsed_s if elapsed_s > 0 else math.nan
