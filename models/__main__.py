@@ -1,4 +1,8 @@
-"""``python -m models build [--cache DIR] [--force] [--epochs N] [--data DIR --dataset mnist|fashion|cifar10]``."""
+"""``python -m models build [--cache DIR] [--force] [--epochs N] [--dataset digits|mnist|fashion|cifar10] [--data DIR]``.
+
+Without --data, ``--dataset fashion`` reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
+and mnist / cifar10 the folder in $ECT_MNIST_DIR / $ECT_CIFAR10_DIR (models.datasets.default_data_dir).
+"""
 from __future__ import annotations
 
 import argparse
@@ -25,8 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--max-train-images", type=int, metavar="N", help="use at most this many training images (0: all)")
     build.add_argument("--edge-pool-stride", type=int, choices=(1, 2), help="EdgeCNN max-pool stride (default: 2; 1 as in SEEDS.md)")
     build.add_argument("--seed", type=int, metavar="N", help="seed of the data split and training (default: 0)")
-    build.add_argument("--data", type=Path, dest="data_dir", metavar="DIR", help="folder with MNIST/Fashion IDX or CIFAR-10 batches")
-    build.add_argument("--dataset", choices=DATASETS, help="default: digits (embedded), or the --data folder's set")
+    build.add_argument("--data", type=Path, dest="data_dir", metavar="DIR",
+                       help="folder with MNIST/Fashion IDX or CIFAR-10 batches (default: fashion from "
+                            "/usr/share/datasets/fashion-mnist, mnist/cifar10 from $ECT_MNIST_DIR/$ECT_CIFAR10_DIR)")
+    build.add_argument("--dataset", choices=DATASETS, help="default: digits (embedded); fashion needs no --data "
+                                                           "once dataset-fashion-mnist is installed")
     build.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 

@@ -4,6 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
+from models import datasets
 from models.datasets import (ImageSet, embedded_digits, load_cifar10_folder, load_dataset, load_idx_folder,
                              read_cifar_batch, read_idx, to_rgb32, write_idx)
 from models.errors import DatasetError
@@ -89,13 +90,14 @@ def test_cifar_refuses_foreign_globals(tmp_path):
         read_cifar_batch(path)
 
 
-def test_embedded_digits_and_dataset_errors():
+def test_embedded_digits_and_dataset_errors(monkeypatch):
+    monkeypatch.delenv("ECT_MNIST_DIR", raising=False)
     data = embedded_digits()
     assert len(data.train) + len(data.test) == 1797
     assert data.train.images.shape[1:] == (32, 32, 3) and data.train.images.dtype == np.uint8
     assert set(np.unique(data.test.labels)) == set(range(10))
     assert embedded_digits().describe() == data.describe()  # deterministic split
-    with pytest.raises(DatasetError, match="needs --data"):
+    with pytest.raises(DatasetError, match="'mnist' not found: pass --data DIR .* or set ECT_MNIST_DIR"):
         load_dataset("mnist")
     with pytest.raises(DatasetError, match="must be one of"):
         load_dataset("imagenet")
@@ -107,3 +109,51 @@ def test_image_set_validation():
     with pytest.raises(DatasetError, match="labels"):
         ImageSet(np.zeros((2, 32, 32, 3), np.uint8), np.zeros(1, np.int64))
     assert to_rgb32(np.zeros((2, 8, 8), np.uint8)).shape == (2, 32, 32, 3)
+
+
+def test_fashion_is_read_from_the_system_folder_without_data(tmp_path, monkeypatch):
+    """No --data: Fashion-MNIST comes from the Debian package's folder (here a tiny IDX stand-in), an
+    $ECT_FASHION_MNIST_DIR overrides it, and an explicit folder wins over both."""
+    system, other, explicit = tmp_path / "system", tmp_path / "other", tmp_path / "explicit"
+    for folder, n_train in ((system, 12), (other, 7), (explicit, 9)):
+        folder.mkdir()
+        _write_mnist(folder, n_train=n_train, compress=True)
+    monkeypatch.delenv("ECT_FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "fashion", system)
+    data = load_dataset("fashion")
+    assert (data.name, data.source, len(data.train)) == ("fashion", str(system), 12)
+    monkeypatch.setenv("ECT_FASHION_MNIST_DIR", str(other))
+    assert len(load_dataset("fashion").train) == 7
+    assert len(load_dataset("fashion", explicit).train) == 9
+
+
+def test_absent_fashion_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECT_FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "fashion", tmp_path / "not-installed")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("fashion")
+    message = str(caught.value)
+    assert "\n" not in message and "apt install dataset-fashion-mnist" in message and "--data DIR" in message
+    assert str(tmp_path / "not-installed") in message
+
+
+def test_cli_builds_fashion_without_data_or_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    """``models build --dataset fashion`` without --data: one line naming the package when it is absent."""
+    from models.__main__ import main
+
+    monkeypatch.delenv("ECT_FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "fashion", tmp_path / "absent")
+    assert main(["build", "--cache", str(tmp_path / "cache"), "--dataset", "fashion", "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "apt install dataset-fashion-mnist" in error
+
+
+@pytest.mark.skipif(not datasets.SYSTEM_DATA_DIRS["fashion"].is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt install dataset-fashion-mnist)")
+def test_real_fashion_mnist_from_the_debian_package(monkeypatch):
+    monkeypatch.delenv("ECT_FASHION_MNIST_DIR", raising=False)
+    data = load_dataset("fashion")
+    assert (len(data.train), len(data.test)) == (60_000, 10_000)
+    assert data.source == str(datasets.SYSTEM_DATA_DIRS["fashion"])
+    assert list(np.bincount(data.train.labels)) == [6000] * 10 and list(np.bincount(data.test.labels)) == [1000] * 10
+    assert data.train.images.shape == (60_000, 32, 32, 3) and data.train.images[:, :2].max() == 0

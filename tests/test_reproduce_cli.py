@@ -220,6 +220,12 @@ def test_the_index_lists_the_parts_figures(fakes, tmp_path):
     assert _reproduce(tmp_path, systems="system-b") == 0
     index = (tmp_path / "reproduce-quick" / "README.md").read_text()
     assert "![figure](system_b_models/figure.png)" in index
+    assert "- system_b_models/accuracy_vs_labelled.png: not written (part system_b_models: ran now)" in index
+    assert "- system_a/accuracy_vs_dim.png: not written (part system_a: not selected)" in index
+    (tmp_path / "reproduce-quick" / "system_b_models" / "accuracy_vs_labelled.png").write_bytes(b"\x89PNG")
+    assert _reproduce(tmp_path, systems="system-b") == 0
+    index = (tmp_path / "reproduce-quick" / "README.md").read_text()
+    assert "- [system_b_models/accuracy_vs_labelled.png](system_b_models/accuracy_vs_labelled.png)" in index
 
 
 def test_the_code_version_covers_the_part_its_helpers_and_its_inputs(tmp_path):

@@ -115,6 +115,16 @@ def test_verdicts(key, ours, ci, other, verdict, direction):
     assert judge(cat.BY_KEY[key], ours, ci, other) == (verdict, direction)
 
 
+@pytest.mark.parametrize("key, ours, off", [
+    ("b.lte.upload.512k", -49.88, "+10.0% rel"), ("a.traffic_cut.pca", 66.0, "inside"),
+    ("a.traffic_cut.pca", 54.0, "-10.0% rel"), ("a.traffic_cut.pca", 77.0, "+10.0% rel"),
+    ("a.pca_matches.200_epochs", -1.5, "-1.50 points"), ("a.accuracy_rises_with_dim", 0.3, ""),
+])
+def test_the_deviation_is_in_the_tolerances_terms(key, ours, off):
+    rows, _ = score([m(key, ours)])
+    assert _row(rows, key).off == off
+
+
 def test_every_figure_is_a_row_and_missing_ones_say_which_part():
     rows, notes = score([m("b.lte.response.60k", -50.0, basis="fitted")], {"system_a": "needs root"})
     assert [r.key for r in rows] == [f.key for f in cat.CATALOGUE] and not notes

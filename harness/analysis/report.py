@@ -21,7 +21,8 @@ from harness.analysis.replay_series import replay_section
 from harness.analysis.report_sections import (NOT_MEASURED, captures_section, failures_section, faults_section, fmt,
                                      links_section, setup_section, summary_section, table,
                                      test_models_warning)
-from harness.analysis.summary import summarise, write_summary_csv
+from harness.analysis.summary import (device_counts, devices_section, summarise, write_device_counts_csv,
+                                      write_summary_csv)
 
 REQUIRED_REQUEST_COLUMNS = ("access", "placement", "size_bytes", "status", "upload_ms", "inference_ms", "response_ms")
 REQUIRED_REPLAY_COLUMNS = ("time_s", "response_ms", "uplink_capacity_mbps", "downlink_capacity_mbps")
@@ -40,6 +41,7 @@ class RunData:
     links: list[dict] = field(default_factory=list)
     replay: list[dict] | None = None
     replay_capacity: list[dict] | None = None
+    flows: list[dict] | None = None            # flows.csv rows once analysed (per-device bytes)
 
 
 def _read_csv(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
@@ -126,6 +128,7 @@ def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict]
     if summary:
         out += comparison_section(summary, record)
         out += summary_section(summary)
+        out += devices_section(summary, device_counts(data.requests or [], data.flows))
     else:
         out += ["## Requests", "", "Not measured: no requests finished (requests.csv missing or empty).", ""]
     if data.requests:
@@ -162,9 +165,12 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
         progress(f"flows: {len(flow_rows)} TCP flows from {len(captures)} captures -> {out_dir / 'flows.csv'}")
     summary = None
     if data.requests is not None:
-        open_loop = bool((data.record.get("spec") or {}).get("open_loop_rate_hz"))
+        spec = data.record.get("spec") or {}
+        open_loop = bool(spec.get("open_loop_rate_hz") or spec.get("arrivals_file"))
         summary = summarise(data.requests, data.record.get("profiles") or {}, run_dir, flow_rows, open_loop)
         write_summary_csv(summary, out_dir / "summary.csv")
+        data.flows = flow_rows if captures else None
+        write_device_counts_csv(device_counts(data.requests, data.flows), out_dir / "devices.csv")
         progress(f"summary: {len(summary)} groups of {len(data.requests)} requests -> {out_dir / 'summary.csv'}")
     if data.record.get("experiment") == "replay":
         _refresh_replay(data, out_dir, progress)

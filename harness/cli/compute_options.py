@@ -63,13 +63,14 @@ def add_compute_options(parser: argparse.ArgumentParser) -> None:
                                 "(nodes/latency_profiles/NAME.json or a file)")
 
 
-def compute_settings(args: argparse.Namespace) -> tuple[str, ...] | None:
-    """The flags' settings over those of ``--config`` (later items win, one item per key); None: no flag given."""
+def compute_settings(args: argparse.Namespace, spec_cls=ExperimentSpec) -> tuple[str, ...] | None:
+    """The flags' settings over those of ``--config`` (a ``spec_cls`` file; later items win, one item per key);
+    None: no flag given."""
     given = [f"{key}={getattr(args, dest)}" for dest, key in FLAGS.items() if getattr(args, dest, None) is not None]
     if not given:
         return None
     config = getattr(args, "config", None)
-    base = list(load_spec_file(ExperimentSpec, config).get("compute", ())) if config is not None else []
+    base = list(load_spec_file(spec_cls, config).get("compute", ())) if config is not None else []
     merged: dict[str, str] = {}
     for item in [*base, *given]:
         merged[item.partition("=")[0].strip()] = item

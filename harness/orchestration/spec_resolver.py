@@ -33,13 +33,13 @@ def coerce(cls, name: str, value, source: str | None = None, error: type[Excepti
     kind = _kind(cls, name)
     from_flag = source is None
     if kind.startswith("tuple"):
-        ints = "int" in kind
-        allowed = "a comma list of integers" if ints else "a list of names"
+        item = "int" if "int" in kind else "float" if "float" in kind else "str"
+        allowed = {"int": "a comma list of integers", "float": "a comma list of numbers"}.get(item, "a list of names")
         items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             raise _refuse(name, value, allowed, source, error)
         try:
-            return tuple(_scalar("int" if ints else "str", v, from_flag or isinstance(value, str)) for v in items)
+            return tuple(_scalar(item, v, from_flag or isinstance(value, str)) for v in items)
         except (TypeError, ValueError):
             raise _refuse(name, value, allowed, source, error) from None
     try:

@@ -41,6 +41,10 @@ def _experiment_of(results_dir: Path) -> str | None:
 
 def run(args) -> int:
     experiment = _experiment_of(args.results_dir)
+    if experiment == "load":  # its own analysis (issue 13)
+        from harness.experiments.load.report import analyse_load
+        print(analyse_load(args.results_dir, progress=_say, out_dir=args.out))
+        return 0
     if experiment in ("collaborate", "features") and args.out is None:  # their own analysis (issue 7)
         if experiment == "collaborate":
             from harness.experiments.collaborate.analysis import analyse_collaboration

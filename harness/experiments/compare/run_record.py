@@ -1,18 +1,18 @@
-"""One compare / sweep / replay run as it goes: its spec, its folder, its experiment.json record, and when a
+"""One compare / sweep / replay / load run as it goes: its spec, its folder, its experiment.json record, and when a
 stop signal reached it."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.experiments.compare.spec import ExperimentSpec
 from harness.orchestration.results import write_json_atomically
 
 
 @dataclass
 class Run:
-    spec: ExperimentSpec
+    spec: Any                       # the experiment's frozen spec (ExperimentSpec, LoadSpec)
     run_dir: Path
     record: dict = field(default_factory=dict)
     stopped_ns: int | None = None   # when Ctrl-C / SIGTERM reached the harness (monotonic, as every stamp)

@@ -86,13 +86,13 @@ def _acc_figures() -> list[PublishedFigure]:
         base = f"b.{names[dataset]}.k{k}.n{size}"
         for which, value, relation, other in (("edge0", edge0, "<", "edge1"), ("edge1", edge1, ">", "edge0")):
             model = f"EdgeCNN{which[-1]}-{k}"
-            out.append(PublishedFigure(
-                f"{base}.{which}", "B", "system_b_models", f"{model} test accuracy, {dataset}, {size:,} labelled images",
-                "%", value, direction=Direction(relation, f"{base}.{other}",
-                                                f"EdgeCNN1-{k} above EdgeCNN0-{k} at {size:,} images")))
+            what = f"{model} test accuracy, {dataset}, {size:,} labelled images"
+            order = Direction(relation, f"{base}.{other}", f"EdgeCNN1-{k} above EdgeCNN0-{k} at {size:,} images")
+            out.append(PublishedFigure(f"{base}.{which}", "B", "system_b_models", what, "%", value, direction=order))
     out.append(PublishedFigure(
-        "b.cifar10.k10.n500.gain", "B", "system_b_models", "EdgeCNN1-10 minus EdgeCNN0-10 accuracy, CIFAR-10, 500 images",
-        "points", pub.PUBLISHED_CIFAR_GAIN_POINTS, direction=Direction(">", 0.0, "EdgeCNN1-10 above EdgeCNN0-10")))
+        "b.cifar10.k10.n500.gain", "B", "system_b_models",
+        "EdgeCNN1-10 minus EdgeCNN0-10 accuracy, CIFAR-10, 500 images", "points", pub.PUBLISHED_CIFAR_GAIN_POINTS,
+        direction=Direction(">", 0.0, "EdgeCNN1-10 above EdgeCNN0-10")))
     return out
 
 

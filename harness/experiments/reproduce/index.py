@@ -10,6 +10,11 @@ from harness.experiments.reproduce.parts import Part
 from harness.orchestration.results import utc_stamp, write_json_atomically
 
 RECORD_FILE, INDEX_FILE = "reproduce.json", "README.md"
+PAPER_FIGURES = {  # the figures the papers show, as the parts name them (issue 12): listed, or said missing
+    "system_b_models": ("accuracy_vs_labelled.png",),                       # accuracy vs labelled images per k
+    "system_b_network": ("response_vs_size.png", "upload_vs_size.png"),     # LTE and WiFi, edge vs cloud
+    "system_a": ("accuracy_vs_dim.png",),                                   # accuracy vs feature dimension
+}
 STATUS_WORDS = {
     "ran": "ran now", "cached": "cached (code and settings unchanged)", "failed": "failed",
     "interrupted": "interrupted (rerun to resume)", "not started": "not started (the run was stopped first)",
@@ -56,7 +61,12 @@ def write_index(run_dir: Path, title: str, summary: str, outcomes: list[Outcome]
              "- [scorecard.md](scorecard.md): every published figure beside ours, with its verdict "
              "([scorecard.csv](scorecard.csv): the same as data)",
              f"- [{RECORD_FILE}]({RECORD_FILE}): each part's status, wall time and code version", "",
-             "## Parts", "", *parts_table(outcomes)]
+             "## Parts", "", *parts_table(outcomes), "", "## The papers' figures", ""]
+    for o in outcomes:
+        for name in PAPER_FIGURES.get(o.part.name, ()):
+            path = run_dir / o.part.name / name
+            lines.append(f"- [{o.part.name}/{name}]({o.part.name}/{name})" if path.is_file() else
+                         f"- {o.part.name}/{name}: not written (part {o.part.name}: {STATUS_WORDS[o.status]})")
     for o in outcomes:
         work_dir = run_dir / o.part.name
         pngs = sorted(work_dir.rglob("*.png")) if work_dir.is_dir() else []

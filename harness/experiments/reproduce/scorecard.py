@@ -19,8 +19,8 @@ from nodes.csv_rows import CsvRows
 
 REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "direction only", "not reproduced", "not run"
 VERDICTS = (REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED, NOT_RUN)
-FIELDS = ["key", "system", "figure", "unit", "published", "ours", "ci95", "tolerance", "verdict", "direction",
-          "basis", "n", "detail"]
+FIELDS = ["key", "system", "figure", "unit", "published", "ours", "ci95", "off", "tolerance", "verdict",
+          "direction", "basis", "n", "detail"]
 MAGNITUDE_GOAL = 0.70
 
 
@@ -33,6 +33,7 @@ class ScoreRow:
     published: str
     ours: float | None
     ci95: float | None
+    off: str              # how far ours is from the published value, in the tolerance's terms (prediction error)
     tolerance: str
     verdict: str
     direction: str        # held / not held / unknown (the figure it is ordered against was not run) / "" (not run)
@@ -58,6 +59,21 @@ def within_tolerance(fig: PublishedFigure, ours: float, ci95: float | None) -> b
     tolerance = fig.tolerance_abs if fig.tolerance_abs is not None else fig.tolerance_rel * abs(fig.published)
     gap = abs(ours - fig.published)
     return gap <= tolerance + 1e-9 or gap <= ci
+
+
+def deviation(fig: PublishedFigure, ours: float) -> str:
+    """ours - published, relative (or in the unit, for an absolute tolerance); for a range, from its nearest end."""
+    if fig.published_range is not None:
+        low, high = fig.published_range
+        if low <= ours <= high:
+            return "inside"
+        end = low if ours < low else high
+        return f"{(ours - end) / abs(end) * 100:+.1f}% rel" if end else f"{ours - end:+.2f} {fig.unit}"
+    if fig.published is None:
+        return ""
+    if fig.tolerance_abs is not None or fig.published == 0:
+        return f"{ours - fig.published:+.2f} {fig.unit}".rstrip()
+    return f"{(ours - fig.published) / abs(fig.published) * 100:+.1f}% rel"
 
 
 def judge(fig: PublishedFigure, ours: float, ci95: float | None, other: float | None) -> tuple[str, str]:
@@ -107,7 +123,7 @@ def _row(fig: PublishedFigure, key: str, m: Measured | None, by_key: dict[str, M
     if m is None or m.basis == "not run":
         detail = m.detail if m is not None and m.detail else f"part {fig.part} did not report it" + \
             (f" ({why})" if why else "")
-        return ScoreRow(**common, ours=None, ci95=None, verdict=NOT_RUN, direction="", basis="not run",
+        return ScoreRow(**common, ours=None, ci95=None, off="", verdict=NOT_RUN, direction="", basis="not run",
                         n=0 if m is None else m.n, detail=detail)
     other = None
     if isinstance(fig.direction.than, str):
@@ -116,8 +132,8 @@ def _row(fig: PublishedFigure, key: str, m: Measured | None, by_key: dict[str, M
         partner = partner or by_key.get(fig.direction.than)
         other = partner.ours if partner is not None and partner.basis != "not run" else None
     verdict, direction = judge(fig, m.ours, m.ci95, other)
-    return ScoreRow(**common, ours=m.ours, ci95=m.ci95, verdict=verdict, direction=direction, basis=m.basis,
-                    n=m.n, detail=m.detail)
+    return ScoreRow(**common, ours=m.ours, ci95=m.ci95, off=deviation(fig, m.ours), verdict=verdict,
+                    direction=direction, basis=m.basis, n=m.n, detail=m.detail)
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,8 @@ def summarise(rows: list[ScoreRow]) -> Summary:
 
 
 def summary_line(s: Summary) -> str:
-    extra = f" (+ {s.extra_rows} rows of the literal spec, {STRIDE_SUFFIX})" if s.extra_rows else ""
+    rows = "row" if s.extra_rows == 1 else "rows"
+    extra = f" (+ {s.extra_rows} {rows} of the literal spec, {STRIDE_SUFFIX})" if s.extra_rows else ""
     return (f"{s.figures} figures: {s.counts[REPRODUCED]} reproduced, {s.counts[DIRECTION_ONLY]} direction only, "
             f"{s.counts[NOT_REPRODUCED]} not reproduced, {s.counts[NOT_RUN]} not run{extra}")
 
@@ -177,20 +194,22 @@ def write_scorecard(rows: list[ScoreRow], notes: list[str], out_dir: Path, title
     s = summarise(rows)
     lines = [f"# {title}", "", f"**{summary_line(s)}**", "", "Goals of issue 12:", *goals_lines(s), "",
              *preamble, "",
-             "| key | figure | published | ours | tolerance | verdict | direction | basis | n | detail |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| key | figure | published | ours | off | tolerance | verdict | direction | basis | n | detail |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ours = _fmt(r.ours) + (f" ± {r.ci95:.2f}" if r.ci95 is not None else "")
         unit = f" {r.unit}" if r.unit and r.ours is not None else ""
         published = r.published + (f" {r.unit}" if r.unit and _is_number_text(r.published) else "")
-        lines.append(f"| {r.key} | {r.figure} | {published} | {ours}{unit} | {r.tolerance} | **{r.verdict}** | "
-                     f"{r.direction} | {r.basis} | {r.n} | {r.detail.replace('|', '/')} |")
+        lines.append(f"| {r.key} | {r.figure} | {published} | {ours}{unit} | {r.off} | {r.tolerance} | "
+                     f"**{r.verdict}** | {r.direction} | {r.basis} | {r.n} | {r.detail.replace('|', '/')} |")
     if notes:
         lines += ["", "Figures left out:", *(f"- {n}" for n in notes)]
     lines += ["", "Verdicts: reproduced = within the tolerance or ours ± 95% CI covers the published value (a range: "
               "inside it, within 10% of it, or overlapping it); direction only = the sign or order the paper shows "
-              "holds, the magnitude does not; basis fitted = a scenario parameter was tuned to this figure, "
-              "predicted = computed from parameters fitted to other figures."]
+              "holds, the magnitude does not; off = ours minus published (relative, or in the unit where the "
+              "tolerance is; for a range from its nearer end), for a predicted figure its prediction error; basis "
+              "fitted = a scenario parameter was tuned to this figure, predicted = computed from parameters fitted "
+              "to other figures."]
     md_path.write_text("\n".join(lines).rstrip() + "\n")
     return csv_path, md_path
 

@@ -32,6 +32,7 @@ from harness.orchestration.results import write_json_atomically
 METHODS = ("raw", "pca", "autoencoder")
 REGIMES = ("short", "long")
 HEARTBEAT_S = 20.0
+TORCH_THREADS = 1   # the machine is shared: more threads spin-wait against the other processes and distort the times
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,19 @@ class LearningSettings:
                                                      ("long_epochs", "long_min_learning_rate")))
         return {"data": data_name, "train_images": train_images, "regime": regime,
                 **{k: getattr(self, k) for k in keep}, "max_dim": max(self.feature_dims)}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int = TORCH_THREADS):
+    """torch's intra-op threads set to ``threads`` for the block, then back to what they were."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -198,7 +212,7 @@ def train_cells(data, settings: LearningSettings, work_dir: Path, progress: Call
         what = f"{method}{'' if method == 'raw' else f'-{dim}'}"
         epochs = f"{settings.epochs} epochs" if regime == "short" else f"<= {settings.long_epochs} epochs"
         progress(f"system-a cell {number}/{len(plan)}: the cloud's classifier on {what}, {epochs}, seed {seed}")
-        with heartbeat(progress, f"system-a cell {number}/{len(plan)} ({what}, {regime})"):
+        with heartbeat(progress, f"system-a cell {number}/{len(plan)} ({what}, {regime})"), torch_threads():
             cell = _train_cell(features, method, dim, regime, seed, settings)
         write_json_atomically(path, {"settings": expected, "cell": cell})
         results.append(cell)

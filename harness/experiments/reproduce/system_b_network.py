@@ -142,7 +142,26 @@ def _measured(key: str, change, basis: str, detail: str) -> Measured:
                     round(change.ci_half_width, 2), min(change.n_edge, change.n_cloud), "% change", basis, detail)
 
 
-def figures_of(found: list, model, wan, refit) -> list[Measured]:
+def compute_note(run: Path | None) -> str:
+    """What compute the LTE run's nodes were given (experiment.json's ``compute``), or that none was."""
+    record = {}
+    if run is not None:
+        try:
+            record = json.loads((run / "experiment.json").read_text()).get("compute") or {}
+        except (OSError, ValueError):
+            pass
+    for access_record in record.values():
+        nodes = access_record.get("nodes") or {}
+        if nodes:
+            profile = (access_record.get("node_profile") or {}).get("name") or "given settings"
+            parts = [f"{name} {(n.get('given') or {}).get('hardware') or 'budgeted'} (speed factor "
+                     f"{(n.get('given') or {}).get('speed_factor', 1):g}, {(n.get('given') or {}).get('cpus', 0):g} cpus)"
+                     for name, n in sorted(nodes.items())]
+            return f"per-node compute budgets applied (node profile {profile}: {'; '.join(parts)})"
+    return BUDGET_NOTE
+
+
+def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE) -> list[Measured]:
     """The four B network figures from the measured changes, the fitted model and this run's refit."""
     rate, delay = wan.up.rate_bps / 1e6, wan.up.delay_ms
     fitted = f"the WAN (uplink {rate:.3f} Mbit/s, one-way delay {delay:.2f} ms) was solved for this figure"
@@ -159,7 +178,7 @@ def figures_of(found: list, model, wan, refit) -> list[Measured]:
     c = find(found, "lte", "inference_ms", 60 * 1024)
     out.append(_measured("b.lte.inference.60k", c, "measured", (
         f"Server-side inference medians at LTE 60K: EdgeCNN1-3 {c.edge_ms:.2f} ms (edge) vs CloudCNN "
-        f"{c.cloud_ms:.2f} ms (cloud), {_ci_text(c)}; {BUDGET_NOTE}.") if c else "Not run: no LTE 60K inference."))
+        f"{c.cloud_ms:.2f} ms (cloud), {_ci_text(c)}; {compute}.") if c else "Not run: no LTE 60K inference."))
     c = find(found, "wifi", "response_ms", 60 * 1024)
     if c is None:
         out.append(Measured("b.wifi.response", None, basis="not run", detail="Not run: no WiFi response at 60K."))
@@ -192,9 +211,10 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
     model = model_for(cells, wan)
     rate, delay = wan.up.rate_bps / 1e6, wan.up.delay_ms
     tag = f"{'quick' if quick else 'full'}-{scenario_hash(scenario)}"
-    rows, summaries = [], []
+    rows, summaries, runs = [], [], {}
     for access in settings.accesses:
-        run = _run_access(settings, access, Path(scenario), work_dir / "runs" / f"{access}-{tag}", progress)
+        run = runs[access] = _run_access(settings, access, Path(scenario), work_dir / "runs" / f"{access}-{tag}",
+                                         progress)
         rows += _read_csv(run / "requests.csv")
         summaries += _read_csv(run / "summary.csv")
     progress("system-b network: analysing (bootstrap CIs, figures)")
@@ -224,4 +244,4 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
                                                          "converged": refit.converged},
         "settings": {"accesses": settings.accesses, "sizes": settings.sizes, "repetitions": settings.repetitions}},
         indent=2) + "\n")
-    return figures_of(found, model_change, wan, refit)
+    return figures_of(found, model_change, wan, refit, compute_note(runs.get("lte")))

@@ -30,8 +30,6 @@ def load_scenario(path: Path | str = SCENARIO_PATH) -> LinkProfile:
     problems = []
     if up.rate_bps is None or up.rate_trace is not None:
         problems.append("[up] needs a constant rate (the fitted WAN uplink rate), not unlimited or a trace")
-    if down.rate_bps is None and down.rate_trace is None:
-        pass  # an unlimited downlink is allowed: no figure depends on it
     if up.delay_trace or down.delay_trace:
         problems.append("a delay trace is not a fitted constant delay")
     if abs(up.delay_ms - down.delay_ms) > 1e-9:

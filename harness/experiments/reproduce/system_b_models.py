@@ -1,0 +1,134 @@
+"""``reproduce`` part: System B's model figures (CloudCNN accuracy, Table 3, EdgeCNN1-k at 60,000 images,
+training time, inference over 2,000 test images), on real data.
+
+Fashion-MNIST comes from Debian's dataset-fashion-mnist (or $ECT_FASHION_MNIST_DIR); MNIST and CIFAR-10 run
+only when $ECT_MNIST_DIR / $ECT_CIFAR10_DIR name a folder, else their figures are "not run" with what to
+provide. What is trained, and for how long, is ``system_b_models_plan.QUICK`` or ``FULL``; every finished
+step is a JSON in ``work_dir`` (see ``system_b_models_steps``), so an interrupted run resumes. Writes
+``cells.csv``, ``table3.csv``, ``accuracy_vs_labelled.png`` and ``system_b_models.json`` (the plan, the device,
+the threads and the wall time of every step run) into ``work_dir``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.experiments.reproduce.measured import Measured
+from harness.experiments.reproduce.system_b_models_keys import (accuracy_keys, cloud_key, full_keys, gain_key,
+                                                                inference_keys, not_run, time_keys)
+from harness.experiments.reproduce.system_b_models_plan import FULL, OTHER_CELLS, QUICK, STRIDES, ModelsPlan
+from harness.experiments.reproduce.system_b_models_steps import (FrozenTestFeatures, Prepared, cloud_model, full_run,
+                                                                 inference_times, table_cell, write_step)
+from harness.experiments.reproduce.system_b_models_table import plot_table, write_tables
+from models.datasets import DATA_DIR_ENV, SYSTEM_DATA_DIRS, default_data_dir, load_dataset
+from models.errors import DatasetError
+from models.training import set_torch_threads, training_device
+
+DATASET_ORDER = ("fashion", "mnist", "cifar10")
+SUMMARY_NAME = "system_b_models.json"
+
+
+def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None]) -> list[Measured]:
+    """The contract of every ``reproduce`` part (see harness/experiments/reproduce/measured.py)."""
+    return run_plan(Path(work_dir), QUICK if quick else FULL, progress)
+
+
+def data_sources() -> dict[str, Path | None]:
+    """Where each data set will be read from (None: not here). A folder named by an environment variable that
+    does not exist is a user error, raised before anything trains."""
+    sources = {}
+    for name in DATASET_ORDER:
+        folder = default_data_dir(name)
+        if folder is not None and not folder.is_dir():
+            raise DatasetError(f"${DATA_DIR_ENV[name]}={folder}: no such folder; point it at the {name} files "
+                               "or unset it")
+        sources[name] = folder
+    return sources
+
+
+def _absent(name: str) -> str:
+    if name == "fashion":
+        return (f"not run: Fashion-MNIST is not installed ({SYSTEM_DATA_DIRS['fashion']} is absent); "
+                "apt install dataset-fashion-mnist, or set ECT_FASHION_MNIST_DIR=DIR, then re-run reproduce.")
+    what = {"mnist": "the four MNIST IDX files (train-images-idx3-ubyte[.gz], ...)",
+            "cifar10": "the CIFAR-10 python batches (data_batch_1..5, test_batch)"}[name]
+    return f"not run: no {name} data here; set {DATA_DIR_ENV[name]}=DIR (a folder with {what}) and re-run reproduce."
+
+
+def _grid(name: str, plan: ModelsPlan) -> tuple[list[tuple[int, int, int]], int]:
+    """The (k, size, stride) cells trained per seed for ``name``, and the labelled size of its time figure."""
+    if name == "fashion":
+        cells = [(k, size, 2) for k, sizes in plan.table_sizes_by_k for size in sizes]
+        cells += [(3, size, 1) for size in plan.stride1_sizes]
+        return cells, plan.time_size
+    by_k, time_size = OTHER_CELLS[name]
+    return [(k, size, 2) for k, sizes in by_k for size in sizes], time_size
+
+
+def _dataset_figures(work_dir: Path, name: str, source: Path, plan: ModelsPlan, progress, steps: dict,
+                     cells: list[dict]) -> list[Measured]:
+    started = time.perf_counter()
+    data = load_dataset(name, source)
+    prep = Prepared.of(data, plan)
+    progress(f"{name}: {len(data.train):,} train / {len(data.test):,} test images from {source} "
+             f"({time.perf_counter() - started:.1f} s); accuracies on {len(prep.test):,} test images")
+    cloud_onnx, cloud = cloud_model(work_dir, prep, plan, progress)
+    steps[f"{name}/cloudcnn"] = cloud["wall_seconds"]
+    features = FrozenTestFeatures(cloud_onnx, prep)
+    grid, time_size = _grid(name, plan)
+    mine = []
+    for seed in range(plan.seed, plan.seed + plan.table_seeds):
+        for k, size, stride in grid:
+            cell = table_cell(work_dir, features, cloud["sha256"], plan, k, size, stride, seed, progress)
+            steps[f"{name}/cell k{k} n{size} stride{stride} seed{seed}"] = cell["wall_seconds"]
+            mine.append(cell)
+    cells += mine
+    write_tables(work_dir, cells)
+    plot_table(work_dir / "table3.csv", work_dir / "accuracy_vs_labelled.png")
+    strides = STRIDES if name == "fashion" else (2,)
+    figures = [cloud_key(name, cloud, plan), *accuracy_keys(name, mine, plan, strides),
+               *time_keys(name, mine, plan, time_size, strides)]
+    if name == "cifar10":
+        figures.append(gain_key(mine, plan))
+    if name == "fashion":
+        runs = {}
+        for k in (3, 5, 10):
+            runs[k] = full_run(work_dir, features, cloud["sha256"], plan, k, progress)
+            steps[f"fashion/edgecnn1-{k} on {runs[k]['train_images']} images"] = runs[k]["wall_seconds"]
+        record = inference_times(work_dir, features, cloud["sha256"], plan, progress)
+        steps["fashion/inference"] = record["wall_seconds"]
+        figures += full_keys(runs, cloud, plan) + inference_keys(record, plan)
+    return figures
+
+
+def run_plan(work_dir: Path, plan: ModelsPlan, progress: Callable[[str], None]) -> list[Measured]:
+    """Every figure of this part under ``plan``; artefacts and checkpoints in ``work_dir``."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    sources = data_sources()
+    threads = set_torch_threads(plan.threads)
+    device = training_device().type
+    steps: dict[str, float] = {}  # wall seconds of each step when it ran (reused steps keep their first time)
+    summary = {"plan": plan.describe(), "training_device": device, "torch_threads": threads,
+               "data_sources": {n: (str(s) if s else None) for n, s in sources.items()}, "step_seconds": steps}
+    progress(f"System B models, {plan.name} plan: training on {device} with {threads} torch threads; "
+             f"data: " + ", ".join(f"{n} {'from ' + str(s) if s else 'absent'}" for n, s in sources.items()))
+    started = time.perf_counter()
+    figures: list[Measured] = []
+    cells: list[dict] = []
+    try:
+        for name in DATASET_ORDER:
+            if sources[name] is None:
+                figures += not_run(name, _absent(name))
+                continue
+            figures += _dataset_figures(work_dir, name, sources[name], plan, progress, steps, cells)
+    finally:
+        summary["last_run_seconds"] = round(time.perf_counter() - started, 1)
+        summary["steps_total_seconds"] = round(sum(steps.values()), 1)
+        write_step(work_dir / SUMMARY_NAME, summary)
+    progress(f"System B models: {sum(f.basis != 'not run' for f in figures)} figures measured, "
+             f"{sum(f.basis == 'not run' for f in figures)} not run, in {summary['last_run_seconds']:.0f} s")
+    (work_dir / "figures.json").write_text(json.dumps([f.to_dict() for f in figures], indent=1) + "\n",
+                                           encoding="utf-8")
+    return figures

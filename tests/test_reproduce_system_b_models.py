@@ -1,0 +1,188 @@
+"""The System B models part of ``reproduce``: plans, figures from cells, and a tiny end-to-end run (the embedded
+digits written as Fashion-MNIST IDX files, 1 epoch) that returns every contract key, writes its tables and
+figure, resumes after an interrupt and reuses what finished."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from harness.experiments.reproduce import system_b_models, system_b_models_steps
+from harness.experiments.reproduce.system_b_models_keys import accuracy_keys, inference_keys, time_keys
+from harness.experiments.reproduce.system_b_models_plan import FULL, QUICK, TABLE3_SIZES, ModelsPlan
+from models import datasets
+from models.datasets import embedded_digits, write_idx
+from models.errors import DatasetError, SettingsError
+
+TINY = ModelsPlan("tiny", cloud_train_images=200, cloud_max_epochs=1, table_sizes_by_k=((3, (120, 1200)),),
+                  table_seeds=2, table_max_epochs=1, stride1_sizes=(1200,), full_train_images=200, full_max_epochs=1,
+                  test_images=100, inference_images=20, inference_repeats=2, inference_labelled=40,
+                  inference_max_epochs=1, threads=1)
+FASHION_KEYS = {"b.cloudcnn.fashion.acc", "b.fashion.k3.n120.edge0", "b.fashion.k3.n120.edge1",
+                "b.fashion.k3.n1200.edge0", "b.fashion.k3.n1200.edge1", "b.fashion.n60000.edge1-3",
+                "b.fashion.n60000.edge1-5", "b.fashion.n60000.edge1-10", "b.train_time.fashion.k3",
+                "b.inference2000.k3_vs_k5", "b.inference2000.k3_vs_k10"}
+STRIDE1_KEYS = {"b.fashion.k3.n120.edge0@stride1", "b.fashion.k3.n120.edge1@stride1",
+                "b.fashion.k3.n1200.edge0@stride1", "b.fashion.k3.n1200.edge1@stride1",
+                "b.train_time.fashion.k3@stride1", "b.inference2000.k3_vs_k5@stride1",
+                "b.inference2000.k3_vs_k10@stride1"}
+OTHER_KEYS = {"b.cloudcnn.mnist.acc", "b.mnist.k3.n120.edge0", "b.mnist.k3.n120.edge1", "b.mnist.k3.n1200.edge0",
+              "b.mnist.k3.n1200.edge1", "b.train_time.mnist.k10", "b.cloudcnn.cifar10.acc", "b.cifar10.k10.n500.gain",
+              "b.train_time.cifar10.k10"}
+
+
+def test_plans_are_validated_and_the_full_one_is_the_issues_grid():
+    assert FULL.sizes(3) == TABLE3_SIZES == (120, 240, 360, 480, 600, 720, 840, 960, 1080, 1200)
+    assert FULL.table_seeds >= 5 and {k for k, _ in FULL.table_sizes_by_k} == {3, 5, 10}
+    assert FULL.cloud_train_images == FULL.full_train_images == FULL.test_images == 0  # whole splits
+    assert QUICK.table_seeds >= 2 and set(QUICK.stride1_sizes) == {120, 1200} and QUICK.time_size == 1200
+    with pytest.raises(SettingsError, match="include 3"):
+        replace(QUICK, table_sizes_by_k=((5, (120,)),))
+    with pytest.raises(SettingsError, match="stride-1 sizes"):
+        replace(QUICK, stride1_sizes=(240,))
+    with pytest.raises(SettingsError, match="table_seeds=0"):
+        replace(QUICK, table_seeds=0)
+
+
+def _cell(seed, edge0, edge1, seconds0=10.0, seconds1=4.0, stride=2, size=120):
+    return {"dataset": "fashion", "k": 3, "labelled_images": size, "pool_stride": stride, "seed": seed,
+            "edgecnn0_accuracy": edge0, "edgecnn1_accuracy": edge1, "edgecnn0_train_seconds": seconds0,
+            "edgecnn1_train_seconds": seconds1, "edgecnn0_epochs": 5, "edgecnn1_epochs": 3, "test_images": 10000,
+            "device": "cpu"}
+
+
+def test_figures_are_means_with_a_ci_over_seeds_and_repeats():
+    cells = [_cell(0, 0.60, 0.75), _cell(1, 0.62, 0.79), _cell(2, 0.58, 0.77)]
+    edge0, edge1 = accuracy_keys("fashion", cells, QUICK)[:2]
+    assert (edge0.key, edge1.key) == ("b.fashion.k3.n120.edge0", "b.fashion.k3.n120.edge1")
+    assert edge0.ours == pytest.approx(60.0) and edge1.ours == pytest.approx(77.0) and edge1.n == 3
+    # t(0.975, 2) = 4.303; sd of 75, 79, 77 is 2
+    assert edge1.ci95 == pytest.approx(4.303 * 2 / np.sqrt(3), rel=1e-3)
+    assert "gain of EdgeCNN1 +17.00" in edge1.detail and "QUICK" in edge1.detail
+    missing = accuracy_keys("fashion", cells, QUICK)[2]
+    assert missing.key == "b.fashion.k3.n1200.edge0" and missing.basis == "not run"
+    cells = [_cell(s, 0.8, 0.85, seconds0=10.0, seconds1=s + 4.0, size=1200) for s in range(2)]
+    (change,) = time_keys("fashion", cells, FULL, 1200)
+    assert change.key == "b.train_time.fashion.k3" and change.ours == pytest.approx(-55.0) and change.unit == "% change"
+    record = {"images": 2000, "provider": "CPUExecutionProvider", "threads": 2,
+              "seconds": {"edgecnn1-3-s2": [1.0, 1.2], "edgecnn1-5-s2": [2.0, 2.0], "edgecnn1-10-s2": [4.0, 4.0],
+                          "edgecnn1-3-s1": [3.0, 3.0], "edgecnn1-5-s1": [3.0, 3.0], "edgecnn1-10-s1": [6.0, 6.0]}}
+    figures = {f.key: f for f in inference_keys(record, FULL)}
+    assert figures["b.inference2000.k3_vs_k5"].ours == pytest.approx(-45.0)
+    assert figures["b.inference2000.k3_vs_k10@stride1"].ours == pytest.approx(-50.0)
+    assert figures["b.inference2000.k3_vs_k10@stride1"].ci95 == 0
+
+
+def _digits_as_fashion(folder):
+    """The embedded digits as the four Fashion-MNIST IDX files (28x28 grey), 1,438 train / 359 test."""
+    folder.mkdir()
+    data = embedded_digits()
+    for prefix, split in (("train", data.train), ("t10k", data.test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", split.images[:, 2:30, 2:30, 0], compress=True)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", split.labels, compress=True)
+    return folder
+
+
+def _no_other_data(monkeypatch, fashion_dir):
+    monkeypatch.delenv("ECT_MNIST_DIR", raising=False)
+    monkeypatch.delenv("ECT_CIFAR10_DIR", raising=False)
+    if fashion_dir is None:
+        monkeypatch.delenv("ECT_FASHION_MNIST_DIR", raising=False)
+    else:
+        monkeypatch.setenv("ECT_FASHION_MNIST_DIR", str(fashion_dir))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("system-b-models")
+    fashion = _digits_as_fashion(root / "fashion-idx")
+    work_dir = root / "work"
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _no_other_data(monkeypatch, fashion)
+        figures = system_b_models.run_plan(work_dir, TINY, lines.append)
+    return fashion, work_dir, figures, lines
+
+
+def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
+    _, work_dir, figures, lines = tiny_run
+    by_key = {f.key: f for f in figures}
+    assert len(by_key) == len(figures) and set(by_key) == FASHION_KEYS | STRIDE1_KEYS | OTHER_KEYS
+    for key in FASHION_KEYS | STRIDE1_KEYS:
+        assert by_key[key].basis == "measured" and np.isfinite(by_key[key].ours), key
+    assert by_key["b.fashion.k3.n1200.edge1"].n == 2 and by_key["b.fashion.k3.n1200.edge1"].ci95 is not None
+    assert 0 <= by_key["b.cloudcnn.fashion.acc"].ours <= 100
+    assert "200 Fashion-MNIST images (180 per epoch" in by_key["b.cloudcnn.fashion.acc"].detail
+    assert "over 20 test images one at a time" in by_key["b.inference2000.k3_vs_k5"].detail
+    for key in OTHER_KEYS:
+        assert by_key[key].basis == "not run" and by_key[key].ours is None
+    assert "ECT_MNIST_DIR=DIR" in by_key["b.cloudcnn.mnist.acc"].detail
+    assert "ECT_CIFAR10_DIR=DIR" in by_key["b.cifar10.k10.n500.gain"].detail
+    with (work_dir / "table3.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["pool_stride"], r["labelled_images"]) for r in rows} == {("2", "120"), ("2", "1200"), ("1", "1200")}
+    assert all(r["seeds"] == "2" for r in rows)
+    assert [r["published_edgecnn1_pct"] for r in rows if r["labelled_images"] == "120"] == ["75.77"]
+    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 2 * 3
+    assert (work_dir / "accuracy_vs_labelled.png").stat().st_size > 10_000
+    summary = json.loads((work_dir / "system_b_models.json").read_text())
+    assert summary["training_device"] in ("cpu", "cuda") and summary["torch_threads"] == 1
+    assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 6 + 3 + 1
+    assert any("CloudCNN test accuracy" in line for line in lines) and any("inference repeat" in line for line in lines)
+
+
+def test_a_second_run_reuses_every_finished_step(tiny_run, monkeypatch):
+    fashion, work_dir, figures, _ = tiny_run
+    _no_other_data(monkeypatch, fashion)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished step was trained again")
+
+    monkeypatch.setattr(system_b_models_steps, "train_edge", no_training)
+    monkeypatch.setattr(system_b_models_steps, "train_classifier", no_training)
+    again = system_b_models.run_plan(work_dir, TINY, lambda line: None)
+    assert [f.to_dict() for f in again] == [f.to_dict() for f in figures]
+
+
+def test_an_interrupted_run_keeps_what_finished_and_resumes(tiny_run, tmp_path, monkeypatch):
+    fashion, _, figures, _ = tiny_run
+    _no_other_data(monkeypatch, fashion)
+    work_dir = tmp_path / "work"
+
+    def stop_at_the_first_cell(line):
+        if "cell k=3" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        system_b_models.run_plan(work_dir, TINY, stop_at_the_first_cell)
+    assert (work_dir / "fashion" / "cloudcnn.json").is_file()
+    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 1  # written before its progress line
+    assert (work_dir / "system_b_models.json").is_file()
+    trained = []
+    real = system_b_models_steps.train_classifier
+    monkeypatch.setattr(system_b_models_steps, "train_classifier",
+                        lambda *a, **k: trained.append(k["description"]) or real(*a, **k))
+    resumed = system_b_models.run_plan(work_dir, TINY, lambda line: None)
+    assert trained == []  # CloudCNN was not trained again
+    assert {f.key: f.ours for f in resumed}["b.cloudcnn.fashion.acc"] == \
+        {f.key: f.ours for f in figures}["b.cloudcnn.fashion.acc"]
+
+
+def test_absent_fashion_is_not_run_with_how_to_install_it(tmp_path, monkeypatch):
+    _no_other_data(monkeypatch, None)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "fashion", tmp_path / "absent")
+    figures = system_b_models.run_plan(tmp_path / "work", TINY, lambda line: None)
+    assert {f.key for f in figures} == FASHION_KEYS | OTHER_KEYS
+    assert all(f.basis == "not run" for f in figures)
+    assert "apt install dataset-fashion-mnist" in {f.key: f for f in figures}["b.fashion.k3.n120.edge1"].detail
+
+
+def test_a_data_folder_variable_naming_nothing_fails_before_training(tmp_path, monkeypatch):
+    _no_other_data(monkeypatch, None)
+    monkeypatch.setenv("ECT_MNIST_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match=r"\$ECT_MNIST_DIR=.*nowhere: no such folder"):
+        system_b_models.run_plan(tmp_path / "work", TINY, lambda line: None)
+    assert not (tmp_path / "work" / "fashion").exists()

@@ -1,0 +1,172 @@
+"""reproduce, System B network part: the WAN fit, the scenario file, the figures it returns (no network here;
+the real run is the part's benchmark and the lead's reproduce run)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from harness.analysis.floor import wire_bytes
+from harness.errors import HarnessError
+from harness.experiments.reproduce import system_b_network as part
+from harness.experiments.reproduce.system_b_network_fit import (FIT_TARGETS, Cell, fit_wan, model_for,
+                                                              payload_of_wire, read_calibration)
+from harness.experiments.reproduce.system_b_network_report import Change, bootstrap_change
+from harness.experiments.reproduce.system_b_network_scenario import (SCENARIO_PATH, load_scenario,
+                                                                   rewrite_fitted_text)
+
+K = 1024
+SIZES = (60 * K, 512 * K)
+
+
+def _cells(server_ms=5.0, residual_ms=2.0) -> list[Cell]:
+    return [Cell(a, p, s, s + 300.0, 620.0, server_ms + (1.0 if p == "cloud" else 0.0), 100.0, 80.0,
+                 residual_ms, 1.0) for a in ("lte", "wifi") for p in ("edge", "cloud") for s in SIZES]
+
+
+@pytest.mark.parametrize("rate_mbps, delay_ms", [(5.0, 30.0), (2.0, 5.0), (7.0, 80.0)])
+def test_fit_recovers_known_wan_parameters(rate_mbps, delay_ms):
+    model = model_for(_cells(), load_scenario())
+    targets = [(a, m, s, model.change_pct(rate_mbps, delay_ms, a, m, s)) for a, m, s, _ in FIT_TARGETS]
+    fit = fit_wan(model, targets)
+    assert fit.converged
+    assert fit.rate_mbps == pytest.approx(rate_mbps, rel=1e-3)
+    assert fit.delay_ms == pytest.approx(delay_ms, abs=0.05)
+
+
+def test_fit_says_when_no_wan_gives_the_targets():
+    model = model_for(_cells(), load_scenario())
+    # the cloud cannot be faster than the edge: edge and cloud share the access link
+    fit = fit_wan(model, [("lte", "upload_ms", 512 * K, +40.0), ("lte", "response_ms", 60 * K, +40.0)])
+    assert not fit.converged
+
+
+def test_payload_of_wire_inverts_wire_bytes():
+    for payload in (1, 1447, 1448, 1449, 61_772, 4_194_604):
+        assert payload_of_wire(wire_bytes(payload)) == payload
+
+
+def test_shipped_scenario_loads_and_is_the_fit_of_its_calibration():
+    wan = load_scenario(SCENARIO_PATH)
+    assert wan.up.delay_ms == wan.down.delay_ms
+    assert wan.up.rate_bps < 8e6       # slower than the LTE uplink: what the 512K upload figure needs
+    fit = fit_wan(model_for(read_calibration(part.CALIBRATION_PATH), wan))
+    assert fit.converged
+    assert fit.rate_mbps == pytest.approx(wan.up.rate_bps / 1e6, abs=0.001)   # the file holds the fitted values
+    assert fit.delay_ms == pytest.approx(wan.up.delay_ms, abs=0.01)
+
+
+BASE = SCENARIO_PATH.read_text()
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ('rate = "3', 'rate = "-3', "rate"),
+    ('jitter = "0 ms"', 'jitter = "2 ms"', "jitter"),
+    ('delay = "', 'delay = "1', "must be equal"),
+    ('queue = "droptail"', 'queue = "fifo"', "queue"),
+    ('jitter = "0 ms"', 'jiter = "0 ms"', "unknown field"),
+])
+def test_bad_scenario_values_give_one_line(tmp_path, old, new, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(BASE.replace(old, new, 1))
+    with pytest.raises(HarnessError) as err:
+        load_scenario(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and words in message
+
+
+def test_rewrite_sets_only_the_fitted_values_and_keeps_comments():
+    text = rewrite_fitted_text(BASE, 1.2345, 9.876, "note")
+    wan_lines = text.splitlines()
+    assert 'rate = "1.234 Mbit/s"' in text or 'rate = "1.235 Mbit/s"' in text
+    assert text.count('delay = "9.88 ms"') == 2
+    assert 'rate = "100 Mbit/s"' in text                      # the downlink rate is not fitted
+    assert "# fit: note" in wan_lines
+    assert [l for l in wan_lines if l.startswith("#")][:3] == [l for l in BASE.splitlines() if l.startswith("#")][:3]
+    with pytest.raises(HarnessError, match="no line"):
+        rewrite_fitted_text("[up]\nrate = \"1 Mbit/s\"\n", 1.0, 1.0, "x")
+
+
+def test_bootstrap_ci_holds_the_change_and_needs_two_requests():
+    edge, cloud = [10.0, 11.0, 12.0, 10.5, 11.5], [20.0, 22.0, 21.0, 23.0, 20.5]
+    low, high = bootstrap_change(edge, cloud)
+    point = (11.0 - 21.0) / 21.0 * 100
+    assert low <= point <= high < 0
+    assert bootstrap_change([1.0], cloud) == (None, None)
+
+
+def _change(access, metric, size, edge, cloud):
+    return Change(access, size, metric, edge, cloud, 8, 8, (edge - cloud) / cloud * 100, -60.0, -50.0)
+
+
+def test_figures_have_their_basis_and_say_what_was_not_run():
+    wan = load_scenario()
+    found = [_change("lte", "response_ms", 60 * K, 100.0, 225.0), _change("lte", "upload_ms", 512 * K, 560.0, 1256.0),
+             _change("lte", "inference_ms", 60 * K, 1.3, 2.5), _change("wifi", "response_ms", 60 * K, 23.0, 200.0),
+             _change("wifi", "response_ms", 512 * K, 90.0, 1300.0)]
+    out = {m.key: m for m in part.figures_of(found, lambda *a: -88.0, wan, None)}
+    assert {k: m.basis for k, m in out.items()} == {"b.lte.response.60k": "fitted", "b.lte.upload.512k": "fitted",
+                                                   "b.lte.inference.60k": "measured", "b.wifi.response": "predicted"}
+    assert out["b.lte.response.60k"].ours == pytest.approx(-55.56, abs=0.01)
+    assert out["b.lte.response.60k"].ci95 == 5.0
+    assert "issue 13" in out["b.lte.inference.60k"].detail
+    assert "-88.0%" in out["b.wifi.response"].detail and "2 sizes" in out["b.wifi.response"].detail
+    missing = {m.key: m for m in part.figures_of(found[:1], lambda *a: None, wan, None)}
+    assert missing["b.lte.upload.512k"].basis == "not run" and missing["b.wifi.response"].basis == "not run"
+
+
+def _fake_run(folder, access, calibration):
+    """A finished compare run folder of one access: the part must reuse it and build nothing."""
+    run = folder / "20260101T000000Z-compare"
+    run.mkdir(parents=True)
+    (run / "experiment.json").write_text(json.dumps({"status": "complete"}))
+    requests = []
+    for cell in calibration:
+        if cell.access != access:
+            continue
+        for rep in range(4):
+            jitter = 1 + 0.01 * rep
+            requests.append({"access": access, "placement": cell.placement, "size_bytes": cell.size_bytes,
+                             "status": "ok", "response_ms": cell.response_ms * jitter,
+                             "upload_ms": cell.upload_ms * jitter, "inference_ms": 2.0 * jitter})
+    summary = [{"access": c.access, "placement": c.placement, "size_bytes": c.size_bytes,
+                "request_payload_bytes": c.request_payload_bytes, "reply_payload_bytes": c.reply_payload_bytes,
+                "server_ms": c.server_ms, "response_ms": c.response_ms, "upload_ms": c.upload_ms,
+                "response_residual_ms": c.response_residual_ms, "upload_residual_ms": c.upload_residual_ms}
+               for c in calibration if c.access == access]
+    for name, rows in (("requests.csv", requests), ("summary.csv", summary)):
+        with open(run / name, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def test_a_finished_run_is_reused_without_root_and_the_part_writes_its_files(tmp_path, monkeypatch):
+    import topo.network
+    monkeypatch.setattr(topo.network.os, "geteuid", lambda: 1000)   # building a network would now fail
+    calibration = read_calibration(part.CALIBRATION_PATH)
+    tag = f"quick-{part.scenario_hash(SCENARIO_PATH)}"
+    for access in ("lte", "wifi"):
+        _fake_run(tmp_path / "runs" / f"{access}-{tag}", access, calibration)
+    lines = []
+    out = {m.key: m for m in part.run_part(tmp_path, True, lines.append)}
+    assert any("reusing" in line for line in lines)
+    assert set(out) == {"b.lte.response.60k", "b.lte.upload.512k", "b.lte.inference.60k", "b.wifi.response"}
+    assert math.isfinite(out["b.lte.response.60k"].ours) and out["b.lte.response.60k"].basis == "fitted"
+    for name in ("network.csv", "response_vs_size.png", "upload_vs_size.png", "fit.json", "calibration.csv"):
+        assert (tmp_path / name).is_file(), name
+    rows = list(csv.DictReader(open(tmp_path / "network.csv")))
+    fitted = [r for r in rows if r["basis"] == "fitted"]
+    assert {(r["access"], r["size"], r["metric"]) for r in fitted} == {("lte", "60K", "response_ms"),
+                                                                       ("lte", "512K", "upload_ms")}
+    assert all(r["model_change_pct"] for r in rows if r["metric"] != "inference_ms")
+
+
+def test_without_root_a_run_that_must_be_built_is_one_line(tmp_path, monkeypatch):
+    import topo.network
+    from topo.errors import TopoError
+    monkeypatch.setattr(topo.network.os, "geteuid", lambda: 1000)
+    with pytest.raises(TopoError, match="needs root"):
+        part.run_part(tmp_path, True, lambda _: None)
