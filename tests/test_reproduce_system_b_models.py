@@ -18,9 +18,10 @@ from models.datasets import embedded_digits, write_idx
 from models.errors import DatasetError, SettingsError
 
 TINY = ModelsPlan("tiny", cloud_train_images=200, cloud_max_epochs=1, table_sizes_by_k=((3, (120, 1200)),),
-                  table_seeds=2, table_max_epochs=1, stride1_sizes=(1200,), full_train_images=200, full_max_epochs=1,
-                  test_images=100, inference_images=20, inference_repeats=2, inference_labelled=40,
-                  inference_max_epochs=1, threads=1)
+                  table_seeds=2, table_max_epochs=1, stride1_sizes=(120, 1200), full_train_images=200,
+                  full_max_epochs=1, test_images=100, inference_images=20, inference_repeats=2, inference_labelled=40,
+                  inference_max_epochs=1, threads=2)
+SMALLER = replace(TINY, table_sizes_by_k=((3, (120,)),), stride1_sizes=(120,))  # for the interrupted run
 FASHION_KEYS = {"b.cloudcnn.fashion.acc", "b.fashion.k3.n120.edge0", "b.fashion.k3.n120.edge1",
                 "b.fashion.k3.n1200.edge0", "b.fashion.k3.n1200.edge1", "b.fashion.n60000.edge1-3",
                 "b.fashion.n60000.edge1-5", "b.fashion.n60000.edge1-10", "b.train_time.fashion.k3",
@@ -123,14 +124,15 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     assert "ECT_CIFAR10_DIR=DIR" in by_key["b.cifar10.k10.n500.gain"].detail
     with (work_dir / "table3.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert {(r["pool_stride"], r["labelled_images"]) for r in rows} == {("2", "120"), ("2", "1200"), ("1", "1200")}
+    assert {(r["pool_stride"], r["labelled_images"]) for r in rows} == {("2", "120"), ("2", "1200"), ("1", "120"),
+                                                                         ("1", "1200")}
     assert all(r["seeds"] == "2" for r in rows)
-    assert [r["published_edgecnn1_pct"] for r in rows if r["labelled_images"] == "120"] == ["75.77"]
-    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 2 * 3
+    assert [r["published_edgecnn1_pct"] for r in rows if r["labelled_images"] == "120"] == ["75.77", "75.77"]
+    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 2 * 4
     assert (work_dir / "accuracy_vs_labelled.png").stat().st_size > 10_000
     summary = json.loads((work_dir / "system_b_models.json").read_text())
-    assert summary["training_device"] in ("cpu", "cuda") and summary["torch_threads"] == 1
-    assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 6 + 3 + 1
+    assert summary["training_device"] in ("cpu", "cuda") and summary["torch_threads"] == 2
+    assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 8 + 3 + 1
     assert any("CloudCNN test accuracy" in line for line in lines) and any("inference repeat" in line for line in lines)
 
 
@@ -157,7 +159,7 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tiny_run, tmp_path, 
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        system_b_models.run_plan(work_dir, TINY, stop_at_the_first_cell)
+        system_b_models.run_plan(work_dir, SMALLER, stop_at_the_first_cell)
     assert (work_dir / "fashion" / "cloudcnn.json").is_file()
     assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 1  # written before its progress line
     assert (work_dir / "system_b_models.json").is_file()
@@ -165,7 +167,7 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tiny_run, tmp_path, 
     real = system_b_models_steps.train_classifier
     monkeypatch.setattr(system_b_models_steps, "train_classifier",
                         lambda *a, **k: trained.append(k["description"]) or real(*a, **k))
-    resumed = system_b_models.run_plan(work_dir, TINY, lambda line: None)
+    resumed = system_b_models.run_plan(work_dir, SMALLER, lambda line: None)
     assert trained == []  # CloudCNN was not trained again
     assert {f.key: f.ours for f in resumed}["b.cloudcnn.fashion.acc"] == \
         {f.key: f.ours for f in figures}["b.cloudcnn.fashion.acc"]

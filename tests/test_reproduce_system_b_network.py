@@ -170,3 +170,14 @@ def test_without_root_a_run_that_must_be_built_is_one_line(tmp_path, monkeypatch
     monkeypatch.setattr(topo.network.os, "geteuid", lambda: 1000)
     with pytest.raises(TopoError, match="needs root"):
         part.run_part(tmp_path, True, lambda _: None)
+
+
+def test_inference_is_pooled_over_the_sizes_of_one_access():
+    from harness.experiments.reproduce.system_b_network_report import pooled_change
+    cells = {("lte", "edge", 60 * K, "inference_ms"): [1.0, 1.2], ("lte", "edge", 512 * K, "inference_ms"): [1.1],
+             ("lte", "cloud", 60 * K, "inference_ms"): [2.0, 2.4], ("lte", "cloud", 512 * K, "inference_ms"): [2.2],
+             ("wifi", "cloud", 60 * K, "inference_ms"): [99.0]}
+    c = pooled_change(cells, "lte", "inference_ms", 60 * K)
+    assert (c.n_edge, c.n_cloud, c.edge_ms, c.cloud_ms) == (3, 3, 1.1, 2.2)
+    assert c.change_pct == pytest.approx(-50.0)
+    assert pooled_change(cells, "wifi", "inference_ms", 60 * K) is None

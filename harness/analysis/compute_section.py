@@ -19,7 +19,7 @@ def _quota(quota: dict) -> str:
         return f"not applied: {quota.get('why', '?')}{capped}"
     throttled = (f", {quota['throttled_periods']} of {quota['periods']} periods throttled"
                  if "periods" in quota else "")
-    return f"{quota['cpus']:g} core ({quota['cgroup_version']} {quota['cgroup']}){throttled}{capped}"
+    return f"{quota['cpus']:g} cores ({quota['cgroup_version']} {quota['cgroup']}){throttled}{capped}"
 
 
 def _pacing(node: dict) -> str:

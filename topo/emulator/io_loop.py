@@ -20,7 +20,8 @@ from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
 from topo.emulator.measurements import LatenessHistogram, ProcessCpu
 from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
-from topo.emulator.packet_socket import PACKET_OUTGOING, open_packet_socket
+from topo.emulator.packet_socket import (PACKET_OUTGOING, TIMESTAMP_ANCILLARY_BYTES, enable_timestamps,
+                                        open_packet_socket)
 from topo.emulator.recorders import Fanout, MahimahiLog, SecondBins, SummaryCsv
 from topo.emulator.source_bins import SourceBins, SourcesCsv, address_key
 from topo.emulator.wakeup import (MAX_WAIT_S, NICENESS, Waiter, prctl, raise_priority,  # noqa: F401 (re-exported)
@@ -117,10 +118,12 @@ class LinkEmulator:
         self.sockets = []
         self.scheduling: dict = {}   # what the process got from the kernel (topo/emulator/wakeup.py)
         self.cpu = self.waiter = None
+        self.stamped = False         # the kernel stamps received frames (arrival times exact when batched)
 
     def open(self) -> None:
         for ifname in (self.config.uplink_in, self.config.downlink_in):
             self.sockets.append(open_packet_socket(ifname))
+        self.stamped = all([enable_timestamps(sock) for sock, _ in self.sockets])
 
     def request_stop(self, *_args) -> None:
         self.stop_requested = True
@@ -162,8 +165,11 @@ class LinkEmulator:
         fds = [up_sock, down_sock]
         buffer = bytearray(65536)
         view = memoryview(buffer)
+        buffers = [buffer]
         clock = self.clock
-        waiter = self.waiter = Waiter(clock)
+        stamped = self.stamped
+        waiter = self.waiter = Waiter(clock, stamped=stamped)
+        last_arrival = {"uplink": -1.0, "downlink": -1.0}
         due: list = []
         next_flush_s = self.start_s + SUMMARY_PERIOD_S
         self.cpu = ProcessCpu(clock())
@@ -171,25 +177,41 @@ class LinkEmulator:
         while not self.stop_requested:
             if self.control_requested:
                 self.apply_control()
-            for rx, ignores_outgoing, shaper, _tx, _side, bins, _late in routes:
+            if stamped:
+                realtime_offset_s = time.time() - clock()  # kernel stamps are CLOCK_REALTIME
+            for rx, ignores_outgoing, shaper, _tx, side, bins, _late in routes:
                 if rx not in readable:
                     continue
                 accept, offered = shaper.accept, bins.offered
+                previous_s = last_arrival[side]
                 for _ in range(RX_BURST):
                     try:
-                        if ignores_outgoing:
+                        if stamped:
+                            size, ancillary, _flags, address = rx.recvmsg_into(buffers, TIMESTAMP_ANCILLARY_BYTES)
+                        elif ignores_outgoing:
                             size = rx.recv_into(buffer)
                         else:
                             size, address = rx.recvfrom_into(buffer)
-                            if address[2] == PACKET_OUTGOING:
-                                continue
                     except (BlockingIOError, InterruptedError):
                         break
+                    if not ignores_outgoing and address[2] == PACKET_OUTGOING:
+                        continue
                     now_s = clock()
+                    arrival_s = now_s
+                    if stamped and ancillary:
+                        stamp = ancillary[0][2]
+                        arrival_s = (int.from_bytes(stamp[:8], "little") + int.from_bytes(stamp[8:16], "little")
+                                     * 1e-9 - realtime_offset_s)
+                        if arrival_s > now_s or arrival_s < now_s - 1.0:  # a clock step: trust our own clock
+                            arrival_s = now_s
+                    if arrival_s < previous_s:
+                        arrival_s = previous_s
+                    previous_s = arrival_s
                     frame = bytes(view[:size])
                     ip_bytes = size - ETHERNET_HEADER_BYTES if size > ETHERNET_HEADER_BYTES else 1
                     offered(address_key(frame), ip_bytes)
-                    accept(Packet(now_s, ip_bytes, frame), now_s)
+                    accept(Packet(arrival_s, ip_bytes, frame), arrival_s)
+                last_arrival[side] = previous_s
             now_s = clock()
             for _rx, _ignores, shaper, tx, side, bins, lateness in routes:
                 shaper.pop_due(now_s, due)

@@ -11,6 +11,8 @@ PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
+SO_TIMESTAMPNS = 35      # (asm-generic; Python's socket module lacks the name) also the cmsg type
+TIMESTAMP_ANCILLARY_BYTES = 64
 DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024
 
 
@@ -58,3 +60,12 @@ def open_packet_socket(ifname: str, buffer_bytes: int = DEFAULT_BUFFER_BYTES) ->
     except BaseException:
         sock.close()
         raise
+
+
+def enable_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each received frame (CLOCK_REALTIME, ns); False where it cannot."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return True
+    except OSError:
+        return False

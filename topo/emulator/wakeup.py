@@ -9,8 +9,11 @@ sockets (timeouts in microseconds, timer slack 1 us) with three rules:
   (an idle link) leaves within a few microseconds of its release time;
 * a short wait (a busy link: the next event is near) is one sleep of at least
   ``MIN_SLEEP_S``, so the packets due meanwhile leave together in one wakeup (batching)
-  instead of one wakeup each; what this costs in lateness the loop measures;
-* a packet arriving ends any sleep at once (the sockets are always watched).
+  instead of one wakeup each; what this costs in lateness the loop measures. When the kernel
+  stamps received frames (``stamped``: SO_TIMESTAMPNS), that sleep does not watch the
+  sockets either: frames arriving meanwhile wait in the socket and are taken together, and
+  they keep their true arrival time, so batching them changes no schedule;
+* otherwise a packet arriving ends the sleep at once.
 
 Real-time scheduling (SCHED_FIFO, a low priority) makes those wakeups happen on time on a
 loaded machine; it needs CAP_SYS_NICE and real-time runtime in the process's cgroup. What the
@@ -86,9 +89,10 @@ class Waiter:
     ``clock`` and ``select_fn`` are injected (tests drive them); ``wakeups`` counts the sleeps.
     """
 
-    def __init__(self, clock=time.monotonic, select_fn=select.select):
+    def __init__(self, clock=time.monotonic, select_fn=select.select, stamped: bool = False):
         self.clock = clock
         self.select = select_fn
+        self.stamped = stamped
         self._precise_s = None
         self.wakeups = 0
 
@@ -115,4 +119,8 @@ class Waiter:
                 if readable:
                     return readable
             return []
-        return sel(fds, [], [], wait_s if wait_s > MIN_SLEEP_S else MIN_SLEEP_S)[0]
+        sleep_s = wait_s if wait_s > MIN_SLEEP_S else MIN_SLEEP_S
+        if self.stamped:
+            sel([], [], [], sleep_s)
+            return fds  # whatever arrived meanwhile: the loop reads until the sockets are empty
+        return sel(fds, [], [], sleep_s)[0]

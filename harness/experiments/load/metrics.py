@@ -24,7 +24,7 @@ LOAD_FIELDS = ["access", "level", "placement", "devices", "rate_hz", "load", "lo
                "ok", "failed", "window_s", "window_note", "nominal_offered_rps", "offered_rps", "achieved_rps",
                "response_ms_p50", "response_ms_p90", "response_ms_p99", "queue_ms_median", "queue_ms_p90",
                "schedule_lateness_ms_p99", "server", "server_cpu_cores", "server_cpu_utilisation", "server_cpu_of",
-               "other_server_cpu_cores"]
+               "other_server_cpu_cores", "host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "emulators_cpu_cores"]
 MIN_WINDOW_S = 1.0
 
 
@@ -92,12 +92,17 @@ def cell_metrics(cell: dict, rows: list[dict]) -> dict:
     }
 
 
-def load_rows(cells: list[dict], requests: list[dict]) -> list[dict]:
-    """load.csv: one row per cell that started, in run order."""
+def load_rows(cells: list[dict], requests: list[dict], host: dict | None = None) -> list[dict]:
+    """load.csv: one row per cell that started, in run order; ``host``: each cell's host CPU
+    (harness.experiments.load.host_load)."""
     by_cell: dict[tuple[str, str, str], list[dict]] = {}
     for row in requests:
         by_cell.setdefault((row.get("access", ""), row.get("level", ""), row.get("placement", "")), []).append(row)
-    return [cell_metrics(c, by_cell.get((c["access"], c["level"], c["placement"]), [])) for c in cells]
+    out = []
+    for cell in cells:
+        key = (cell["access"], cell["level"], cell["placement"])
+        out.append({**cell_metrics(cell, by_cell.get(key, [])), **(host or {}).get(key, {})})
+    return out
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from harness.analysis.compute_section import compute_section
 from harness.analysis.report import load_run
 from harness.analysis.report_sections import fmt, links_section, table, test_models_warning
 from harness.analysis.summary import format_cell
+from harness.experiments.load.host_load import host_load
 from harness.experiments.load.metrics import LOAD_FIELDS, SUMMARY_FIELDS, crossovers, load_rows
 
 FIGURE = "response_vs_load.png"
@@ -105,16 +106,20 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
     out += ["", "## Cells", "", "Window = the seconds every device of the cell was sending (start-up and the end left "
             "out). Throughput in requests/s over it; response and queueing (arrival at the server to its preprocess "
             "start) in ms of the ok requests sent in it; server CPU = the answering server's cores used over the cell "
-            "(utilisation against its quota, or this machine's CPUs).", ""]
+            "(utilisation against its quota, or this machine's CPUs); host CPU = the whole machine's busy share over the "
+            "cell (the host monitor's samples), emulators = the link emulators' cores.", ""]
     out.append(table(["access", "placement", "devices", "rate Hz", "status", "ok/requests", "window s", "offered",
-                      "achieved", "p50", "p90", "p99", "queue median (p90)", "lateness p99", "server CPU cores (util)"],
+                      "achieved", "p50", "p90", "p99", "queue median (p90)", "lateness p99", "server CPU cores (util)",
+                      "host CPU % mean/max", "emulators cores"],
                      [[r["access"], r["placement"], r["devices"], fmt(r["rate_hz"], empty="-"), r["status"],
                        f"{r['ok']}/{r['requests']}", fmt(r["window_s"], 1),
                        fmt(r["nominal_offered_rps"] or r["offered_rps"], 2), fmt(r["achieved_rps"], 2),
                        fmt(r["response_ms_p50"]), fmt(r["response_ms_p90"]), fmt(r["response_ms_p99"]),
                        f"{fmt(r['queue_ms_median'])} ({fmt(r['queue_ms_p90'], empty='-')})",
                        fmt(r["schedule_lateness_ms_p99"], empty="-"),
-                       f"{fmt(r['server_cpu_cores'], 2)} ({fmt(_pct(r['server_cpu_utilisation']), 0, '-')}%)"]
+                       f"{fmt(r['server_cpu_cores'], 2)} ({fmt(_pct(r['server_cpu_utilisation']), 0, '-')}%)",
+                       f"{fmt(r.get('host_cpu_busy_pct_mean'), 0, '-')}/{fmt(r.get('host_cpu_busy_pct_max'), 0, '-')}",
+                       fmt(r.get("emulators_cpu_cores"), 2, "-")]
                       for r in rows]))
     notes = sorted({f"{r['access']}/{r['level']}/{r['placement']}: {r['window_note']}" for r in rows if r["window_note"]})
     if notes:
@@ -142,7 +147,7 @@ def analyse_load(run_dir: Path, progress=print, out_dir: Path | None = None) -> 
     data = load_run(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = load_rows(data.record.get("cells") or [], data.requests or [])
+    rows = load_rows(data.record.get("cells") or [], data.requests or [], host_load(run_dir, data.record))
     summary = crossovers(rows)
     _write(rows, LOAD_FIELDS, out_dir / "load.csv")
     _write(summary, SUMMARY_FIELDS, out_dir / "load-summary.csv")

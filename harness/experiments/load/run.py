@@ -23,6 +23,7 @@ from harness.experiments.load.cells import Cell, ServerCpu, plan_cells
 from harness.experiments.load.spec import LoadSpec
 from harness.orchestration.calibration import measure_links
 from harness.orchestration.capture import start_captures, stop_captures
+from harness.orchestration.host_monitor import HostMonitor
 from harness.orchestration.model_set import load_manifest, models_origin
 from harness.orchestration.node_processes import (NODE_STOP_TIMEOUT_S, STOPPED_NODE_STOP_TIMEOUT_S, compute_records,
                                                   edge_args, start_nodes)
@@ -84,7 +85,11 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
     log_dir.mkdir(parents=True, exist_ok=True)
     topo_spec = TopologySpec(access=profile, wan=wan, lan=lan, ues=max(spec.devices), backend=backend)
     progress(f"[{access}] network up with {max(spec.devices)} devices ({backend} links)")
-    with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net:
+    with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net, HostMonitor(log_dir) as monitor:
+        run.record.setdefault("host_monitor_start_s", {})[access] = monitor.start_s  # its t_s counts from here
+        for wire in net.wires():
+            if wire.process is not None:
+                monitor.watch(f"emulator:{wire.link_name}", wire.process.pid)
         captures, cloud, edge, done = [], None, None, []
         try:
             if spec.capture:
@@ -95,6 +100,8 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
                 spec.edge_model, spec.placements, spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
                 compute=spec.compute)
             run.record["model_fetch_s"][access] = round(fetch_s, 3)
+            for name, node in (("cloud", cloud), ("edge", edge)):
+                monitor.watch(name, node.process.pid)
             progress(f"[{access}] calibrating links")
             for row in measure_links(net, duration_s=spec.calibrate_seconds, ping_count=5, progress=lambda _: None):
                 links.write({"access": access, **row.__dict__,
@@ -112,6 +119,7 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             run.record["captures"] += [c.record(run.run_dir, access) for c in captures]
             _collect(run, access, done, requests)
             run.record["accesses_run"].append(access)
+            run.record.setdefault("host_monitor", {})[access] = monitor.record()
             run.save()
 
 

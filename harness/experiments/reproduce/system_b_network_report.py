@@ -83,6 +83,21 @@ def changes(cells: dict) -> list[Change]:
     return out
 
 
+def pooled_change(cells: dict, access: str, metric: str, size_bytes: int) -> Change | None:
+    """One change over every size of ``access`` (for inference, which runs on the resized model input and so
+    does not depend on the image size), reported at ``size_bytes``."""
+    sides = {p: [v for (a, pl, _, m), values in sorted(cells.items()) if (a, pl, m) == (access, p, metric)
+                 for v in values] for p in ("edge", "cloud")}
+    if not sides["edge"] or not sides["cloud"]:
+        return None
+    e, c = statistics.median(sides["edge"]), statistics.median(sides["cloud"])
+    if c <= 0:
+        return None
+    low, high = bootstrap_change(sides["edge"], sides["cloud"])
+    return Change(access, size_bytes, metric, e, c, len(sides["edge"]), len(sides["cloud"]), (e - c) / c * 100.0,
+                  low, high)
+
+
 def find(found: list[Change], access: str, metric: str, size_bytes: int) -> Change | None:
     return next((c for c in found if (c.access, c.metric, c.size_bytes) == (access, metric, size_bytes)), None)
 
