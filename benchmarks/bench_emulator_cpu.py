@@ -6,7 +6,9 @@
 Each repeat measures, for every variant in turn (interleaved, so both see the same machine):
   * idle: an LTE access link (8 / 10.88 Mbit/s, 15 ms, 100 packets) with no traffic;
   * idle RTT excess: 10 ms each way, UDP echo every 20 ms; RTT - 20 ms - the tool's own RTT
-    over a plain veth (measured in the same repeat), median and p99; the CPU meanwhile;
+    over a plain veth (measured in the same repeat), median and p99; the CPU meanwhile. The echo
+    client and server run under SCHED_FIFO 5 (chrt), so a loaded machine's stalls of the tool
+    itself do not count against the emulator;
   * 8 Mbit/s and 100 Mbit/s saturated: iperf3 TCP (cubic) through 20 ms each way, 2 BDP queue.
 CPU = utime + stime of the emulator process from /proc/<pid>/stat over the measured window, in
 cores. Variants: ``before`` = topo/emulator of git ``--baseline-ref`` (extracted to a temporary
@@ -34,7 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_links import bdp_queue_packets, iperf3_json, percentile, ping_rtts_ms  # noqa: E402
+import bench_links  # noqa: E402
+from bench_links import ECHO_PORT, bdp_queue_packets, iperf3_json, percentile  # noqa: E402
 from topo.emulator.netns_path import ADDRESS_B, WirePath  # noqa: E402
 from topo.profiles import DirectionSpec  # noqa: E402
 
@@ -45,6 +48,22 @@ IDLE_S = 5.0
 PINGS = 250
 IPERF_S = 6
 GOALS = {"idle_cpu": 0.05, "cpu_100mbit": 0.3, "rtt_excess_median_ms": 0.3, "rtt_excess_p99_ms": 0.5}
+
+
+TOOL_FIFO = ["chrt", "-f", "5"]  # the echo tool at real-time priority too: its own stalls are not the emulator's
+
+
+def ping_rtts_ms(path, count, interval_s=0.02):
+    """bench_links' UDP echo RTTs (first 3 dropped: ARP), both ends under SCHED_FIFO priority 5."""
+    echo = path.popen_in(path.ns_b, TOOL_FIFO + [sys.executable, bench_links.__file__, "--udp-echo", str(ECHO_PORT),
+                                                 str(count * (interval_s + 0.1) + 10)])
+    time.sleep(0.3)
+    output = path.workdir / "ping.json"
+    path.exec_in(path.ns_a, TOOL_FIFO + [sys.executable, bench_links.__file__, "--udp-ping", ADDRESS_B, str(ECHO_PORT),
+                                         str(count + 3), str(interval_s), str(output)],
+                 timeout_s=count * (interval_s + 2.5) + 60)
+    echo.kill()
+    return json.loads(output.read_text())[3:]
 
 
 def process_cpu_s(pid: int) -> float:

@@ -54,6 +54,7 @@ def training_device(device: str = "auto") -> torch.device:
         return torch.device("cpu")
     if not cuda_usable():
         raise SettingsError("training device 'cuda' requested but torch cannot run on a GPU here; use auto or cpu")
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False  # repeatable convolutions
     return torch.device("cuda")
 
 

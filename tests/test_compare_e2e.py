@@ -105,3 +105,41 @@ def test_the_edge_kept_no_uploaded_image(compare_run):
     rest = {str(p.relative_to(compare_run)): p.stat().st_size for p in compare_run.rglob("*")
             if p.is_file() and p.suffix != ".onnx" and "pcaps" not in p.relative_to(compare_run).parts}
     assert sum(rest.values()) < sent_to_edge / 4, sorted(rest.items(), key=lambda kv: -kv[1])[:5]
+
+
+@pytest.fixture(scope="module")
+def two_devices_run(leak_baseline, tmp_path_factory, models_dir):
+    results = tmp_path_factory.mktemp("results-devices")
+    result = run_cli("compare", "--access", "wifi", "--devices", "2", "--sizes", SMALL, "--repetitions", "3",
+                     "--calibrate-seconds", "0", "--models-dir", str(models_dir), "--results-dir", str(results),
+                     timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    (run_dir,) = list(results.iterdir())
+    return run_dir
+
+
+def test_two_devices_each_send_every_request_and_name_themselves(two_devices_run):
+    requests = rows(two_devices_run)
+    assert len(requests) == 2 * 2 * 3 and all(r["status"] == "ok" for r in requests)
+    for placement in ("edge", "cloud"):
+        mine = [r for r in requests if r["placement"] == placement]
+        assert sorted(r["device"] for r in mine) == ["ue1"] * 3 + ["ue2"] * 3
+        assert all(r["queue_ms"] != "" and r["scheduled_ns"] != "" for r in mine)
+    assert len({r["request_id"] for r in requests}) == len(requests)
+    with open(two_devices_run / "summary.csv", newline="") as f:
+        assert {r["devices"] for r in csv.DictReader(f)} == {"2"}
+
+
+def test_one_capture_tells_every_device_apart(two_devices_run):
+    assert sorted(p.name for p in (two_devices_run / "pcaps").iterdir()) == [
+        "wifi-bs.pcap", "wifi-cloud.pcap", "wifi-edge.pcap"]
+    with open(two_devices_run / "devices.csv", newline="") as f:
+        counts = list(csv.DictReader(f))
+    assert [(c["placement"], c["device"]) for c in counts] == [("edge", "ue1"), ("edge", "ue2"), ("cloud", "ue1"),
+                                                                ("cloud", "ue2")]
+    for count in counts:
+        sent = sum(int(r["actual_bytes"]) for r in rows(two_devices_run)
+                   if r["device"] == count["device"] and r["placement"] == count["placement"])
+        assert count["requests"] == "3" and count["capture"] == "pcaps/wifi-bs.pcap"
+        assert sent <= int(count["bytes_up"]) < 2 * sent, count  # this device's own bytes, told apart by address
+    assert "## Devices" in (two_devices_run / "report.md").read_text()

@@ -85,6 +85,20 @@ def test_tcp_goodput_matches_rate(path):
     assert 0.85 * rate_bps <= goodput <= 1.02 * rate_bps, goodput
     counters = json.loads((path.workdir / "logs" / "testlink-counters.json").read_text())
     assert counters["uplink"]["send_errors"] == 0 and counters["uplink"]["delivered_bytes"] > 4e6
+    # issue 13: what the emulator measures about itself, and each address pair's own bytes
+    lateness = counters["uplink"]["lateness"]
+    assert lateness["packets"] > 2000 and 0 <= lateness["p50_ms"] <= lateness["p99_ms"] <= lateness["max_ms"]
+    assert counters["scheduling"]["policy"] in ("SCHED_FIFO", "SCHED_OTHER") and "requested" in counters["scheduling"]
+    assert 0 < counters["cpu_fraction_forwarding"] < 0.9  # no busy polling at 8 Mbit/s
+    pairs = {(p["source_ip"], p["destination_ip"]): p for p in counters["uplink"]["by_address"]}
+    sent = pairs[("10.233.0.1", "10.233.0.2")]["sent_bytes"]  # delivered also counts what was still delayed
+    assert 0.95 * counters["uplink"]["delivered_bytes"] <= sent <= counters["uplink"]["delivered_bytes"]
+    with open(path.workdir / "logs" / "testlink-summary.csv") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["direction"] == "uplink" and r["lateness_p99_us"]]
+    assert len(rows) >= 3 and all(r["cpu_fraction"] for r in rows[1:])
+    with open(path.workdir / "logs" / "testlink-sources.csv") as handle:
+        sources = [r for r in csv.DictReader(handle) if r["source_ip"] == "10.233.0.1"]
+    assert sum(int(r["sent_bytes"]) for r in sources) == pairs[("10.233.0.1", "10.233.0.2")]["sent_bytes"]
 
 
 @pytest.mark.skipif(not SHARED_TRACES.is_dir(), reason=f"real traces not present at {SHARED_TRACES}")

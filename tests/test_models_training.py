@@ -9,7 +9,9 @@ from models.export import to_onnx_bytes
 from models.runtime import open_session
 from models.datasets import DataSplits, embedded_digits
 from models.errors import SettingsError
-from models.training import TrainSettings, image_tensors, train_classifier
+from models import training
+from models.training import (TrainSettings, cuda_usable, image_tensors, set_torch_threads, train_classifier,
+                             training_device)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +82,55 @@ def test_build_edge_onnx_from_block_cut_out_of_full_model(digits):
     assert session.run({"image": np.zeros((2, 3, 32, 32), np.float32)})[0].shape == (2, 10)
     with pytest.raises(SettingsError, match="fewer than"):
         shared_block_from_full(to_onnx_bytes(cloud.upper(12), (128, 8, 8), input_name="activation"), 5)
+
+
+def test_training_device_is_resolved_recorded_and_the_model_comes_back_on_the_cpu(digits, monkeypatch):
+    assert training_device("cpu").type == "cpu"
+    assert training_device("auto").type == ("cuda" if cuda_usable() else "cpu")
+    with pytest.raises(SettingsError, match="one of auto, cpu, cuda"):
+        training_device("tpu")
+    with pytest.raises(SettingsError, match="device"):
+        TrainSettings(device="gpu")
+    monkeypatch.setattr(training, "_cuda_usable", False)  # as on a machine whose GPU cannot run a tiny op
+    assert training_device("auto").type == "cpu"
+    with pytest.raises(SettingsError, match="'cuda' requested but torch cannot run on a GPU"):
+        training_device("cuda")
+    x, y = _small(digits, 40)
+    before = torch.get_num_threads()
+    try:
+        assert set_torch_threads(1) == 1 and torch.get_num_threads() == 1
+        lines = []
+        report = train_classifier(EdgeCNN(3, seed=0), x, y, TrainSettings(max_epochs=2), progress=False,
+                                  description="probe", on_progress=lines.append, progress_every_s=0)
+    finally:
+        torch.set_num_threads(before)
+    assert (report.device, report.threads) == ("cpu", 1) and report.as_dict()["device"] == "cpu"
+    assert lines and all(line.startswith("probe: epoch ") for line in lines)
+    assert any("done, validation accuracy" in line for line in lines)
+    with pytest.raises(SettingsError, match="torch threads"):
+        set_torch_threads(0)
+
+
+@pytest.mark.skipif(not cuda_usable(), reason="no usable CUDA GPU here: training on the GPU cannot be tested")
+def test_training_on_the_gpu_hands_back_a_cpu_model(digits):
+    x, y = _small(digits, 40)
+    model = EdgeCNN(3, seed=0)
+    report = train_classifier(model, x, y, TrainSettings(max_epochs=1, device="cuda"), progress=False)
+    assert report.device == "cuda" and all(p.device.type == "cpu" for p in model.parameters())
+    open_session(to_onnx_bytes(model, (3, 32, 32), softmax=True), device="cpu")
+
+
+def test_edgecnn1_on_pooled_features_equals_training_the_whole_net_with_the_block_frozen(digits):
+    """train_edge trains EdgeCNN1-k's head on activations pooled once; the same as training the whole EdgeCNN1-k
+    (block frozen, pool in the graph) batch by batch."""
+    cloud = CloudCNN(seed=3).eval()
+    block = shared_block_bytes(cloud, 3)
+    labelled = stratified_subset(digits.train, 60, seed=1)
+    settings = TrainSettings(max_epochs=2, early_stop_patience_epochs=0, seed=4)
+    for stride in (2, 1):
+        fast, _ = train_edge(labelled, settings, shared_block_onnx=block, pool_stride=stride)
+        whole = EdgeCNN(3, cloud.lower(3), seed=4, pool_stride=stride)
+        x, y = image_tensors(labelled)
+        train_classifier(whole, x, y, settings, progress=False)
+        for name, value in fast.state_dict().items():
+            torch.testing.assert_close(value, whole.state_dict()[name], rtol=1e-4, atol=1e-5, msg=name)

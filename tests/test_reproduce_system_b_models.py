@@ -17,8 +17,10 @@ from models import datasets
 from models.datasets import embedded_digits, write_idx
 from models.errors import DatasetError, SettingsError
 
-TINY = ModelsPlan("tiny", cloud_train_images=200, cloud_max_epochs=1, table_sizes_by_k=((3, (120, 1200)),),
-                  table_seeds=2, table_max_epochs=1, stride1_sizes=(120, 1200), full_train_images=200,
+# Table 3 at 120 and 240 labelled images only (1,200 would take a minute here): the n1200 keys come back "not
+# run", which tests that path; the quick run (benchmarks) covers the real sizes.
+TINY = ModelsPlan("tiny", cloud_train_images=200, cloud_max_epochs=1, table_sizes_by_k=((3, (120, 240)),),
+                  table_seeds=2, table_max_epochs=1, stride1_sizes=(120,), full_train_images=200,
                   full_max_epochs=1, test_images=100, inference_images=20, inference_repeats=2, inference_labelled=40,
                   inference_max_epochs=1, threads=2)
 SMALLER = replace(TINY, table_sizes_by_k=((3, (120,)),), stride1_sizes=(120,))  # for the interrupted run
@@ -112,9 +114,15 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     _, work_dir, figures, lines = tiny_run
     by_key = {f.key: f for f in figures}
     assert len(by_key) == len(figures) and set(by_key) == FASHION_KEYS | STRIDE1_KEYS | OTHER_KEYS
+    unplanned = {key for key in FASHION_KEYS | STRIDE1_KEYS if ".n1200." in key or key.startswith("b.train_time")
+                 and key.endswith("@stride1")}
     for key in FASHION_KEYS | STRIDE1_KEYS:
-        assert by_key[key].basis == "measured" and np.isfinite(by_key[key].ours), key
-    assert by_key["b.fashion.k3.n1200.edge1"].n == 2 and by_key["b.fashion.k3.n1200.edge1"].ci95 is not None
+        if key in unplanned:
+            assert by_key[key].basis == "not run" and "no such cell" in by_key[key].detail, key
+        else:
+            assert by_key[key].basis == "measured" and np.isfinite(by_key[key].ours), key
+    assert by_key["b.fashion.k3.n120.edge1"].n == 2 and by_key["b.fashion.k3.n120.edge1"].ci95 is not None
+    assert "on 240 labelled Fashion-MNIST images" in by_key["b.train_time.fashion.k3"].detail
     assert 0 <= by_key["b.cloudcnn.fashion.acc"].ours <= 100
     assert "200 Fashion-MNIST images (180 per epoch" in by_key["b.cloudcnn.fashion.acc"].detail
     assert "over 20 test images one at a time" in by_key["b.inference2000.k3_vs_k5"].detail
@@ -124,15 +132,14 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     assert "ECT_CIFAR10_DIR=DIR" in by_key["b.cifar10.k10.n500.gain"].detail
     with (work_dir / "table3.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert {(r["pool_stride"], r["labelled_images"]) for r in rows} == {("2", "120"), ("2", "1200"), ("1", "120"),
-                                                                         ("1", "1200")}
+    assert {(r["pool_stride"], r["labelled_images"]) for r in rows} == {("2", "120"), ("2", "240"), ("1", "120")}
     assert all(r["seeds"] == "2" for r in rows)
     assert [r["published_edgecnn1_pct"] for r in rows if r["labelled_images"] == "120"] == ["75.77", "75.77"]
-    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 2 * 4
+    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 2 * 3
     assert (work_dir / "accuracy_vs_labelled.png").stat().st_size > 10_000
     summary = json.loads((work_dir / "system_b_models.json").read_text())
     assert summary["training_device"] in ("cpu", "cuda") and summary["torch_threads"] == 2
-    assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 8 + 3 + 1
+    assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 6 + 3 + 1
     assert any("CloudCNN test accuracy" in line for line in lines) and any("inference repeat" in line for line in lines)
 
 
@@ -154,23 +161,25 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tiny_run, tmp_path, 
     _no_other_data(monkeypatch, fashion)
     work_dir = tmp_path / "work"
 
-    def stop_at_the_first_cell(line):
+    def stop_at_a_cell(line):  # a cell's line comes once its JSON is written; reused cells print none
         if "cell k=3" in line:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        system_b_models.run_plan(work_dir, SMALLER, stop_at_the_first_cell)
-    assert (work_dir / "fashion" / "cloudcnn.json").is_file()
-    assert len(list((work_dir / "fashion" / "cells").glob("*.json"))) == 1  # written before its progress line
-    assert (work_dir / "system_b_models.json").is_file()
+        system_b_models.run_plan(work_dir, SMALLER, stop_at_a_cell)
+    cells = work_dir / "fashion" / "cells"
+    assert (work_dir / "fashion" / "cloudcnn.json").is_file() and len(list(cells.glob("*.json"))) == 1
+    assert not list((work_dir / "fashion").glob("*.pt"))  # CloudCNN's checkpoint goes once it has finished
+    assert json.loads((work_dir / "system_b_models.json").read_text())["step_seconds"]["fashion/cloudcnn"] > 0
     trained = []
     real = system_b_models_steps.train_classifier
     monkeypatch.setattr(system_b_models_steps, "train_classifier",
                         lambda *a, **k: trained.append(k["description"]) or real(*a, **k))
-    resumed = system_b_models.run_plan(work_dir, SMALLER, lambda line: None)
-    assert trained == []  # CloudCNN was not trained again
-    assert {f.key: f.ours for f in resumed}["b.cloudcnn.fashion.acc"] == \
-        {f.key: f.ours for f in figures}["b.cloudcnn.fashion.acc"]
+    with pytest.raises(KeyboardInterrupt):
+        system_b_models.run_plan(work_dir, SMALLER, stop_at_a_cell)
+    assert trained == [] and len(list(cells.glob("*.json"))) == 2  # CloudCNN and the first cell were reused
+    cloud = json.loads((work_dir / "fashion" / "cloudcnn.json").read_text())
+    assert 100 * cloud["test_accuracy"] == {f.key: f.ours for f in figures}["b.cloudcnn.fashion.acc"]  # deterministic
 
 
 def test_absent_fashion_is_not_run_with_how_to_install_it(tmp_path, monkeypatch):

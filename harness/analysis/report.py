@@ -109,12 +109,15 @@ def comparison_section(summary: list[dict], record: dict) -> list[str]:
 
 
 def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict],
-                  figures: list[tuple[str, Path]], out_dir: Path, unreadable: dict | None = None) -> str:
+                  figures: list[tuple[str, Path]], out_dir: Path, unreadable: dict | None = None,
+                  validity: Validity | None = None) -> str:
     record = data.record
     status = record.get("status", "unknown")
     out = [f"# Run report: {data.run_dir.name}", "",
            f"Experiment **{record.get('experiment', '?')}**, status **{status}**, "
            f"started {record.get('started_utc') or '?'}, finished {record.get('finished_utc') or '?'}."]
+    if validity is not None:
+        out += [""] + validity_lines(validity)
     if status != "complete":
         out += ["", f"> This run did not complete ({status}"
                     + (f": {record['error']}" if record.get("error") else "") + "). What follows is what it "
@@ -182,11 +185,26 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
             if path:
                 figures.append((f"{access}: requests over time with the fault windows", path))
     progress(f"figures: {', '.join(p.name for _, p in figures) or 'none (no finished requests)'}")
+    validity = record_validity(data, out_dir)
+    progress(f"validity: {validity.headline()}")
     report = out_dir / "report.md"
-    report.write_text(render_report(data, summary, traffic_table(flow_rows), figures, out_dir, unreadable))
+    report.write_text(render_report(data, summary, traffic_table(flow_rows), figures, out_dir, unreadable, validity))
     progress(f"report: {report}")
     return report
 
+
+def record_validity(data: RunData, out_dir: Path) -> Validity:
+    """VALID / INVALID (harness/analysis/validity.py) into validity.json, and into experiment.json when the
+    report is made in the run folder itself (so the record says it too)."""
+    validity = evaluate(data.run_dir, data.record, data.requests)
+    (out_dir / "validity.json").write_text(json.dumps(validity.to_dict(), indent=2) + "\n")
+    if out_dir.resolve() == data.run_dir.resolve():
+        data.record["validity"] = validity.to_dict()
+        meta = data.run_dir / "experiment.json"
+        partial = meta.with_name(meta.name + ".partial")
+        partial.write_text(json.dumps(data.record, indent=2) + "\n")
+        partial.replace(meta)
+    return validity
 
 
 def _refresh_replay(data: RunData, out_dir: Path, progress) -> None:

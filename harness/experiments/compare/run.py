@@ -22,6 +22,7 @@ from harness.orchestration.calibration import measure_links
 from harness.orchestration.capture import start_captures, stop_captures
 from harness.orchestration.fault_actions import NetworkFaults, RunningNodes
 from harness.orchestration.faults import FaultRunner, parse_schedule
+from harness.orchestration.host_monitor import HostMonitor
 from harness.orchestration.model_set import load_manifest, models_origin
 from harness.orchestration.node_processes import (NODE_READY_TIMEOUT_S, NODE_STOP_TIMEOUT_S,
                                                   STOPPED_NODE_STOP_TIMEOUT_S, compute_records, edge_args, start_node,
@@ -89,8 +90,10 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
     bar = tqdm(total=total if spec.experiment != "replay" else None, unit="req", desc="requests", file=sys.stderr,
                dynamic_ncols=True)
     try:
-        for access, profile in access_profiles.items():
-            _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
+        with HostMonitor(run.run_dir) as monitor:  # host-cpu.csv, process-cpu.csv (issue 13: validity)
+            run.monitor = monitor
+            for access, profile in access_profiles.items():
+                _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
         run.record["status"] = "complete"
     except BaseException as exc:
         run.record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
@@ -100,6 +103,8 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
         bar.close()
         requests.close()
         links.close()
+        if getattr(run, "monitor", None) is not None:
+            run.record["host_monitor"] = run.monitor.record()
         run.record["finished_utc"] = utc_stamp()
         run.save()
 
@@ -114,6 +119,10 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
     with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net:
         wires = {w.link_name: w.started_ns for w in net.wires()}
         run.record.setdefault("link_start_ns", {})[access] = wires
+        watch = run.monitor.watch if getattr(run, "monitor", None) is not None else lambda *_: None
+        for wire in net.wires():
+            if wire.process is not None:
+                watch(f"emulator:{access}:{wire.link_name}", wire.process.pid)
         captures = []
         cloud = edge = None
         try:
@@ -125,6 +134,9 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
                 spec.edge_model, spec.placements, spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
                 compute=spec.compute)
             run.record["model_fetch_s"][access] = round(fetch_s, 3)
+            for node in (cloud, edge):
+                if getattr(node, "process", None) is not None:
+                    watch(f"{node.kind}:{access}", node.process.pid)
             progress(f"[{access}] calibrating links")
             for row in measure_links(net, duration_s=spec.calibrate_seconds, ping_count=10, progress=lambda _: None):
                 links.write({"access": access, **row.__dict__,

@@ -46,15 +46,6 @@ FULL = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, im
                                         ae_epochs=5, seeds=3))
 
 
-def _live_dim(models_dir: str) -> int | None:
-    from harness.orchestration.model_set import DEFAULT_MODELS_DIR, load_manifest
-
-    try:
-        return load_manifest(Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)["settings"].get("feature_dim")
-    except Exception:  # noqa: BLE001 -- only a detail sentence depends on it
-        return None
-
-
 def _write_paths(path: Path, rounds: list[list[dict]]) -> None:
     fields = ["round", "path", "model", "requests", "ok", "median_response_ms", "mean_image_bytes",
               "wan_to_cloud_bytes_per_image", "wan_from_cloud_bytes_per_image"]
@@ -128,10 +119,11 @@ def run_settings(work_dir: Path, settings: SystemASettings, progress: Callable[[
     walls, figures = {}, []
     started = time.monotonic()
     if network:
-        rounds = measure_rounds(work_dir / "network", settings.network, progress)
+        records = measure_rounds(work_dir / "network", settings.network, progress)
+        rounds = [r["paths"] for r in records]
         _write_paths(work_dir / "network" / "paths.csv", rounds)
         figures += network_figures(rounds, settings.network.access, settings.network.image_bytes,
-                                   _live_dim(settings.network.models_dir))
+                                   records[0].get("feature_dim"))
     else:
         figures += _not_run(NETWORK_KEYS, "network runs skipped (they need root: sudo python harness/run.py "
                                           "reproduce system-a)")

@@ -49,7 +49,7 @@ class NetworkSettings:
     request_timeout_s: float = 30.0
     wan: str = "wan"
     lan: str = "lan"
-    models_dir: str = ""               # "" = the default model cache (built once)
+    models_dir: str = ""               # "" = the default model cache if it exists, else a reduced set (see models_for_network)
 
     def __post_init__(self):
         for name, ok, allowed in (("image_bytes", 1024 <= self.image_bytes <= 256 * 1024 * 1024, "in 1024..256M"),
@@ -59,6 +59,27 @@ class NetworkSettings:
                                   ("access", bool(self.access), "an access profile name")):
             if not ok:
                 raise HarnessError(f"System A network setting {name}={getattr(self, name)!r} must be {allowed}")
+
+
+REDUCED_SET = {"epochs": 1, "ae_epochs": 1, "max_train_images": 300}   # the test suite's model set
+
+
+def models_for_network(settings: NetworkSettings, work_dir: Path, progress: Callable[[str], None]) -> Path:
+    """The model set the nodes serve. Bytes and times on these paths depend on the models' architectures, not on
+    how well they were trained: the one named, else the default cache as it is (never rebuilt here), else a
+    reduced set (1 epoch, 300 images) built once into ``work_dir/models``."""
+    from harness.orchestration.model_set import DEFAULT_MODELS_DIR, models_for
+    from models.zoo import ensure_models
+
+    if settings.models_dir:
+        return models_for(settings.models_dir)
+    if (DEFAULT_MODELS_DIR / "manifest.json").is_file():
+        return models_for(str(DEFAULT_MODELS_DIR))
+    target = work_dir / "models"
+    progress(f"system-a network: building a reduced model set in {target} (architectures as served; "
+             f"{REDUCED_SET['epochs']} epoch on {REDUCED_SET['max_train_images']} images)")
+    ensure_models(target, progress=False, **REDUCED_SET)
+    return target
 
 
 def _round_path(work_dir: Path, index: int) -> Path:
@@ -115,8 +136,9 @@ def _one_round(net, counters, index: int, settings: NetworkSettings, log_dir: Pa
     return [results[name] for name, *_ in PATHS]
 
 
-def load_rounds(work_dir: Path, settings: NetworkSettings) -> dict[int, list[dict]]:
-    """The rounds already measured with these settings (a round of other settings is measured again)."""
+def load_rounds(work_dir: Path, settings: NetworkSettings) -> dict[int, dict]:
+    """The rounds already measured with these settings (a round of other settings is measured again): index ->
+    its record (``paths``: a row per path; ``models_dir``, ``feature_dim``, ``backend``)."""
     done = {}
     for index in range(settings.rounds):
         path = _round_path(work_dir, index)
@@ -125,7 +147,7 @@ def load_rounds(work_dir: Path, settings: NetworkSettings) -> dict[int, list[dic
         except (OSError, ValueError):
             continue
         if record.get("settings") == _comparable(settings) and len(record.get("paths", [])) == len(PATHS):
-            done[index] = record["paths"]
+            done[index] = record
     return done
 
 
@@ -133,8 +155,8 @@ def _comparable(settings: NetworkSettings) -> dict:
     return {k: getattr(settings, k) for k in ("access", "image_bytes", "images_per_path", "wan", "lan")}
 
 
-def measure_rounds(work_dir: Path, settings: NetworkSettings, progress: Callable[[str], None]) -> list[list[dict]]:
-    """Every round (checkpointed ones read back, the rest measured in one network); each a row per path."""
+def measure_rounds(work_dir: Path, settings: NetworkSettings, progress: Callable[[str], None]) -> list[dict]:
+    """Every round's record (checkpointed ones read back, the rest measured in one network)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     done = load_rounds(work_dir, settings)
     missing = [i for i in range(settings.rounds) if i not in done]
@@ -145,7 +167,7 @@ def measure_rounds(work_dir: Path, settings: NetworkSettings, progress: Callable
 
 def _measure(work_dir: Path, settings: NetworkSettings, missing: list[int], done: dict,
              progress: Callable[[str], None]) -> None:
-    from harness.orchestration.model_set import models_for
+    from harness.orchestration.model_set import load_manifest
     from harness.orchestration.preflight import check_traces
     from nodes.launch import stop_nodes
     from topo.commands import missing_tools
@@ -162,7 +184,8 @@ def _measure(work_dir: Path, settings: NetworkSettings, missing: list[int], done
     access, wan, lan = (load_profile(p) for p in (settings.access, settings.wan, settings.lan))
     check_traces([access, wan, lan])
     backend = resolve_backend("auto", [access, wan, lan])
-    models_dir = models_for(settings.models_dir)
+    models_dir = models_for_network(settings, work_dir, progress)
+    feature_dim = load_manifest(models_dir).get("settings", {}).get("feature_dim")
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     edge = edge_args(EDGE_MODEL, ("edge", "features"), cloud_timeout_s=30.0, cloud_retries=1)  # features' edge
@@ -175,10 +198,10 @@ def _measure(work_dir: Path, settings: NetworkSettings, missing: list[int], done
             try:
                 nodes = start_nodes(net, models_dir, log_dir, edge)[:2]
                 for index in missing:
-                    rows = _one_round(net, counters, index, settings, log_dir, progress)
-                    write_json_atomically(_round_path(work_dir, index), {
-                        "settings": _comparable(settings), "backend": backend, "models_dir": str(models_dir),
-                        "paths": rows})
-                    done[index] = rows
+                    record = {"settings": _comparable(settings), "backend": backend, "models_dir": str(models_dir),
+                              "feature_dim": feature_dim,
+                              "paths": _one_round(net, counters, index, settings, log_dir, progress)}
+                    write_json_atomically(_round_path(work_dir, index), record)
+                    done[index] = record
             finally:
                 stop_nodes(reversed(nodes), NODE_STOP_TIMEOUT_S)

@@ -67,7 +67,8 @@ class ModelsPlan:
 
     def describe(self) -> dict:
         return {"plan": self.name, "cloud_train_images": self.cloud_train_images or "all",
-                "cloud_max_epochs": self.cloud_max_epochs, "table_sizes_by_k": {k: list(s) for k, s in self.table_sizes_by_k},
+                "cloud_max_epochs": self.cloud_max_epochs,
+                "table_sizes_by_k": {k: list(s) for k, s in self.table_sizes_by_k},
                 "table_seeds": self.table_seeds, "table_max_epochs": self.table_max_epochs,
                 "stride1_sizes": list(self.stride1_sizes), "full_train_images": self.full_train_images or "all",
                 "full_max_epochs": self.full_max_epochs, "test_images": self.test_images or "all",

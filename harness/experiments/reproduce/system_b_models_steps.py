@@ -182,14 +182,15 @@ def full_run(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str, plan:
         train = stratified_subset(train, plan.full_train_images, plan.seed)
     progress(f"{prep.name}: training EdgeCNN1-{k} on {len(train)} images (max {plan.full_max_epochs} epochs)")
     model, report = train_edge(train, TrainSettings(max_epochs=plan.full_max_epochs, seed=plan.seed),
-                               shared_block_onnx=features.block(k), checkpoint_path=folder / f"edgecnn1-{k}.pt",
+                               shared_block_onnx=features.block(k), checkpoint_path=folder / f"edgecnn1-{k}-{key}.pt",
                                on_progress=progress)
     record = write_step(folder / f"edgecnn1-{k}.json", {
         "key": key, "k": k, "train_images": len(train), "epochs_run": report.epochs_run,
         "max_epochs": plan.full_max_epochs, "stopped_because": report.stopped_because,
         "train_seconds": report.seconds, "test_images": len(prep.test), "device": report.device,
-        "test_accuracy": features.edge1_accuracy(model, EDGE_POOL_STRIDE), "wall_seconds": time.perf_counter() - started})
-    (folder / f"edgecnn1-{k}.pt").unlink(missing_ok=True)
+        "test_accuracy": features.edge1_accuracy(model, EDGE_POOL_STRIDE),
+        "wall_seconds": time.perf_counter() - started})
+    (folder / f"edgecnn1-{k}-{key}.pt").unlink(missing_ok=True)
     progress(f"{prep.name}: EdgeCNN1-{k} on {len(train)} images: test accuracy {record['test_accuracy']:.4f}")
     return record
 

@@ -98,7 +98,8 @@ def plot_table(table_csv: Path, png: Path) -> Path | None:
     figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False, sharey=True)
     for ax, (dataset, k) in zip(axes[0], panels):
         for stride, line in ((2, "-"), (1, "--")):
-            series = sorted((r for r in rows if (r["dataset"], int(r["k"]), int(r["pool_stride"])) == (dataset, k, stride)),
+            series = sorted((r for r in rows
+                             if (r["dataset"], int(r["k"]), int(r["pool_stride"])) == (dataset, k, stride)),
                             key=lambda r: int(r["labelled_images"]))
             if not series:
                 continue

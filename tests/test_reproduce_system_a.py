@@ -1,0 +1,204 @@
+"""``reproduce`` part System A: figures from rounds and cells, checkpoints, settings; a tiny live network run."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from harness.errors import HarnessError
+from harness.experiments.reproduce import system_a, system_a_learning as learning, system_a_network as network
+from harness.experiments.reproduce.catalogue import CATALOGUE
+from harness.experiments.reproduce.system_a_figures import accuracy_table, learning_figures, network_figures
+
+TINY = learning.LearningSettings(train_images=200, fit_images=40, feature_dims=(4, 16), headline_dim=16, epochs=2,
+                                 long_epochs=3, ae_epochs=1, seeds=2)
+SYSTEM_A_KEYS = {f.key for f in CATALOGUE if f.part == "system_a"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from models.datasets import load_dataset
+
+    return load_dataset("digits")
+
+
+def _path(name, to_cloud, from_cloud, median_ms, requests=10):
+    return {"path": name, "model": name, "requests": requests, "ok": requests, "median_response_ms": median_ms,
+            "mean_image_bytes": 10890.0, "wan_to_cloud_bytes_per_image": to_cloud,
+            "wan_from_cloud_bytes_per_image": from_cloud}
+
+
+def _round(raw_up=12000.0, pca_up=800.0, ae_up=780.0, edge_ms=10.0, cloud_ms=50.0):
+    return [_path("raw", raw_up, 1200.0, cloud_ms), _path("pca", pca_up, 800.0, 60.0),
+            _path("autoencoder", ae_up, 790.0, 60.0), _path("edge", 0.0, 0.0, edge_ms)]
+
+
+def test_network_figures_from_rounds():
+    figures = {m.key: m for m in network_figures([_round(), _round(pca_up=900.0, edge_ms=12.0)], "wifi", 10890, 64)}
+    assert set(figures) == {"a.traffic_cut.pca", "a.traffic_cut.autoencoder", "a.latency_change", "a.traffic_change"}
+    cut = figures["a.traffic_cut.pca"]
+    assert cut.ours == pytest.approx(100 * (1 - 850 / 12000), abs=0.01) and cut.n == 2 and cut.ci95 > 0
+    assert figures["a.traffic_cut.autoencoder"].ours == pytest.approx(100 * (1 - 780 / 12000), abs=0.01)
+    assert figures["a.traffic_cut.autoencoder"].ci95 == 0.0       # identical rounds: no spread
+    assert figures["a.latency_change"].ours == pytest.approx(100 * (11 / 50 - 1), abs=0.01)
+    # one image trained on and answered once: PCA up + edge answer vs the raw image's request twice
+    first, second = (800 + 800) / (2 * 13200) - 1, (900 + 800) / (2 * 13200) - 1
+    assert figures["a.traffic_change"].ours == pytest.approx(50 * (first + second), abs=0.01)
+    # the sentence is computed from the data: bytes, overhead, and the dimension the published cut would need
+    assert "850 B" in cut.detail and "12,000 B" in cut.detail and "FP32 values" in cut.detail
+    assert all(m.basis == "measured" and m.detail.endswith(".") for m in figures.values())
+
+
+def test_one_round_has_no_interval():
+    figures = network_figures([_round()], "wifi", 10890, None)
+    assert all(m.n == 1 and m.ci95 is None for m in figures)
+    assert "FP32 values" not in figures[0].detail      # no live dimension known: no extrapolation
+
+
+def _cell(method, dim, regime, seed, accuracy, seconds, epochs=15):
+    return {"method": method, "feature_dim": dim, "regime": regime, "seed": seed, "epochs_run": epochs,
+            "train_seconds": seconds, "accuracy": accuracy}
+
+
+def test_learning_figures_from_cells():
+    cells = []
+    for seed, shift in ((1, 0.0), (2, 0.02)):
+        cells += [_cell("raw", 3072, "short", seed, 0.85 + shift, 10.0), _cell("raw", 3072, "long", seed, 0.87, 20.0, 30)]
+        for dim, acc in ((4, 0.60), (16, 0.70), (64, 0.80)):
+            cells += [_cell("pca", dim, "short", seed, acc + shift, 2.0), _cell("autoencoder", dim, "short", seed, acc - 0.1, 4.0)]
+        cells += [_cell("pca", 16, "long", seed, 0.86, 3.0, 25), _cell("autoencoder", 16, "long", seed, 0.80, 3.0, 25)]
+    figures = {m.key: m for m in learning_figures(cells, (4, 16, 64), 16, "100 test images")}
+    assert figures["a.training_faster"].ours == pytest.approx(70.0)          # (2 + 4) / 2 = 3 s vs 10 s
+    # seed 1: (0.70 + 0.60) / 2 - 0.85; seed 2: (0.72 + 0.60) / 2 - 0.87 (the autoencoder is not shifted)
+    assert figures["a.accuracy_gap.15_epochs"].ours == pytest.approx(-20.5, abs=1e-3)
+    assert figures["a.pca_matches.200_epochs"].ours == pytest.approx(-1.0, abs=1e-3)
+    rho = figures["a.accuracy_rises_with_dim"]
+    assert rho.ours == pytest.approx(1.0) and rho.n == 3 and "Spearman" in rho.detail
+    assert "27.5 epochs" not in figures["a.pca_matches.200_epochs"].detail and "28 epochs" in \
+        figures["a.pca_matches.200_epochs"].detail
+    table = accuracy_table(cells, (4, 16, 64))
+    assert [(r["method"], r["feature_dim"]) for r in table][:3] == [("raw", 3072), ("pca", 4), ("autoencoder", 4)]
+    assert table[0]["seeds"] == 2 and table[0]["accuracy_pct"] == pytest.approx(86.0)
+
+
+def test_falling_accuracy_gives_a_negative_rho():
+    cells = [_cell(m, d, "short", 1, a, 1.0) for m in ("pca", "autoencoder") for d, a in ((4, 0.9), (16, 0.8), (64, 0.7))]
+    (rho,) = [m for m in learning_figures(cells + [_cell("raw", 3072, "short", 1, 0.8, 2.0),
+                                                   _cell("raw", 3072, "long", 1, 0.8, 2.0),
+                                                   _cell("pca", 16, "long", 1, 0.8, 2.0)], (4, 16, 64), 16, "x")
+              if m.key == "a.accuracy_rises_with_dim"]
+    assert rho.ours == pytest.approx(-1.0)
+
+
+def test_pca_columns_are_the_lower_dimension_fit():
+    from models.encoders import fit_pca
+
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(60, 3, 32, 32)).astype(np.float32))
+    wide, narrow = fit_pca(x, 20)(x), fit_pca(x, 5)(x)
+    assert torch.allclose(wide[:, :5], narrow, atol=1e-3)
+
+
+def test_cells_checkpointed_and_resumed(digits, tmp_path, monkeypatch):
+    messages = []
+    cells = learning.train_cells(digits, TINY, tmp_path, messages.append)
+    # per seed: raw, PCA and autoencoder at each dimension (short); raw, PCA, autoencoder at the headline (long)
+    assert len(cells) == len(learning.planned_cells(TINY)) * TINY.seeds == (1 + 2 * 2 + 3) * 2
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 16
+    assert all(0.0 <= c["accuracy"] <= 1.0 and c["train_seconds"] > 0 for c in cells)
+    assert {c["epochs_run"] for c in cells if c["regime"] == "short"} == {TINY.epochs}
+    assert any("cell 16/16" in m for m in messages)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a checkpointed cell was trained again")
+
+    monkeypatch.setattr(learning, "_train_cell", no_training)
+    assert learning.train_cells(digits, TINY, tmp_path, messages.append) == cells
+    # other settings for the short regime: those cells are trained again, the long ones are kept
+    trained = []
+    monkeypatch.setattr(learning, "_train_cell", lambda f, m, d, r, s, st: trained.append(r) or
+                        _cell(m, 3072 if m == "raw" else d, r, s, 0.5, 1.0))
+    learning.train_cells(digits, learning.LearningSettings(**{**TINY.__dict__, "epochs": 3}), tmp_path, messages.append)
+    assert set(trained) == {"short"} and len(trained) == 2 * (1 + 2 * len(TINY.feature_dims))
+
+
+def test_run_learning_writes_table_figure_and_figures(digits, tmp_path):
+    figures = system_a.run_learning(tmp_path, TINY, lambda m: None, data=digits)
+    assert {m.key for m in figures} == set(system_a.LEARNING_KEYS)
+    assert all(m.basis == "measured" and math.isfinite(m.ours) and m.n >= 2 for m in figures)
+    with open(tmp_path / "accuracy_vs_dim.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["method"], r["feature_dim"]) for r in rows} == {("raw", "3072"), ("pca", "4"), ("pca", "16"),
+                                                               ("autoencoder", "4"), ("autoencoder", "16")}
+    assert (tmp_path / "accuracy_vs_dim.png").stat().st_size > 1000
+    assert (tmp_path / "learning" / "cells.csv").is_file()
+
+
+def test_without_fashion_mnist_the_learning_figures_are_not_run(tmp_path, monkeypatch):
+    import models.datasets
+    from models.errors import DatasetError
+
+    def absent(name, data_dir=None):
+        raise DatasetError("dataset 'fashion' not found: install it (apt install dataset-fashion-mnist)")
+
+    monkeypatch.setattr(models.datasets, "load_dataset", absent)
+    figures = system_a.run_learning(tmp_path, TINY, lambda m: None)
+    assert {m.key for m in figures} == set(system_a.LEARNING_KEYS)
+    assert all(m.basis == "not run" and "apt install dataset-fashion-mnist" in m.detail for m in figures)
+
+
+def test_part_returns_exactly_its_catalogue_keys(digits, tmp_path):
+    figures = system_a.run_settings(tmp_path, system_a.SystemASettings(learning=TINY), lambda m: None, data=digits,
+                                    network=False)
+    assert [m.key for m in figures] == [*system_a.NETWORK_KEYS, *system_a.LEARNING_KEYS]
+    assert set(system_a.NETWORK_KEYS) | set(system_a.LEARNING_KEYS) == SYSTEM_A_KEYS
+    record = json.loads((tmp_path / "system_a.json").read_text())
+    assert set(record["wall_s"]) == {"network_s", "learning_s"} and len(record["figures"]) == 8
+
+
+def test_settings_are_checked():
+    with pytest.raises(HarnessError, match="headline_dim"):
+        learning.LearningSettings(feature_dims=(16, 32), headline_dim=64)
+    with pytest.raises(HarnessError, match="fit_images"):
+        learning.LearningSettings(fit_images=100, feature_dims=(64, 256))
+    with pytest.raises(HarnessError, match="image_bytes"):
+        network.NetworkSettings(image_bytes=100)
+    for preset in (system_a.QUICK, system_a.FULL):      # the published size, the live encoders' dimension
+        assert preset.network.image_bytes == 10890 and preset.learning.headline_dim == 64
+
+
+def test_heartbeat_reports_while_a_step_runs():
+    import time
+
+    beats = []
+    with learning.heartbeat(beats.append, "step", every_s=0.05):
+        time.sleep(0.3)
+    assert len(beats) >= 2 and beats[0].startswith("step: ")
+
+
+def test_torch_threads_restored():
+    before = torch.get_num_threads()
+    with learning.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_live_round_bytes_and_checkpoint(tmp_path, models_dir, monkeypatch):
+    settings = network.NetworkSettings(images_per_path=2, rounds=1, models_dir=str(models_dir))
+    (record,) = network.measure_rounds(tmp_path, settings, lambda m: None)
+    paths = {r["path"]: r for r in record["paths"]}
+    assert set(paths) == {"raw", "pca", "autoencoder", "edge"}
+    assert all(r["ok"] == r["requests"] == 2 for r in paths.values())
+    # the raw path carries the whole 10,890 B JPEG over the WAN, the features d FP32 values, the edge nothing
+    assert 10890 <= paths["raw"]["wan_to_cloud_bytes_per_image"] <= 10890 + 1500
+    for name in ("pca", "autoencoder"):
+        assert 4 * record["feature_dim"] <= paths[name]["wan_to_cloud_bytes_per_image"] <= 4 * record["feature_dim"] + 1500
+    assert paths["edge"]["wan_to_cloud_bytes_per_image"] < 200
+    assert paths["edge"]["median_response_ms"] < paths["raw"]["median_response_ms"]
+    monkeypatch.setattr(network, "_measure", lambda *a: pytest.fail("a checkpointed round was measured again"))
+    assert network.measure_rounds(tmp_path, settings, lambda m: None) == [record]

@@ -1,0 +1,100 @@
+"""VALID / INVALID: each constraint met, failed (named, with its number and value) or not checked."""
+import csv
+import json
+
+import pytest
+
+from harness.analysis.validity import (FAILED, MET, NOT_CHECKED, ValidityLimits, evaluate, expected_rows,
+                                       validity_lines)
+
+SPEC = {"accesses": ["lte"], "placements": ["edge", "cloud"], "sizes": [61440], "repetitions": 2, "devices": 1}
+
+
+def make_run(tmp_path, p99_ms=0.4, host=None, requests=4, lateness=None, status="complete", experiment="compare"):
+    logs = tmp_path / "logs" / "lte"
+    logs.mkdir(parents=True)
+    if p99_ms is not None:
+        (logs / "access-counters.json").write_text(json.dumps(
+            {"uplink": {"lateness": {"p99_ms": p99_ms}}, "downlink": {"lateness": {"p99_ms": 0.1}}}))
+    if host is not None:
+        with open(tmp_path / "host-cpu.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["t_s", "core", "busy_pct", "steal_pct"])
+            for i, busy in enumerate(host):
+                writer.writerow([f"{(i + 1) * 0.25:.2f}", "all", busy, 0])
+                writer.writerow([f"{(i + 1) * 0.25:.2f}", "cpu0", 100, 0])
+    rows = [{"status": "ok", **({"schedule_lateness_ms": lateness[i % len(lateness)]} if lateness else {})}
+            for i in range(requests)]
+    record = {"experiment": experiment, "status": status, "spec": SPEC, "accesses_run": ["lte"]}
+    return evaluate(tmp_path, record, rows)
+
+
+def test_a_clean_run_is_valid(tmp_path):
+    validity = make_run(tmp_path, host=[50] * 40, lateness=["0.2", "0.5"])
+    assert validity.verdict == "VALID" and validity.headline() == "VALID"
+    assert [c.outcome for c in validity.constraints] == [MET, MET, MET, MET]
+    lines = validity_lines(validity)
+    assert lines[0].startswith("**VALID**") and lines[2].startswith("- 1. emulator p99 lateness <= 1 ms: met")
+
+
+def test_each_failure_is_named_with_its_number_and_value(tmp_path):
+    validity = make_run(tmp_path, p99_ms=4.1, host=[99] * 60, requests=3, lateness=["0.5"] * 50 + ["40"] * 50)
+    assert validity.verdict == "INVALID"
+    headline = validity.headline()
+    assert "1. emulator p99 lateness 4.10 ms > 1 ms on lte/access/uplink" in headline
+    assert "2. host CPU > 95% for 14.8 s" in headline  # 60 samples of 0.25 s above 95 %
+    assert "3. client schedule lateness p99 40.0 ms > 10 ms" in headline
+    assert "4. 1 rows lost of 4 expected" in headline
+
+
+def test_host_cpu_needs_a_long_enough_stretch(tmp_path):
+    # 4 s above the limit, a dip, 4 s again: never 5 s at a stretch -> met
+    validity = make_run(tmp_path, host=[99] * 16 + [50] + [99] * 16)
+    host = validity.constraints[1]
+    assert host.outcome == MET and "3.8 s" in host.detail and "busiest core cpu0" in host.detail
+
+
+def test_what_cannot_be_checked_is_said_not_failed(tmp_path):
+    validity = make_run(tmp_path, p99_ms=None, host=None, experiment="replay")
+    assert validity.verdict == "VALID"
+    outcomes = {c.number: (c.outcome, c.detail) for c in validity.constraints}
+    assert outcomes[1][0] == NOT_CHECKED and "no emulator lateness" in outcomes[1][1]
+    assert outcomes[2][0] == NOT_CHECKED and "host-cpu.csv" in outcomes[2][1]
+    assert outcomes[3][0] == NOT_CHECKED and "no schedule_lateness_ms column" in outcomes[3][1]
+    assert outcomes[4][0] == NOT_CHECKED and "replay run" in outcomes[4][1]
+
+
+def test_expected_rows():
+    assert expected_rows({"experiment": "compare", "status": "complete", "spec": {**SPEC, "devices": 3}})[0] == 12
+    assert expected_rows({"experiment": "sweep", "status": "failed", "spec": SPEC, "accesses_run": []})[0] == 0
+    assert expected_rows({"experiment": "load", "requests_expected": 7})[0] == 7
+    assert expected_rows({"experiment": "compare", "spec": {**SPEC, "open_loop_rate_hz": 2}})[0] is None
+
+
+def test_interrupted_run_does_not_count_rows_lost(tmp_path):
+    validity = make_run(tmp_path, requests=1, status="interrupted")
+    assert validity.constraints[3].outcome == NOT_CHECKED
+
+
+@pytest.mark.parametrize("field, value", [("emulator_lateness_p99_ms", -1), ("host_cpu_busy_pct", 120),
+                                          ("rows_lost_max", "none")])
+def test_bad_limits(field, value):
+    with pytest.raises(ValueError, match=field):
+        ValidityLimits(**{field: value})
+
+
+def test_report_opens_with_the_verdict_and_records_it(tmp_path):
+    from harness.analysis.report import analyse_run
+    run = tmp_path / "run"
+    (run / "logs" / "lte").mkdir(parents=True)
+    (run / "logs" / "lte" / "access-counters.json").write_text(json.dumps({"uplink": {"lateness": {"p99_ms": 2.5}}}))
+    (run / "experiment.json").write_text(json.dumps({"experiment": "replay", "status": "complete", "spec": {},
+                                                     "environment": {}, "profiles": {}, "captures": []}))
+    messages = []
+    report = analyse_run(run, progress=messages.append).read_text().splitlines()
+    verdict = [i for i, line in enumerate(report) if line.startswith("**INVALID")]
+    assert verdict and verdict[0] <= 4, report[:8]
+    assert "emulator p99 lateness 2.50 ms > 1 ms" in report[verdict[0]]
+    assert any(m.startswith("validity: INVALID: 1. emulator p99 lateness 2.50 ms") for m in messages)
+    assert json.loads((run / "experiment.json").read_text())["validity"]["verdict"] == "INVALID"
+    assert json.loads((run / "validity.json").read_text())["constraints"][0]["outcome"] == FAILED
