@@ -175,12 +175,22 @@ def run_node_cli(argv):
 
 # --- the harness: flags, report -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("flags, words", [
-    (["--edge-cpus", "0"], "not a number of cores"), (["--cloud-threads", "0"], "thread count"),
-    (["--edge-speed-factor", "0.5"], "not a factor"), (["--node-profile", "nosuch"], "no such profile"),
+    (["--edge-cpus", "0"], "not a number of cores"), (["--node-profile", "nosuch"], "no such profile"),
     (["--edge-latency-profile", "system-a-edge", "--edge-speed-factor", "2"], "one or the other")])
 def test_bad_compute_flags_are_one_line_errors(flags, words):
     proc = run_cli("compare", *flags, "--results-dir", "/nonexistent", timeout=60)
     assert proc.returncode in (1, 2) and words in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("check, text, words", [("_threads", "0", "thread count"), ("_threads", "2.5", "thread count"),
+                                                ("_factor", "0.5", "not a factor"), ("_factor", "inf", "not a factor"),
+                                                ("_cores", "-1", "number of cores"), ("_cores", "x", "number of cores")])
+def test_each_compute_flag_checks_its_value(check, text, words):
+    import argparse
+
+    from harness.cli import compute_options
+    with pytest.raises(argparse.ArgumentTypeError, match=words):
+        getattr(compute_options, check)(text)
 
 
 def test_flags_merge_over_the_config_file(tmp_path):

@@ -23,6 +23,7 @@ from harness.analysis.report_sections import (NOT_MEASURED, captures_section, fa
                                      test_models_warning)
 from harness.analysis.summary import (device_counts, devices_section, summarise, write_device_counts_csv,
                                       write_summary_csv)
+from harness.analysis.validity import Validity, evaluate, validity_lines
 
 REQUIRED_REQUEST_COLUMNS = ("access", "placement", "size_bytes", "status", "upload_ms", "inference_ms", "response_ms")
 REQUIRED_REPLAY_COLUMNS = ("time_s", "response_ms", "uplink_capacity_mbps", "downlink_capacity_mbps")

@@ -139,7 +139,7 @@ def host_cpu(run_dir: Path, limits: ValidityLimits) -> Constraint:
     busiest = max(cores.items(), key=lambda kv: kv[1], default=("none", 0.0))
     info = f"mean {mean_pct:.0f}%; busiest core {busiest[0]} above {limits.host_cpu_busy_pct:g}% for {busiest[1]:.1f} s"
     if stretch_s > limits.host_cpu_saturated_max_s:
-        return Constraint(2, name, FAILED, f"host CPU > {limits.host_cpu_busy_pct:g}% for {stretch_s:.1f} s; {info}")
+        return Constraint(2, name, FAILED, f"host CPU > {limits.host_cpu_busy_pct:g}% for {stretch_s:.1f} s ({info})")
     return Constraint(2, name, MET, f"longest stretch above {limits.host_cpu_busy_pct:g}%: {stretch_s:.1f} s; {info}")
 
 

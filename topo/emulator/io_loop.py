@@ -252,7 +252,8 @@ class LinkEmulator:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         result = {"elapsed_s": now_s - self.start_s, "cpu_user_s": usage.ru_utime, "cpu_system_s": usage.ru_stime,
                   "cpu_fraction_forwarding": round(self.cpu.since_start(now_s), 4) if self.cpu else None,
-                  "wakeups": self.waiter.wakeups if self.waiter else 0, "scheduling": self.scheduling}
+                  "wakeups": self.waiter.wakeups if self.waiter else 0, "scheduling": self.scheduling,
+                  "kernel_receive_timestamps": self.stamped}
         for side, shaper in self.shapers.items():
             result[side] = {name: getattr(shaper, name) for name in (
                 "offered_packets", "offered_bytes", "lost_packets", "lost_bytes", "dropped_packets",
