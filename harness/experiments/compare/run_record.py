@@ -16,6 +16,7 @@ class Run:
     run_dir: Path
     record: dict = field(default_factory=dict)
     stopped_ns: int | None = None   # when Ctrl-C / SIGTERM reached the harness (monotonic, as every stamp)
+    monitor: Any = None             # the run's HostMonitor while it runs (harness/orchestration/host_monitor.py)
 
     def mark_stopped(self) -> None:
         self.stopped_ns = self.stopped_ns or time.monotonic_ns()

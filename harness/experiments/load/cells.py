@@ -10,6 +10,7 @@ import psutil
 from harness.experiments.compare.device_workload import Workload
 from harness.experiments.load.spec import LoadSpec
 from harness.orchestration.node_processes import CLOUD_URL, EDGE_URL, host_cpus
+from nodes.arrivals import before, poisson_offsets_ns, read_arrivals
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,17 @@ class Cell:
                         repetitions=1, seed=spec.seed, devices=self.devices, duration_s=spec.cell_seconds,
                         think_ms=spec.think_ms, rate_hz=self.rate_hz, arrivals_file=spec.arrivals_file,
                         timeout_s=spec.request_timeout_s)
+
+
+def expected_requests(spec: LoadSpec, cell: Cell) -> int | None:
+    """The requests a cell's devices are scheduled to send (the same seeded schedules they draw,
+    nodes.arrivals); None for a closed loop, whose count the replies decide."""
+    if cell.rate_hz:
+        return sum(len(poisson_offsets_ns(cell.rate_hz, spec.seed + i - 1, duration_s=spec.cell_seconds))
+                   for i in range(1, cell.devices + 1))
+    if spec.arrivals_file:
+        return cell.devices * len(before(read_arrivals(spec.arrivals_file), spec.cell_seconds))
+    return None
 
 
 def plan_cells(spec: LoadSpec, access: str) -> list[Cell]:

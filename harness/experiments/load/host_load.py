@@ -1,5 +1,5 @@
 """What the machine itself did during each cell of a ``load`` run, from the host monitor's files
-(harness/orchestration/host_monitor.py: ``logs/<access>/host-cpu.csv`` and ``process-cpu.csv``): the host's CPU
+(harness/orchestration/host_monitor.py: the run's ``host-cpu.csv`` and ``process-cpu.csv``): the host's CPU
 busy share (mean and max over the cell's samples, all cores) and the link emulators' CPU (cores, mean), so a cell
 where the testbed, not the servers, was the bottleneck shows."""
 from __future__ import annotations
@@ -29,23 +29,23 @@ def _number(value) -> float | None:
 def host_load(run_dir: Path, record: dict) -> dict[tuple[str, str, str], dict]:
     """(access, level, placement) -> HOST_FIELDS of that cell; cells without monitor samples are left out."""
     out: dict[tuple[str, str, str], dict] = {}
-    starts = record.get("host_monitor_start_s") or {}
-    for access, start_s in starts.items():
-        host = [r for r in _read(run_dir / "logs" / access / "host-cpu.csv") if r.get("core") == "all"]
-        procs = [r for r in _read(run_dir / "logs" / access / "process-cpu.csv")
-                 if str(r.get("name", "")).startswith("emulator:")]
-        for cell in (c for c in record.get("cells") or [] if c.get("access") == access and c.get("ended_ns")):
-            begin_s, end_s = cell["started_ns"] / 1e9 - start_s, cell["ended_ns"] / 1e9 - start_s
-            busy = [b for r in host if (t := _number(r.get("t_s"))) is not None and begin_s <= t <= end_s
-                    and (b := _number(r.get("busy_pct"))) is not None]
-            if not busy:
-                continue
-            per_time: dict[float, float] = {}
-            for r in procs:
-                t, cores = _number(r.get("t_s")), _number(r.get("cpu_cores"))
-                if t is not None and cores is not None and begin_s <= t <= end_s:
-                    per_time[t] = per_time.get(t, 0.0) + cores
-            out[(access, cell["level"], cell["placement"])] = {
-                "host_cpu_busy_pct_mean": statistics.fmean(busy), "host_cpu_busy_pct_max": max(busy),
-                "emulators_cpu_cores": statistics.fmean(per_time.values()) if per_time else None}
+    start_s = record.get("host_monitor_start_s")
+    if not isinstance(start_s, (int, float)):
+        return out
+    host = [r for r in _read(run_dir / "host-cpu.csv") if r.get("core") == "all"]
+    procs = [r for r in _read(run_dir / "process-cpu.csv") if str(r.get("name", "")).startswith("emulator:")]
+    for cell in (c for c in record.get("cells") or [] if c.get("ended_ns")):
+        begin_s, end_s = cell["started_ns"] / 1e9 - start_s, cell["ended_ns"] / 1e9 - start_s
+        busy = [b for r in host if (t := _number(r.get("t_s"))) is not None and begin_s <= t <= end_s
+                and (b := _number(r.get("busy_pct"))) is not None]
+        if not busy:
+            continue
+        per_time: dict[float, float] = {}
+        for r in procs:
+            t, cores = _number(r.get("t_s")), _number(r.get("cpu_cores"))
+            if t is not None and cores is not None and begin_s <= t <= end_s and f":{cell['access']}:" in r["name"]:
+                per_time[t] = per_time.get(t, 0.0) + cores
+        out[(cell["access"], cell["level"], cell["placement"])] = {
+            "host_cpu_busy_pct_mean": statistics.fmean(busy), "host_cpu_busy_pct_max": max(busy),
+            "emulators_cpu_cores": statistics.fmean(per_time.values()) if per_time else None}
     return out

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from harness.analysis.compute_section import compute_section
-from harness.analysis.report import load_run
+from harness.analysis.report import load_run, record_validity
+from harness.analysis.validity import Validity, validity_lines
 from harness.analysis.report_sections import fmt, links_section, table, test_models_warning
 from harness.analysis.summary import format_cell
 from harness.experiments.load.host_load import host_load
@@ -79,7 +80,7 @@ def _series(rows: list[dict], access: str) -> dict:
 
 
 def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict],
-           figure: Path | None, run_dir: Path) -> str:
+           figure: Path | None, run_dir: Path, validity: Validity | None = None) -> str:
     status = record.get("status", "unknown")
     cells = record.get("cells") or []
     out = [f"# Load run: {run_dir.name}", "",
@@ -89,6 +90,8 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
     if status != "complete":
         out += ["", f"> This run did not complete ({status}" + (f": {record['error']}" if record.get("error") else "")
                 + "). Not resumable: what follows covers the cells it finished; run it again for the rest."]
+    if validity is not None:
+        out += [""] + validity_lines(validity)
     out += test_models_warning(record)
     spec = record.get("spec") or {}
     rates = spec.get("rates_hz") or []
@@ -153,8 +156,10 @@ def analyse_load(run_dir: Path, progress=print, out_dir: Path | None = None) -> 
     _write(summary, SUMMARY_FIELDS, out_dir / "load-summary.csv")
     progress(f"load: {len(rows)} cells -> {out_dir / 'load.csv'}; crossover -> {out_dir / 'load-summary.csv'}")
     figure = response_figure(rows, summary, out_dir / FIGURE)
+    validity = record_validity(data, out_dir)
+    progress(f"validity: {validity.headline()}")
     report = out_dir / "report.md"
-    report.write_text(render(data.record, rows, summary, data.links, figure, run_dir))
+    report.write_text(render(data.record, rows, summary, data.links, figure, run_dir, validity))
     progress(f"report: {report}")
     return report
 

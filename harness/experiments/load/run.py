@@ -19,7 +19,7 @@ from harness.experiments.compare.device_workload import device_rows_files, run_w
 from harness.experiments.compare.request_rows import collect_rows, server_stamps
 from harness.experiments.compare.run import capture_points
 from harness.experiments.compare.run_record import Run
-from harness.experiments.load.cells import Cell, ServerCpu, plan_cells
+from harness.experiments.load.cells import Cell, ServerCpu, expected_requests, plan_cells
 from harness.experiments.load.spec import LoadSpec
 from harness.orchestration.calibration import measure_links
 from harness.orchestration.capture import start_captures, stop_captures
@@ -61,10 +61,16 @@ def execute(spec: LoadSpec, models_dir: Path, run_dir: Path, backend: str, progr
     requests = CsvRows(run_dir / "requests.csv", LOAD_REQUEST_FIELDS)
     links = CsvRows(run_dir / "links.csv", LINK_FIELDS)
     cells = [cell for access in spec.accesses for cell in plan_cells(spec, access)]
+    expected = [expected_requests(spec, cell) for cell in cells]
+    if None not in expected:  # open loop: every scheduled request must have its row (validity, rows lost)
+        run.record["requests_expected"] = sum(expected)
     bar = tqdm(total=len(cells), unit="cell", desc="cells", file=sys.stderr, dynamic_ncols=True)
     try:
-        for access, profile in profiles.items():
-            _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
+        with HostMonitor(run_dir) as monitor:  # host-cpu.csv, process-cpu.csv: validity and each cell's host CPU
+            run.monitor = monitor
+            run.record["host_monitor_start_s"] = monitor.start_s  # its t_s count from here (monotonic s)
+            for access, profile in profiles.items():
+                _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
         run.record["status"] = "complete"
     except BaseException as exc:
         run.record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
@@ -74,6 +80,8 @@ def execute(spec: LoadSpec, models_dir: Path, run_dir: Path, backend: str, progr
         bar.close()
         requests.close()
         links.close()
+        if run.monitor is not None:
+            run.record["host_monitor"] = run.monitor.record()
         run.record["finished_utc"] = utc_stamp()
         run.save()
 
@@ -85,11 +93,11 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
     log_dir.mkdir(parents=True, exist_ok=True)
     topo_spec = TopologySpec(access=profile, wan=wan, lan=lan, ues=max(spec.devices), backend=backend)
     progress(f"[{access}] network up with {max(spec.devices)} devices ({backend} links)")
-    with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net, HostMonitor(log_dir) as monitor:
-        run.record.setdefault("host_monitor_start_s", {})[access] = monitor.start_s  # its t_s counts from here
+    monitor = run.monitor
+    with running_network(topo_spec, run_dir=log_dir, log_dir=log_dir) as net:
         for wire in net.wires():
             if wire.process is not None:
-                monitor.watch(f"emulator:{wire.link_name}", wire.process.pid)
+                monitor.watch(f"emulator:{access}:{wire.link_name}", wire.process.pid)
         captures, cloud, edge, done = [], None, None, []
         try:
             if spec.capture:
@@ -101,7 +109,7 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
                 compute=spec.compute)
             run.record["model_fetch_s"][access] = round(fetch_s, 3)
             for name, node in (("cloud", cloud), ("edge", edge)):
-                monitor.watch(name, node.process.pid)
+                monitor.watch(f"{name}:{access}", node.process.pid)
             progress(f"[{access}] calibrating links")
             for row in measure_links(net, duration_s=spec.calibrate_seconds, ping_count=5, progress=lambda _: None):
                 links.write({"access": access, **row.__dict__,
@@ -119,7 +127,6 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
             run.record["captures"] += [c.record(run.run_dir, access) for c in captures]
             _collect(run, access, done, requests)
             run.record["accesses_run"].append(access)
-            run.record.setdefault("host_monitor", {})[access] = monitor.record()
             run.save()
 
 
@@ -130,7 +137,8 @@ def _run_cell(run: Run, net, cell: Cell, nodes: dict, log_dir: Path, bar: tqdm) 
                                                                                  if cell.rate_hz else ""))
     record = {"access": cell.access, "level": cell.level, "placement": cell.placement, "devices": cell.devices,
               "rate_hz": cell.rate_hz, "offered_per_device_hz": run.spec.offered_per_device_hz(cell.rate_hz),
-              "status": "running", "started_ns": time.monotonic_ns()}
+              "requests_expected": expected_requests(run.spec, cell), "status": "running",
+              "started_ns": time.monotonic_ns()}
     run.record["cells"].append(record)
     run.save()
     cpu = ServerCpu(nodes)

@@ -39,8 +39,8 @@ class SystemASettings:
 
 
 QUICK = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=10, rounds=3),
-                        LearningSettings(train_images=1_000, fit_images=1_000, feature_dims=(16, 64, 256),
-                                         ae_epochs=3, seeds=2))
+                        LearningSettings(train_images=1_500, fit_images=1_500, feature_dims=(16, 64, 256),
+                                         ae_epochs=5, seeds=3))
 FULL = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=30, rounds=5),
                        LearningSettings(train_images=10_000, fit_images=4_000, feature_dims=(8, 16, 32, 64, 128, 256),
                                         ae_epochs=5, seeds=3))
