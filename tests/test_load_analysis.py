@@ -131,6 +131,7 @@ def test_analyse_a_load_run_folder(tmp_path):
     assert summary["crossover_load"] == "4" and summary["below_load"] == "2"
     assert "between 2 and 4 devices" in report and (run_dir / "response_vs_load.png").stat().st_size > 5000
     assert "Not resumable" not in report  # it completed
+    assert "is the testbed itself the bottleneck?" in report and (run_dir / "validity.json").is_file()
     record = json.loads((run_dir / "experiment.json").read_text())
     record["status"] = "interrupted"
     (run_dir / "experiment.json").write_text(json.dumps(record))

@@ -106,3 +106,18 @@ def test_compare_bad_devices_is_one_line():
     result = run_cli("compare", "--devices", "500", "--sizes", "60K")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and "devices must be 1..200" in lines[0], result.stderr
+
+
+def test_an_open_loop_cell_knows_how_many_requests_are_due(tmp_path):
+    from harness.experiments.load.cells import expected_requests
+    from nodes.arrivals import poisson_offsets_ns
+
+    spec = resolve_load_spec(None, {"devices": "3", "rates_hz": "2", "cell_seconds": "10"})
+    cell = plan_cells(spec, "lte")[0]
+    due = [len(poisson_offsets_ns(2.0, 1 + i, duration_s=10)) for i in range(3)]
+    assert expected_requests(spec, cell) == sum(due) and len(set(due)) > 1  # each device its own schedule
+    assert expected_requests(LoadSpec(), plan_cells(LoadSpec(), "lte")[0]) is None  # closed loop: the replies decide
+    arrivals = tmp_path / "a.txt"
+    arrivals.write_text("0\n1\n2.5\n30\n")
+    spec = resolve_load_spec(None, {"devices": "2", "arrivals_file": str(arrivals), "cell_seconds": "3"})
+    assert expected_requests(spec, plan_cells(spec, "lte")[0]) == 2 * 3

@@ -67,9 +67,11 @@ def _cell(method, dim, regime, seed, accuracy, seconds, epochs=15):
 def test_learning_figures_from_cells():
     cells = []
     for seed, shift in ((1, 0.0), (2, 0.02)):
-        cells += [_cell("raw", 3072, "short", seed, 0.85 + shift, 10.0), _cell("raw", 3072, "long", seed, 0.87, 20.0, 30)]
+        cells += [_cell("raw", 3072, "short", seed, 0.85 + shift, 10.0),
+                  _cell("raw", 3072, "long", seed, 0.87, 20.0, 30)]
         for dim, acc in ((4, 0.60), (16, 0.70), (64, 0.80)):
-            cells += [_cell("pca", dim, "short", seed, acc + shift, 2.0), _cell("autoencoder", dim, "short", seed, acc - 0.1, 4.0)]
+            cells += [_cell("pca", dim, "short", seed, acc + shift, 2.0),
+                      _cell("autoencoder", dim, "short", seed, acc - 0.1, 4.0)]
         cells += [_cell("pca", 16, "long", seed, 0.86, 3.0, 25), _cell("autoencoder", 16, "long", seed, 0.80, 3.0, 25)]
     figures = {m.key: m for m in learning_figures(cells, (4, 16, 64), 16, "100 test images")}
     assert figures["a.training_faster"].ours == pytest.approx(70.0)          # (2 + 4) / 2 = 3 s vs 10 s
@@ -86,7 +88,8 @@ def test_learning_figures_from_cells():
 
 
 def test_falling_accuracy_gives_a_negative_rho():
-    cells = [_cell(m, d, "short", 1, a, 1.0) for m in ("pca", "autoencoder") for d, a in ((4, 0.9), (16, 0.8), (64, 0.7))]
+    cells = [_cell(m, d, "short", 1, a, 1.0) for m in ("pca", "autoencoder")
+             for d, a in ((4, 0.9), (16, 0.8), (64, 0.7))]
     (rho,) = [m for m in learning_figures(cells + [_cell("raw", 3072, "short", 1, 0.8, 2.0),
                                                    _cell("raw", 3072, "long", 1, 0.8, 2.0),
                                                    _cell("pca", 16, "long", 1, 0.8, 2.0)], (4, 16, 64), 16, "x")
@@ -197,7 +200,8 @@ def test_live_round_bytes_and_checkpoint(tmp_path, models_dir, monkeypatch):
     # the raw path carries the whole 10,890 B JPEG over the WAN, the features d FP32 values, the edge nothing
     assert 10890 <= paths["raw"]["wan_to_cloud_bytes_per_image"] <= 10890 + 1500
     for name in ("pca", "autoencoder"):
-        assert 4 * record["feature_dim"] <= paths[name]["wan_to_cloud_bytes_per_image"] <= 4 * record["feature_dim"] + 1500
+        tensor_bytes = 4 * record["feature_dim"]
+        assert tensor_bytes <= paths[name]["wan_to_cloud_bytes_per_image"] <= tensor_bytes + 1500
     assert paths["edge"]["wan_to_cloud_bytes_per_image"] < 200
     assert paths["edge"]["median_response_ms"] < paths["raw"]["median_response_ms"]
     monkeypatch.setattr(network, "_measure", lambda *a: pytest.fail("a checkpointed round was measured again"))

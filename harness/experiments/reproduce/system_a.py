@@ -39,7 +39,7 @@ class SystemASettings:
 
 
 QUICK = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=10, rounds=3),
-                        LearningSettings(train_images=1_500, fit_images=1_500, feature_dims=(16, 64, 256),
+                        LearningSettings(train_images=1_000, fit_images=1_000, feature_dims=(16, 64, 256),
                                          ae_epochs=5, seeds=3))
 FULL = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=30, rounds=5),
                        LearningSettings(train_images=10_000, fit_images=4_000, feature_dims=(8, 16, 32, 64, 128, 256),
@@ -94,7 +94,8 @@ def _not_run(keys, why: str) -> list[Measured]:
     return [Measured(k, None, basis="not run", n=0, detail=why) for k in keys]
 
 
-def run_learning(work_dir: Path, settings: LearningSettings, progress: Callable[[str], None], data=None) -> list[Measured]:
+def run_learning(work_dir: Path, settings: LearningSettings, progress: Callable[[str], None],
+                 data=None) -> list[Measured]:
     """The learning figures; ``data`` (DataSplits) for tests, else Fashion-MNIST ("not run" when absent)."""
     if data is None:
         from models.datasets import load_dataset

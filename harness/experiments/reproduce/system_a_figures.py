@@ -62,10 +62,10 @@ def network_figures(rounds: list[list[dict]], access: str, image_bytes: int, liv
     cloud_only = [2 * r for r in both["raw"]]
     change, ci, n = _ci([100 * (e / c - 1) for e, c in zip(edge_learning, cloud_only)])
     out.append(Measured("a.traffic_change", round(change, 2), _round(ci), n, "% change", "measured",
-                        f"one image trained on and answered once: edge learning {statistics.fmean(edge_learning):,.0f} B "
-                        f"on the WAN both ways (PCA features up, answer from the edge) vs cloud-only "
-                        f"{statistics.fmean(cloud_only):,.0f} B (the raw image up twice): {change:+.1f}%{_pm(ci)} "
-                        f"({where})."))
+                        f"one image trained on and answered once: edge learning "
+                        f"{statistics.fmean(edge_learning):,.0f} B on the WAN both ways (PCA features up, answer "
+                        f"from the edge) vs cloud-only {statistics.fmean(cloud_only):,.0f} B (the raw image's "
+                        f"request for training and again for inference): {change:+.1f}%{_pm(ci)} ({where})."))
     return out
 
 
@@ -105,17 +105,20 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
     raw, pca, ae = (_cells(cells, m, headline, "short") for m in ("raw", "pca", "autoencoder"))
     seeds = sorted(set(raw) & set(pca) & set(ae))
     out = []
-    faster = [100 * (1 - (pca[s]["train_seconds"] + ae[s]["train_seconds"]) / 2 / raw[s]["train_seconds"]) for s in seeds]
+    faster = [100 * (1 - (pca[s]["train_seconds"] + ae[s]["train_seconds"]) / 2 / raw[s]["train_seconds"])
+              for s in seeds]
     value, ci, n = _ci(faster)
     t = {k: statistics.fmean(c[s]["train_seconds"] for s in seeds) for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
     epochs = raw[seeds[0]]["epochs_run"]
     out.append(Measured("a.training_faster", round(value, 2), _round(ci), n, "%", "measured",
-                        f"the cloud's classifier trained {epochs} epochs on {what} in {t['pca']:.2f} s on PCA-{headline} "
+                        f"the cloud's classifier trained {epochs} epochs on {what} in {t['pca']:.2f} s on "
+                        f"PCA-{headline} "
                         f"and {t['ae']:.2f} s on autoencoder-{headline} features vs {t['raw']:.2f} s on the "
                         f"{RAW_VALUES:,} raw values: {value:.1f}%{_pm(ci)} faster over {n} seed(s)."))
     gap = [100 * ((pca[s]["accuracy"] + ae[s]["accuracy"]) / 2 - raw[s]["accuracy"]) for s in seeds]
     value, ci, n = _ci(gap)
-    acc = {k: 100 * statistics.fmean(c[s]["accuracy"] for s in seeds) for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
+    acc = {k: 100 * statistics.fmean(c[s]["accuracy"] for s in seeds)
+           for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
     out.append(Measured("a.accuracy_gap.15_epochs", round(value, 3), _round(ci), n, "points", "measured",
                         f"at {epochs} epochs on {what}: PCA-{headline} {acc['pca']:.2f}% and autoencoder-{headline} "
                         f"{acc['ae']:.2f}% vs {acc['raw']:.2f}% for the same classifier on raw inputs: "

@@ -176,7 +176,8 @@ def planned_cells(settings: LearningSettings) -> list[tuple[str, int, str]]:
     both extractors at the headline dimension (long). The raw dimension is 0 here (3,072 values)."""
     cells = [("raw", 0, "short")]
     cells += [(m, d, "short") for d in settings.feature_dims for m in ("pca", "autoencoder")]
-    cells += [("raw", 0, "long"), ("pca", settings.headline_dim, "long"), ("autoencoder", settings.headline_dim, "long")]
+    cells += [("raw", 0, "long"), ("pca", settings.headline_dim, "long"),
+              ("autoencoder", settings.headline_dim, "long")]
     return cells
 
 

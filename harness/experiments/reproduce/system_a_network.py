@@ -28,7 +28,8 @@ from typing import Callable
 
 from harness.errors import HarnessError
 from harness.experiments.features.run import PATHS as FEATURES_PATHS
-from harness.orchestration.node_processes import EDGE_URL, NODE_STOP_TIMEOUT_S, edge_args, python_module, start_nodes, stop
+from harness.orchestration.node_processes import (EDGE_URL, NODE_STOP_TIMEOUT_S, edge_args, python_module,
+                                                  start_nodes, stop)
 from harness.orchestration.results import write_json_atomically
 from harness.orchestration.wan_port import wan_counter_source
 from harness.repo_paths import REPO_ROOT
@@ -49,7 +50,7 @@ class NetworkSettings:
     request_timeout_s: float = 30.0
     wan: str = "wan"
     lan: str = "lan"
-    models_dir: str = ""               # "" = the default model cache if it exists, else a reduced set (see models_for_network)
+    models_dir: str = ""               # "": the default cache if it exists, else a reduced set (models_for_network)
 
     def __post_init__(self):
         for name, ok, allowed in (("image_bytes", 1024 <= self.image_bytes <= 256 * 1024 * 1024, "in 1024..256M"),
