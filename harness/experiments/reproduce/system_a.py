@@ -82,7 +82,7 @@ def _plot(path: Path, table: list[dict]) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("feature dimension")
     ax.set_ylabel("test accuracy (%), mean ± 95% CI")
-    ax.set_title("System A on Fashion-MNIST: the cloud's classifier on edge features")
+    ax.set_title("System A, Fashion-MNIST: the cloud's classifier on features", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -50,11 +50,11 @@ def data_sources() -> dict[str, Path | None]:
 
 def _absent(name: str) -> str:
     if name == "fashion":
-        return (f"not run: Fashion-MNIST is not installed ({SYSTEM_DATA_DIRS['fashion']} is absent); "
+        return (f"Fashion-MNIST is not installed ({SYSTEM_DATA_DIRS['fashion']} is absent); "
                 "apt install dataset-fashion-mnist, or set ECT_FASHION_MNIST_DIR=DIR, then re-run reproduce.")
     what = {"mnist": "the four MNIST IDX files (train-images-idx3-ubyte[.gz], ...)",
             "cifar10": "the CIFAR-10 python batches (data_batch_1..5, test_batch)"}[name]
-    return f"not run: no {name} data here; set {DATA_DIR_ENV[name]}=DIR (a folder with {what}) and re-run reproduce."
+    return f"no {name} data here; set {DATA_DIR_ENV[name]}=DIR (a folder with {what}) and re-run reproduce."
 
 
 def _grid(name: str, plan: ModelsPlan) -> tuple[list[tuple[int, int, int]], int]:

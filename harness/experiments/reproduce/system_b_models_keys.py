@@ -42,6 +42,10 @@ def _pm(values) -> tuple[float, float | None, int, str]:
     return stats.mean, stats.half_width, stats.n, text
 
 
+def _unplanned(key: str, plan: ModelsPlan) -> Measured:
+    return Measured(key, None, n=0, basis="not run", detail=f"the {plan.name} plan trains no such cell.")
+
+
 def _quick(plan: ModelsPlan) -> str:
     return " (QUICK plan: a smoke check, not the full figure)" if plan.name == "quick" else ""
 
@@ -67,7 +71,7 @@ def accuracy_keys(dataset: str, cells: list[dict], plan: ModelsPlan, strides=(2,
             for edge in (0, 1):
                 key = f"b.{dataset}.k{k}.n{size}.edge{edge}{STRIDE_SUFFIX[stride]}"
                 if not group:
-                    out.append(Measured(key, None, n=0, basis="not run", detail="the plan trained no such cell."))
+                    out.append(_unplanned(key, plan))
                     continue
                 mean, half, n, _ = _pm([100 * c[f"edgecnn{edge}_accuracy"] for c in group])
                 other = _pm([100 * c[f"edgecnn{1 - edge}_accuracy"] for c in group])
@@ -84,7 +88,7 @@ def accuracy_keys(dataset: str, cells: list[dict], plan: ModelsPlan, strides=(2,
 def gain_key(cells: list[dict], plan: ModelsPlan) -> Measured:
     group = _cells(cells, "cifar10", 10, 500, 2)
     if not group:
-        return Measured("b.cifar10.k10.n500.gain", None, n=0, basis="not run", detail="the plan trained no such cell.")
+        return _unplanned("b.cifar10.k10.n500.gain", plan)
     mean, half, n, text = _pm([100 * (c["edgecnn1_accuracy"] - c["edgecnn0_accuracy"]) for c in group])
     return Measured("b.cifar10.k10.n500.gain", mean, half, n, "points", "measured",
                     f"EdgeCNN1-10 minus EdgeCNN0-10 on 500 labelled CIFAR-10 images: {text} points over {n} seeds, "
@@ -98,7 +102,7 @@ def time_keys(dataset: str, cells: list[dict], plan: ModelsPlan, size: int, stri
         key = base + STRIDE_SUFFIX[stride]
         group = _cells(cells, dataset, k, size, stride)
         if not group:
-            out.append(Measured(key, None, n=0, basis="not run", detail="the plan trained no such cell."))
+            out.append(_unplanned(key, plan))
             continue
         mean, half, n, text = _pm([time_change_pct(c) for c in group])
         seconds0 = sum(c["edgecnn0_train_seconds"] for c in group) / n
