@@ -141,6 +141,8 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     summary = json.loads((work_dir / "system_b_models.json").read_text())
     assert summary["training_device"] in ("cpu", "cuda") and summary["torch_threads"] == 2
     assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 6 + 3 + 1
+    inference = json.loads((work_dir / "fashion" / "inference" / "inference.json").read_text())
+    assert inference["wall_seconds"] >= sum(sum(times) for times in inference["seconds"].values())  # the whole step
     assert any("CloudCNN test accuracy" in line for line in lines) and any("inference repeat" in line for line in lines)
 
 

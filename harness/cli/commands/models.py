@@ -8,7 +8,7 @@ from harness.cli.help_text import add_command, examples_block
 
 EXAMPLES = [
     "python harness/run.py models",
-    "python harness/run.py models --dataset fashion --data DIR --force",
+    "python harness/run.py models --dataset fashion --force   # Debian's Fashion-MNIST, no --data needed",
 ]
 
 

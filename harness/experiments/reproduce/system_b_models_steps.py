@@ -228,9 +228,9 @@ def inference_times(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str
         for name in names[repeat % len(names):] + names[:repeat % len(names)]:
             session = sessions[name]
             input_name = session.inputs[0].name
-            started = time.perf_counter()
+            timed_from = time.perf_counter()
             outputs = [session.run({input_name: images[i:i + 1]})[0] for i in range(n_images)]
-            seconds[name].append(time.perf_counter() - started)
+            seconds[name].append(time.perf_counter() - timed_from)
             if repeat == 0:
                 models[name]["accuracy"] = float((np.concatenate(outputs).argmax(1) == labels).mean())
         progress(f"{prep.name}: inference repeat {repeat + 1}/{plan.inference_repeats}: "
