@@ -91,8 +91,10 @@ def test_published_values_come_from_the_one_source():
 @pytest.mark.parametrize("key, ours, ci, other, verdict, direction", [
     ("b.lte.upload.512k", -52.0, None, None, REPRODUCED, "held"),          # 6% off: within 10% relative
     ("b.lte.upload.512k", -49.0, None, None, DIRECTION_ONLY, "held"),      # 11.6% off
-    ("b.lte.upload.512k", -40.0, 16.0, None, REPRODUCED, "held"),          # CI -56..-24 covers -55.42
-    ("b.lte.upload.512k", -40.0, 15.0, None, DIRECTION_ONLY, "held"),      # CI -55..-25 does not
+    ("b.lte.upload.512k", -45.0, 11.0, None, REPRODUCED, "held"),          # CI -56..-34 covers -55.42, +-11 <= 2x5.54
+    ("b.lte.upload.512k", -45.0, 10.0, None, DIRECTION_ONLY, "held"),      # CI -55..-35 does not
+    ("b.lte.upload.512k", -40.0, 16.0, None, DIRECTION_ONLY, "held"),      # covers, but +-16 > 2x tolerance: says nothing
+    ("b.lte.upload.512k", -20.0, 270.0, None, DIRECTION_ONLY, "held"),     # the +-270 CI that once 'reproduced' it
     ("b.lte.upload.512k", 3.0, None, None, NOT_REPRODUCED, "not held"),
     ("a.traffic_cut.pca", 65.0, None, None, REPRODUCED, "held"),           # inside 60..70
     ("a.traffic_cut.pca", 55.0, None, None, REPRODUCED, "held"),           # within 10% of 60
@@ -105,6 +107,7 @@ def test_published_values_come_from_the_one_source():
     ("b.fashion.k3.n120.edge1", 60.0, 1.0, 58.0, DIRECTION_ONLY, "held"),
     ("b.fashion.k3.n120.edge1", 60.0, 1.0, 61.0, NOT_REPRODUCED, "not held"),
     ("b.fashion.k3.n120.edge1", 60.0, 1.0, None, NOT_REPRODUCED, "unknown"),
+    ("b.fashion.k3.n120.edge1", 74.0, 1.0, 80.0, NOT_REPRODUCED, "not held"),  # right value, wrong order: not reproduced
     ("a.pca_matches.200_epochs", -0.8, None, None, REPRODUCED, "held"),    # absolute tolerance: 1 point
     ("a.pca_matches.200_epochs", -1.5, None, None, DIRECTION_ONLY, "held"),
     ("a.pca_matches.200_epochs", -3.0, None, None, NOT_REPRODUCED, "not held"),

@@ -1,8 +1,8 @@
 """The scorecard: every published figure (the catalogue) beside what the parts measured, with a verdict.
 
 Verdicts: **reproduced** (within the tolerance, 10 % relative by default; or ours +- its 95 % CI covers the
-published value; for a range: inside it, within 10 % of it, or the CI overlaps it; for a figure published as a
-direction only: that direction), **direction only** (the sign / order the paper shows holds, the magnitude does
+published value, with a half-width at most 2x the tolerance (a wider CI says nothing); for a range: inside it, within 10 % of it, or the CI overlaps it; for a figure published as a
+direction only: that direction; and never when the paper's direction does not hold), **direction only** (the sign / order the paper shows holds, the magnitude does
 not), **not reproduced**, **not run** (with why). A figure no part reported is a "not run" row, never left out.
 "@stride1" figures (the literal spec, EdgeCNN pool stride 1) are extra rows under their figure.
 """
@@ -18,6 +18,7 @@ from harness.experiments.reproduce.measured import Measured
 from nodes.csv_rows import CsvRows
 
 REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "direction only", "not reproduced", "not run"
+CI_WIDTH_FACTOR = 2.0  # a CI covers the published value only if its half-width is <= 2 x the tolerance
 VERDICTS = (REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED, NOT_RUN)
 FIELDS = ["key", "system", "figure", "unit", "published", "ours", "ci95", "off", "tolerance", "verdict",
           "direction", "basis", "n", "detail"]
@@ -53,12 +54,25 @@ def within_tolerance(fig: PublishedFigure, ours: float, ci95: float | None) -> b
     if fig.published_range is not None:
         low, high = fig.published_range
         low_ok, high_ok = low - fig.tolerance_rel * abs(low), high + fig.tolerance_rel * abs(high)
-        return low_ok <= ours <= high_ok or (ours - ci <= high and ours + ci >= low)
+        return low_ok <= ours <= high_ok or (ours - ci <= high and ours + ci >= low and ci_narrow_enough(fig, ci))
     if fig.published is None:
         return None
     tolerance = fig.tolerance_abs if fig.tolerance_abs is not None else fig.tolerance_rel * abs(fig.published)
     gap = abs(ours - fig.published)
-    return gap <= tolerance + 1e-9 or gap <= ci
+    return gap <= tolerance + 1e-9 or (gap <= ci and ci_narrow_enough(fig, ci))
+
+
+def ci_narrow_enough(fig: PublishedFigure, ci95: float) -> bool:
+    """A CI may stand for the magnitude only when it is at most CI_WIDTH_FACTOR x the tolerance: a +-270 % CI
+    'covers' anything and says nothing."""
+    if fig.published_range is not None:
+        low, high = fig.published_range
+        tolerance = fig.tolerance_rel * max(abs(low), abs(high))
+    elif fig.tolerance_abs is not None:
+        tolerance = fig.tolerance_abs
+    else:
+        tolerance = fig.tolerance_rel * abs(fig.published)
+    return ci95 <= CI_WIDTH_FACTOR * tolerance + 1e-9
 
 
 def deviation(fig: PublishedFigure, ours: float) -> str:
@@ -87,7 +101,7 @@ def judge(fig: PublishedFigure, ours: float, ci95: float | None, other: float | 
     magnitude = within_tolerance(fig, ours, ci95)
     if magnitude is None:  # published as a direction only: the direction is the whole figure
         return (REPRODUCED if direction == "held" else NOT_REPRODUCED), direction
-    if magnitude:
+    if magnitude and direction != "not held":  # reproduced = the magnitude and the paper's direction
         return REPRODUCED, direction
     return (DIRECTION_ONLY if direction == "held" else NOT_REPRODUCED), direction
 
@@ -204,8 +218,9 @@ def write_scorecard(rows: list[ScoreRow], notes: list[str], out_dir: Path, title
                      f"**{r.verdict}** | {r.direction} | {r.basis} | {r.n} | {r.detail.replace('|', '/')} |")
     if notes:
         lines += ["", "Figures left out:", *(f"- {n}" for n in notes)]
-    lines += ["", "Verdicts: reproduced = within the tolerance or ours ± 95% CI covers the published value (a range: "
-              "inside it, within 10% of it, or overlapping it); direction only = the sign or order the paper shows "
+    lines += ["", "Verdicts: reproduced = the paper's direction holds and ours is within the tolerance, or ours ± 95% CI "
+              "covers the published value with a half-width of at most 2x the tolerance (a range: inside it, within "
+              "10% of it, or overlapping it); direction only = the sign or order the paper shows "
               "holds, the magnitude does not; off = ours minus published (relative, or in the unit where the "
               "tolerance is; for a range from its nearer end), for a predicted figure its prediction error; basis "
               "fitted = a scenario parameter was tuned to this figure, predicted = computed from parameters fitted "
