@@ -19,7 +19,7 @@ from harness.repo_paths import REPO_ROOT
 
 REPRODUCE_DIR = Path(__file__).resolve().parent
 PACKAGE = "harness.experiments.reproduce"
-DATA_ENV = ("ECT_MNIST_DIR", "ECT_CIFAR10_DIR")   # folders of the optional data sets: they change what a part runs
+DATA_ENV = ("ECT_FASHION_MNIST_DIR", "ECT_MNIST_DIR", "ECT_CIFAR10_DIR")   # folders of the optional data sets: they change what a part runs
 
 
 @dataclass(frozen=True)
