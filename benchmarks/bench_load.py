@@ -7,7 +7,8 @@
 
 - sweep: ``load --access lte,wifi --devices 1,2,4,8,16,32`` closed loop, default node profiles: per access the
   crossover (the lowest load at which the cloud's median response is below the edge's) and the response curves;
-- fifty: 50 devices at 1 request/s each (Poisson) on one LTE cell, edge: the rows each device was scheduled to
+- fifty: 50 devices at 1 request/s each (Poisson) on one LTE cell, edge, 8K images (50 x 60K/s would be 3 times
+  the cell's 8 Mbit/s uplink: a saturated cell, not a many-devices test): the rows each device was scheduled to
   send (the same seeded schedule the devices draw, nodes.arrivals) against the rows recorded and answered, how
   late the devices left, the host CPU, and the run's VALID / INVALID where the run records it;
 - overhead: wall time of a cell over the mean per-device sum of response times (1.0 = the harness costs nothing
@@ -30,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 from nodes.arrivals import poisson_offsets_ns  # noqa: E402  (the devices' own schedule, to count what was due)
 
 FULL = {"sweep": ["--access", "lte,wifi", "--devices", "1,2,4,8,16,32", "--cell-seconds", "20"],
-        "fifty": ["--access", "lte", "--devices", "50", "--rate-hz", "1", "--placements", "edge",
+        "fifty": ["--access", "lte", "--devices", "50", "--rate-hz", "1", "--placements", "edge", "--sizes", "8K",
                   "--cell-seconds", "60", "--timeout", "60"],
         "overhead": ["--access", "wifi", "--devices", "1,16", "--placements", "edge", "--cell-seconds", "20"]}
 QUICK = {"sweep": ["--access", "lte,wifi", "--devices", "1,4", "--cell-seconds", "5"],
-         "fifty": ["--access", "lte", "--devices", "16", "--rate-hz", "1", "--placements", "edge",
+         "fifty": ["--access", "lte", "--devices", "16", "--rate-hz", "1", "--placements", "edge", "--sizes", "8K",
                    "--cell-seconds", "15", "--timeout", "30"],
          "overhead": ["--access", "wifi", "--devices", "1,8", "--placements", "edge", "--cell-seconds", "8"]}
 
@@ -84,7 +85,14 @@ def fifty_figures(run_dir: Path) -> dict:
             "lateness_ms_p99": sorted(lateness)[int(0.99 * (len(lateness) - 1))] if lateness else None,
             "host_cpu_busy_pct_max": _float(load.get("host_cpu_busy_pct_max")),
             "host_cpu_busy_pct_mean": _float(load.get("host_cpu_busy_pct_mean")),
-            "validity": record.get("validity", "not recorded by this run")}
+            "validity": _headline(record.get("validity"))}
+
+
+def _headline(validity: dict | None) -> str:
+    if not validity:
+        return "not recorded by this run"
+    failed = [c["detail"] for c in validity.get("constraints", []) if c.get("outcome") == "failed"]
+    return validity.get("verdict", "?") + (f" ({'; '.join(failed)})" if failed else "")
 
 
 def overhead_figures(run_dir: Path) -> dict:
@@ -97,7 +105,8 @@ def overhead_figures(run_dir: Path) -> dict:
         for r in mine:
             per_device[r["device"]] = per_device.get(r["device"], 0.0) + float(r["response_ms"]) / 1000
         busy_s = statistics.fmean(per_device.values()) if per_device else None
-        out[str(cell["devices"])] = {"wall_s": cell.get("wall_s"), "mean_device_response_sum_s": busy_s,
+        out[str(cell["devices"])] = {"wall_s": cell.get("wall_s"),
+                                     "mean_device_response_sum_s": round(busy_s, 3) if busy_s else None,
                                      "overhead": round(cell["wall_s"] / busy_s, 3) if busy_s else None,
                                      "requests": len(mine)}
     return {"run": str(run_dir), "by_devices": out}

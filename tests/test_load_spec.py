@@ -18,6 +18,7 @@ def test_load_defaults_and_levels_in_increasing_order():
     spec = LoadSpec()
     assert spec.devices == (1, 2, 4, 8, 16, 32) and spec.placements == ("edge", "cloud")
     assert spec.pattern.startswith("closed loop") and spec.offered_per_device_hz(0.0) is None
+    assert resolve_load_spec(None, {"sizes": "8K"}).sizes == ("8K",)  # small images for many devices
     spec = resolve_load_spec(None, {"devices": "8,1,2", "rates_hz": "2,0.5", "accesses": "lte"})
     assert spec.levels == [(1, 0.5), (1, 2.0), (2, 0.5), (2, 2.0), (8, 0.5), (8, 2.0)]
     cells = plan_cells(spec, "lte")
@@ -41,7 +42,7 @@ def test_a_load_config_file_takes_lists_of_numbers(tmp_path):
     ({"placements": "split"}, "load placement 'split': use edge and/or cloud"),
     ({"cell_seconds": "1"}, "--cell-seconds 1: must be 2..3600"),
     ({"think_ms": "-1"}, "--think-ms -1: must be >= 0"),
-    ({"sizes": "61K"}, "unknown image size '61K'"),
+    ({"sizes": "60K,lots"}, "--sizes: image size 'lots' is not a byte count"),
 ])
 def test_bad_load_options_are_one_line(flags, needle):
     with pytest.raises(SpecError) as err:

@@ -13,6 +13,8 @@ from harness.experiments.compare.arrivals import check_arrival_pattern, offered_
 from harness.experiments.compare.spec import SIZES_BYTES
 from harness.orchestration.node_processes import compute_plan
 from harness.orchestration.spec_resolver import resolve_spec as resolve
+from nodes.errors import NodeConfigError
+from nodes.jpeg_images import parse_image_size
 from topo.links import BACKENDS
 from topo.topology import MAX_UES
 
@@ -53,9 +55,11 @@ class LoadSpec:
         bad = [p for p in self.placements if p not in LOAD_PLACEMENTS]
         if bad:
             raise SpecError(f"load placement {bad[0]!r}: use edge and/or cloud")
-        bad = [s for s in self.sizes if s not in SIZES_BYTES]
-        if bad:
-            raise SpecError(f"unknown image size {bad[0]!r} (use: {', '.join(SIZES_BYTES)})")
+        for size in self.sizes:  # the seeds' sizes, or any other the devices can make (8K for many light requests)
+            try:
+                parse_image_size(size)
+            except NodeConfigError as err:
+                raise SpecError(f"--sizes: {err} (the seeds' sizes: {', '.join(SIZES_BYTES)})") from None
         bad = [n for n in self.devices if not 1 <= n <= MAX_UES]
         if bad:
             raise SpecError(f"--devices {bad[0]}: each load level must be 1..{MAX_UES} devices")
