@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_links  # noqa: E402
 from bench_links import ECHO_PORT, bdp_queue_packets, iperf3_json, percentile  # noqa: E402
+from harness_runs import write_outputs  # noqa: E402
 from topo.emulator.netns_path import ADDRESS_B, WirePath  # noqa: E402
 from topo.profiles import DirectionSpec  # noqa: E402
 
@@ -216,12 +217,9 @@ def main(argv=None) -> int:
               "variants": list(runs), "scheduling": scheduling, "summary": summary, "runs": runs,
               "duration_s": time.monotonic() - started}
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
     report = markdown(result)
-    output.with_suffix(".md").write_text(report)
     print(report)
-    print(f"wrote {output} and {output.with_suffix('.md')}")
+    write_outputs(output.parent, output.stem, result, report.splitlines())
     return 0
 
 

@@ -22,7 +22,6 @@ from harness.orchestration.calibration import measure_links
 from harness.orchestration.capture import start_captures, stop_captures
 from harness.orchestration.fault_actions import NetworkFaults, RunningNodes
 from harness.orchestration.faults import FaultRunner, parse_schedule
-from harness.orchestration.host_monitor import HostMonitor
 from harness.orchestration.model_set import load_manifest, models_origin
 from harness.orchestration.node_processes import (NODE_READY_TIMEOUT_S, NODE_STOP_TIMEOUT_S,
                                                   STOPPED_NODE_STOP_TIMEOUT_S, compute_records, edge_args, start_node,
@@ -89,24 +88,12 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
     links = CsvRows(run.run_dir / "links.csv", LINK_FIELDS)
     bar = tqdm(total=total if spec.experiment != "replay" else None, unit="req", desc="requests", file=sys.stderr,
                dynamic_ncols=True)
-    try:
-        with HostMonitor(run.run_dir) as monitor:  # host-cpu.csv, process-cpu.csv (issue 13: validity)
-            run.monitor = monitor
-            for access, profile in access_profiles.items():
-                _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
-        run.record["status"] = "complete"
-    except BaseException as exc:
-        run.record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
-        run.record["error"] = str(exc) or type(exc).__name__
-        raise
-    finally:
-        bar.close()
-        requests.close()
-        links.close()
-        if getattr(run, "monitor", None) is not None:
-            run.record["host_monitor"] = run.monitor.record()
-        run.record["finished_utc"] = utc_stamp()
-        run.save()
+
+    def accesses(_monitor) -> None:
+        for access, profile in access_profiles.items():
+            _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
+
+    run.monitored(accesses, closers=(bar, requests, links))
 
 
 def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, lan: LinkProfile, backend: str,

@@ -3,11 +3,14 @@ stop signal reached it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.orchestration.results import write_json_atomically
+from harness.orchestration.host_monitor import HostMonitor
+from harness.orchestration.results import utc_stamp, write_json_atomically
+from topo.network import Terminated
 
 
 @dataclass
@@ -23,3 +26,24 @@ class Run:
 
     def save(self) -> None:
         write_json_atomically(self.run_dir / "experiment.json", self.record)
+
+    def monitored(self, body: Callable[[HostMonitor], None], closers: Iterable = ()) -> None:
+        """``body(monitor)`` under the run's HostMonitor (host-cpu.csv, process-cpu.csv), then, whatever happened:
+        status complete / interrupted / failed (with the error), ``closers`` closed, the monitor's record, the
+        finish time, experiment.json saved. Exceptions propagate."""
+        try:
+            with HostMonitor(self.run_dir) as monitor:
+                self.monitor = monitor
+                body(monitor)
+            self.record["status"] = "complete"
+        except BaseException as exc:
+            self.record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
+            self.record["error"] = str(exc) or type(exc).__name__
+            raise
+        finally:
+            for closer in closers:
+                closer.close()
+            if self.monitor is not None:
+                self.record["host_monitor"] = self.monitor.record()
+            self.record["finished_utc"] = utc_stamp()
+            self.save()

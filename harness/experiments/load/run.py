@@ -23,7 +23,6 @@ from harness.experiments.load.cells import Cell, ServerCpu, expected_requests, p
 from harness.experiments.load.spec import LoadSpec
 from harness.orchestration.calibration import measure_links
 from harness.orchestration.capture import start_captures, stop_captures
-from harness.orchestration.host_monitor import HostMonitor
 from harness.orchestration.model_set import load_manifest, models_origin
 from harness.orchestration.node_processes import (NODE_STOP_TIMEOUT_S, STOPPED_NODE_STOP_TIMEOUT_S, compute_records,
                                                   edge_args, start_nodes)
@@ -65,25 +64,13 @@ def execute(spec: LoadSpec, models_dir: Path, run_dir: Path, backend: str, progr
     if None not in expected:  # open loop: every scheduled request must have its row (validity, rows lost)
         run.record["requests_expected"] = sum(expected)
     bar = tqdm(total=len(cells), unit="cell", desc="cells", file=sys.stderr, dynamic_ncols=True)
-    try:
-        with HostMonitor(run_dir) as monitor:  # host-cpu.csv, process-cpu.csv: validity and each cell's host CPU
-            run.monitor = monitor
-            run.record["host_monitor_start_s"] = monitor.start_s  # its t_s count from here (monotonic s)
-            for access, profile in profiles.items():
-                _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
-        run.record["status"] = "complete"
-    except BaseException as exc:
-        run.record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
-        run.record["error"] = str(exc) or type(exc).__name__
-        raise
-    finally:
-        bar.close()
-        requests.close()
-        links.close()
-        if run.monitor is not None:
-            run.record["host_monitor"] = run.monitor.record()
-        run.record["finished_utc"] = utc_stamp()
-        run.save()
+
+    def accesses(monitor) -> None:
+        run.record["host_monitor_start_s"] = monitor.start_s  # its t_s count from here (monotonic s)
+        for access, profile in profiles.items():
+            _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
+
+    run.monitored(accesses, closers=(bar, requests, links))
 
 
 def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, lan: LinkProfile, backend: str,
