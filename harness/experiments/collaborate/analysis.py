@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.analysis.figure_files import save_line_figure
 from harness.experiments.collaborate.spec import CollabSpec
 from harness.orchestration.results import write_json_atomically
 from nodes.csv_rows import CsvRows
@@ -173,14 +174,8 @@ def _figures(run_dir: Path, means: list[dict], versions: list[dict]) -> list[str
             xs = [r["labelled_images"] for r in sel]
             ax.plot(xs, [r["edgecnn0"] for r in sel], "o--", label=f"EdgeCNN0-{k} (scratch)")
             ax.plot(xs, [r["edgecnn1"] for r in sel], "s-", label=f"EdgeCNN1-{k} (CloudCNN layers)")
-        ax.set_xlabel("labelled training images")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(run_dir / "accuracy_by_size.png", dpi=120)
-        plt.close(fig)
-        made.append("accuracy_by_size.png")
+        made.append(save_line_figure(fig, ax, "labelled training images", "test accuracy (%)",
+                                     run_dir / "accuracy_by_size.png"))
     if versions:
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([v["labelled_images"] for v in versions], [100 * v["test_accuracy"] for v in versions], "s-",
@@ -188,14 +183,8 @@ def _figures(run_dir: Path, means: list[dict], versions: list[dict]) -> list[str
         scratch = [v for v in versions if v.get("edgecnn0_test_accuracy") is not None]
         ax.plot([v["labelled_images"] for v in scratch], [100 * v["edgecnn0_test_accuracy"] for v in scratch], "o--",
                 label="EdgeCNN0 on the same images")
-        ax.set_xlabel("labelled images at the edge (N + cloud labels)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(run_dir / "accuracy_by_update.png", dpi=120)
-        plt.close(fig)
-        made.append("accuracy_by_update.png")
+        made.append(save_line_figure(fig, ax, "labelled images at the edge (N + cloud labels)", "test accuracy (%)",
+                                     run_dir / "accuracy_by_update.png"))
     return made
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysis.figure_files import save_line_figure
 from harness.analysis.published import (PUBLISHED_LATENCY_CHANGE_PCT, PUBLISHED_RAW_IMAGE_BYTES, PUBLISHED_REDUCTION_PCT,
                                PUBLISHED_TRAFFIC_CHANGE_PCT, PUBLISHED_TRAINING_FASTER_PCT)
 
@@ -27,14 +28,7 @@ def _figure(run_dir: Path, accuracy_rows: list[dict]) -> str | None:
     if raw:
         ax.axhline(100 * raw["accuracy"], ls="--", color="grey", label="raw inputs (same classifier)")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("feature dimension")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(run_dir / "accuracy_by_dim.png", dpi=120)
-    plt.close(fig)
-    return "accuracy_by_dim.png"
+    return save_line_figure(fig, ax, "feature dimension", "test accuracy (%)", run_dir / "accuracy_by_dim.png")
 
 
 def write_features_report(run_dir: Path, record: dict, spec, analysis: dict) -> Path:
