@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-APT_PACKAGES=(mininet bridge-utils tcpdump iperf3 ethtool iproute2 iputils-ping procps psmisc tmux python3-venv python3-dev gcc dataset-fashion-mnist)
+APT_PACKAGES=(mininet bridge-utils tcpdump iperf3 ethtool iproute2 iputils-ping procps psmisc tmux python3-venv python3-dev gcc dataset-fashion-mnist openssh-server sudo)
 SYSTEM_PYTHON=/usr/bin/python3
 VENV=.venv
 

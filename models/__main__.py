@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "/usr/share/datasets/fashion-mnist, mnist/cifar10 from $ECT_MNIST_DIR/$ECT_CIFAR10_DIR)")
     build.add_argument("--dataset", choices=DATASETS, help="default: digits (embedded); fashion needs no --data "
                                                            "once dataset-fashion-mnist is installed")
+    build.add_argument("--no-architectures", dest="architectures", action="store_false", default=None,
+                       help="leave MobileNetV2 and ResNet-18 (random weights, 224 x 224) out of the set")
     build.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 

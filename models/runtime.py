@@ -121,6 +121,7 @@ class Session:
         self.threads: int = options.intra_op_num_threads
         self.inputs: list[TensorInfo] = _tensor_infos(self._session.get_inputs())
         self.outputs: list[TensorInfo] = _tensor_infos(self._session.get_outputs())
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map or {})
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         expected = {info.name for info in self.inputs}

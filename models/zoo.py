@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.architectures import ARCHITECTURES, export_architecture
 from models.cnn import EDGE_DEPTHS, EDGE_POOL_STRIDE, CloudCNN
 from models.collaboration import shared_block_bytes, stratified_subset, train_edge
 from models.datasets import DATASETS, DataSplits, load_dataset
@@ -47,6 +48,7 @@ class BuildSettings:
     max_train_images: int = 0  # 0: the whole training split
     edge_pool_stride: int = EDGE_POOL_STRIDE  # EdgeCNN max-pool stride (see docs/models.md: 1 is SEEDS.md's, 2 keeps edge < cloud)
     seed: int = 0
+    architectures: bool = True  # MobileNetV2 + ResNet-18 (random weights, 224 x 224; models/architectures.py)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -58,6 +60,8 @@ class BuildSettings:
                 raise SettingsError(f"setting {name}={value!r}: must be an integer >= {minimum}")
         if self.shared_layers_m >= CloudCNN.depth:
             raise SettingsError(f"setting shared_layers_m={self.shared_layers_m}: must be < {CloudCNN.depth}")
+        if not isinstance(self.architectures, bool):
+            raise SettingsError(f"setting architectures={self.architectures!r}: must be true or false")
         if self.edge_pool_stride not in (1, 2):
             raise SettingsError(f"setting edge_pool_stride={self.edge_pool_stride!r}: must be 1 or 2")
 
@@ -73,14 +77,21 @@ class BuildSettings:
         return cls(**values)
 
 
-def model_names(m: int = 3) -> list[str]:
+def model_names(m: int = 3, architectures: bool = False) -> list[str]:
     return ["cloudcnn", *(f"edgecnn1-{k}" for k in EDGE_DEPTHS), "edgecnn0-3", f"cloudcnn-lower-{m}",
-            f"cloudcnn-upper-{m}", "pca-encoder", "pca-classifier", "ae-encoder", "ae-classifier"]
+            f"cloudcnn-upper-{m}", "pca-encoder", "pca-classifier", "ae-encoder", "ae-classifier",
+            *(ARCHITECTURES if architectures else ())]
+
+
+# modules that read, check, split or serve ONNX files but never change what a build writes: not in the cache key
+NOT_BUILD_INPUTS = frozenset({"__main__.py", "onnx_file.py", "byo_set.py", "onnx_split.py"})
 
 
 def code_version() -> str:
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        if path.name in NOT_BUILD_INPUTS:
+            continue
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -250,11 +261,17 @@ def _build(cache_dir: Path, settings: BuildSettings, data: DataSplits, key: str,
                                                 softmax=True, graph_name="ae-classifier",
                                                 metadata={"role": "feature-classifier"}), "feature-classifier")
     exporter.score("ae-classifier", ["ae-encoder", "ae-classifier"], x_test_np, y_test_np)
+    if settings.architectures:
+        for name in ARCHITECTURES:
+            _say(progress, f"exporting {name} (random weights, seed {settings.seed}; inference time, not accuracy)")
+            t0 = time.perf_counter()
+            exporter.add(name, export_architecture(name, seed=settings.seed), "full")
+            seconds[name] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - started
 
     return {
         "manifest_version": MANIFEST_VERSION, "key": key, "onnx_opset": OPSET,
-        "models": {name: exporter.entries[name] for name in model_names(m)},
+        "models": {name: exporter.entries[name] for name in model_names(m, settings.architectures)},
         "dataset": data.describe(), "settings": asdict(settings), "train_seconds": seconds, "training": reports,
         "origin": {"train_images_available": train_images_available, "train_settings": asdict(train_settings),
                    "test_split": TEST_SPLIT},

@@ -17,6 +17,7 @@ from pathlib import Path
 from nodes.errors import ArtifactError, NodeConfigError
 
 ROLES = ("full", "lower", "upper", "encoder", "feature-classifier")
+PAIR_PLACEMENTS = ("split", "features")  # a user's pair (manifest "placement"): replaces the placement's default pair
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # always fullmatch: "$" would let "name\n" through
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -28,6 +29,7 @@ class ArtifactEntry:
     sha256: str
     size_bytes: int
     role: str
+    placement: str = ""  # "split" / "features": this entry is one half of a user's pair for that placement
 
     def __post_init__(self):
         where = f"manifest entry {self.name!r}"
@@ -42,16 +44,19 @@ class ArtifactEntry:
             raise NodeConfigError(f"{where}: 'bytes' {self.size_bytes!r} must be a positive integer")
         if self.role not in ROLES:
             raise NodeConfigError(f"{where}: 'role' {self.role!r} is not one of {', '.join(ROLES)}")
+        if self.placement not in ("", *PAIR_PLACEMENTS):
+            raise NodeConfigError(f"{where}: 'placement' {self.placement!r} is not one of {', '.join(PAIR_PLACEMENTS)}")
 
     def index_entry(self) -> dict:
-        return {"name": self.name, "sha256": self.sha256, "bytes": self.size_bytes, "role": self.role}
+        entry = {"name": self.name, "sha256": self.sha256, "bytes": self.size_bytes, "role": self.role}
+        return {**entry, "placement": self.placement} if self.placement else entry
 
     @classmethod
     def from_index(cls, entry: dict) -> "ArtifactEntry":
         try:
             return cls(name=entry["name"], file=f"{entry['name']}.onnx", sha256=entry["sha256"],
-                       size_bytes=entry["bytes"], role=entry["role"])
-        except (KeyError, TypeError) as exc:
+                       size_bytes=entry["bytes"], role=entry["role"], placement=entry.get("placement", ""))
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ArtifactError(f"artifact index entry {entry!r} lacks field {exc}") from None
         except NodeConfigError as exc:
             raise ArtifactError(f"artifact index: {exc}") from None
@@ -92,7 +97,8 @@ def read_manifest(models_dir: Path) -> dict[str, ArtifactEntry]:
         if missing:
             raise NodeConfigError(f"{path}: entry {name!r} lacks {', '.join(missing)}")
         entries[name] = ArtifactEntry(name=name, file=fields["file"], sha256=fields["sha256"],
-                                      size_bytes=fields["bytes"], role=fields["role"])
+                                      size_bytes=fields["bytes"], role=fields["role"],
+                                      placement=fields.get("placement", ""))
     return entries
 
 

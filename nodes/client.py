@@ -207,8 +207,9 @@ async def open_loop(client: InferenceClient, images: list[tuple[int, bytes]], ra
 
 
 async def on_schedule(client: InferenceClient, images: list[tuple[int, bytes]], offsets_ns, run_id: str = "o",
-                      on_row=None) -> list[dict]:
-    """Open loop: request i is sent ``offsets_ns[i]`` after now (``nodes.arrivals``), whatever the replies do
+                      on_row=None, start_ns: int | None = None) -> list[dict]:
+    """Open loop: request i is sent ``offsets_ns[i]`` after ``start_ns`` (a ``time.monotonic_ns()`` time; None:
+    now; ``nodes.arrivals``), whatever the replies do
     (requests overlap), images taken in turn; returns rows in issue order. Each row has ``scheduled_ns`` and
     ``schedule_lateness_ms``.
 
@@ -218,7 +219,7 @@ async def on_schedule(client: InferenceClient, images: list[tuple[int, bytes]], 
     requests = len(offsets_ns)
     if requests < 1 or not images:
         raise NodeConfigError(f"open loop needs at least one arrival and one image, got {requests}, {len(images)}")
-    start_ns = time.monotonic_ns()
+    start_ns = time.monotonic_ns() if start_ns is None else start_ns
     rows: list = [] if on_row else [None] * requests
     in_flight: set[asyncio.Task] = set()
 

@@ -33,7 +33,7 @@ from nodes.errors import ArtifactError, NodeConfigError, RequestError, UpstreamE
 from nodes.http_server import NodeServer, run_cli, serve_forever, setup_logging
 from nodes.node_cli import check_common, common_parser, pacer_of
 from nodes.object_store import ObjectStore, ObjectStoreLimits
-from nodes.placements import PlacementSpec, RemoteTailModel, placement_specs
+from nodes.placements import PlacementSpec, RemoteTailModel, placement_specs, with_user_pairs
 from nodes.served_models import ImageModel
 from nodes.server_limits import ServerLimits
 
@@ -123,6 +123,7 @@ class EdgeServer(NodeServer):
     async def startup(self) -> None:
         started = time.monotonic()
         index = await self._index_with_retry()
+        self.specs = with_user_pairs(self.specs, index)  # a user's split / features pair (nodes/placements.py)
         try:
             entry = self._entry(index, self.model_name)
             self.current = await self._image_model(entry, await self._fetch(entry))

@@ -9,8 +9,9 @@ into the reply parameters with a ``cloud_`` prefix.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from nodes.artifacts import ArtifactEntry
 from nodes.cloud_link import CloudLink
 from nodes.errors import UpstreamError
 from nodes.protocol import InferRequest, Tensor
@@ -33,6 +34,27 @@ def placement_specs(placements: tuple[str, ...], split_layers: int) -> list[Plac
         specs.append(PlacementSpec(f"split-{split_layers}", f"cloudcnn-lower-{split_layers}",
                                    f"cloudcnn-upper-{split_layers}"))
     return specs
+
+
+_PAIR_ROLES = {"split": ("lower", "upper"), "features": ("encoder", "feature-classifier")}
+_PAIR_SERVED = {"split": "split-", "features": "features-pca"}  # the spec a user's pair takes the place of
+
+
+def with_user_pairs(specs: list[PlacementSpec], index: dict[str, ArtifactEntry]) -> list[PlacementSpec]:
+    """``specs`` with each user's pair in the cloud's index (entries marked ``placement``: split or features, see
+    models/byo_set.py) in place of that placement's default pair, under the same served name, so a client
+    (and the harness) still asks for ``split-3`` or ``features-pca``."""
+    resolved = []
+    for spec in specs:
+        for placement, (head_role, tail_role) in _PAIR_ROLES.items():
+            if not spec.served_name.startswith(_PAIR_SERVED[placement]):
+                continue
+            heads = [e.name for e in index.values() if e.placement == placement and e.role == head_role]
+            tails = [e.name for e in index.values() if e.placement == placement and e.role == tail_role]
+            if len(heads) == 1 and len(tails) == 1:
+                spec = replace(spec, head_model=heads[0], cloud_model=tails[0])
+        resolved.append(spec)
+    return resolved
 
 
 class RemoteTailModel:

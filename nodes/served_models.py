@@ -18,6 +18,7 @@ from concurrent.futures import Executor
 import numpy as np
 
 from models.errors import ModelError
+from models.model_card import METADATA_KEY, ModelCard
 from models.preprocess import decode_image
 from nodes.errors import RequestError
 from nodes.inference_pacing import NO_PACING, InferencePacer
@@ -86,14 +87,26 @@ class ImageModel(OnnxModel):
     def __init__(self, model_name: str, session, executor: Executor, **kwargs):
         super().__init__(model_name, session, executor, **kwargs)
         if len(session.inputs) != 1 or len(session.inputs[0].shape) != 4:
-            raise ModelError(f"model {model_name!r} is not an image model: it needs one (N, C, H, W) input, "
-                             f"it has {[(t.name, t.shape) for t in session.inputs]}")
-        _, self.channels, self.height, self.width = session.inputs[0].shape
+            raise ModelError(f"model {model_name!r} is not an image model: it needs one (N, C, H, W) or (N, H, W, C) "
+                             f"input, it has {[(t.name, t.shape) for t in session.inputs]}")
+        self.card: ModelCard | None = image_card_of(model_name, session)
+        if self.card is None:  # the project's own models: NCHW, [-1, 1] (models.preprocess)
+            _, self.channels, self.height, self.width = session.inputs[0].shape
+        else:
+            self.channels, self.height, self.width = self.card.channels, self.card.height, self.card.width
 
     def input_metadata(self) -> list[dict]:
-        return [{"name": IMAGE_INPUT, "datatype": "BYTES", "shape": [-1],
-                 "parameters": {"content": "JPEG images, one per element",
-                                "decoded_shape": [self.channels, self.height, self.width]}}]
+        parameters = {"content": "JPEG images, one per element",
+                      "decoded_shape": list(self.card.input_shape) if self.card else
+                      [self.channels, self.height, self.width]}
+        if self.card is not None:
+            parameters.update(layout=self.card.layout, labels=list(self.card.labels))
+        return [{"name": IMAGE_INPUT, "datatype": "BYTES", "shape": [-1], "parameters": parameters}]
+
+    def _decode_one(self, data: bytes) -> np.ndarray:
+        if self.card is not None:
+            return self.card.preprocess(data)
+        return decode_image(data, height=self.height, width=self.width, channels=self.channels)
 
     def images_of(self, request: InferRequest) -> tuple[bytes, ...]:
         if len(request.inputs) != 1:
@@ -113,7 +126,7 @@ class ImageModel(OnnxModel):
             arrays = []
             for index, jpeg in enumerate(images):
                 try:
-                    arrays.append(decode_image(jpeg, height=self.height, width=self.width, channels=self.channels))
+                    arrays.append(self._decode_one(jpeg))
                 except ModelError as exc:
                     raise RequestError(f"image {index} ({len(jpeg)} bytes) cannot be decoded: {exc}") from None
             stamps["preprocess_end_ns"] = time.monotonic_ns()
@@ -127,6 +140,24 @@ class ImageModel(OnnxModel):
 
     async def infer_decoded(self, batch: np.ndarray, stamps: dict) -> list[Tensor]:
         return await self.run_session({self.session.inputs[0].name: batch}, stamps)
+
+
+def image_card_of(model_name: str, session) -> ModelCard | None:
+    """The card a served file carries (``ect.card`` metadata, models/model_card.py), checked against the session's
+    input; None for a file without one (the project's own models)."""
+    text = (getattr(session, "metadata", None) or {}).get(METADATA_KEY)
+    if text is None:
+        if any(not isinstance(d, int) for d in session.inputs[0].shape[1:]):
+            raise ModelError(f"model {model_name!r}: input {session.inputs[0].name!r} has dynamic dimensions "
+                             f"{list(session.inputs[0].shape)} and the file carries no model card saying the size")
+        return None
+    card = ModelCard.from_json(text, f"model {model_name!r}")
+    info = session.inputs[0]
+    if card.input_name != info.name or any(isinstance(have, int) and have != want
+                                           for have, want in zip(info.shape[1:], card.input_shape)):
+        raise ModelError(f"model {model_name!r}: its card ({card.input_name} {card.layout} {list(card.input_shape)}) "
+                         f"does not match its input {info.name!r} {list(info.shape)}")
+    return card
 
 
 def check_tensor_inputs(model_name: str, expected, given) -> dict:

@@ -15,6 +15,11 @@ Arrivals (one of):
 - open loop, ``--arrivals FILE``: one send time per line, seconds since the start (cut at
   ``--duration-s``); the file sets the number of requests, images taken in turn.
 
+Keeping time on a loaded machine (``nodes.device_timing``): set-up (imports, images) ends with one
+collection and ``gc.freeze()``; ``--realtime-priority P`` asks for SCHED_FIFO at P for the schedule (a
+``scheduling ...`` stdout line says what it got); ``--start-line`` says ``ready`` and starts the schedule
+at the ``start NS`` (monotonic ns) line read from stdin, so many devices start together once all are set up.
+
 SIGINT (a terminal's Ctrl-C reaches the whole process group) or SIGTERM stops it at once:
 no new request, the ones in flight are cancelled and give no row, every finished row is
 already in the file, exit code 130 (SIGINT) or 143 (SIGTERM). A failed request becomes a
@@ -38,10 +43,12 @@ from pathlib import Path
 from nodes.arrivals import ThinkTime, before, poisson_offsets_ns, read_arrivals
 from nodes.client import ROW_FIELDS, ClientSettings, InferenceClient, mark_closed, on_schedule
 from nodes.csv_rows import CsvRows
+from nodes.device_timing import NoStartLine, describe, precise_loop, request_realtime, settle_memory, wait_for_start
 from nodes.errors import NodeConfigError
+from nodes.image_folder import IMAGE_FIELDS, IMAGE_MODES, device_images, image_fields, per_round, round_items
 from nodes.jpeg_images import image_set
 
-WORKLOAD_FIELDS = ("device", *ROW_FIELDS, "repetition", "actual_bytes")
+WORKLOAD_FIELDS = ("device", *ROW_FIELDS, "repetition", "actual_bytes", *IMAGE_FIELDS)
 DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FAILURE_GRACE_S = 0.5  # a failed request is recorded only if no stop signal follows within this
@@ -99,19 +106,22 @@ class RowRecorder:
 
 
 async def closed(client: InferenceClient, images, repetitions: int, duration_s: float, tag: str,
-                 recorder: RowRecorder, think: ThinkTime = ThinkTime(), device: str = "ue1") -> None:
-    """One request at a time, each due ``think`` after the previous reply (the first: when it is sent)."""
-    started = time.monotonic()
-    rep, due_ns = 0, None
-    while (rep < repetitions) if not duration_s else (time.monotonic() - started < duration_s):
-        for size_bytes, jpeg in images:
+                 recorder: RowRecorder, think: ThinkTime = ThinkTime(), device: str = "ue1",
+                 start_ns: int | None = None) -> None:
+    """One request at a time, each due ``think`` after the previous reply; the first is due at ``start_ns``
+    (None: when it is sent), and ``duration_s`` counts from there."""
+    started_ns = time.monotonic_ns() if start_ns is None else start_ns
+    rep, due_ns = 0, start_ns
+    end_ns = started_ns + int(duration_s * 1e9)
+    while (rep < repetitions) if not duration_s else (time.monotonic_ns() < end_ns):
+        for size_bytes, jpeg, image_columns in round_items(images, rep):  # --images: a new photo each round
             if due_ns is not None and (delay_s := (due_ns - time.monotonic_ns()) / 1e9) > 0:
                 await asyncio.sleep(delay_s)
-            if duration_s and time.monotonic() - started >= duration_s:
+            if duration_s and time.monotonic_ns() >= end_ns:
                 break
             row = await client.infer_image(jpeg, f"{tag}-{size_bytes}-{rep}")
             returned_ns = time.monotonic_ns()  # no reply (a timeout): the think time counts from here
-            mark_closed(row, due_ns).update(device=device, repetition=rep, actual_bytes=len(jpeg))
+            mark_closed(row, due_ns).update(device=device, repetition=rep, actual_bytes=len(jpeg), **image_columns)
             recorder.add(row)
             due_ns = think.due_ns(row["reply_complete_ns"] or returned_ns)
         rep += 1
@@ -131,33 +141,35 @@ def open_offsets_ns(args, sizes: int):
     return poisson_offsets_ns(args.rate_hz, args.seed, count=args.repetitions * sizes)
 
 
-async def _requests(args, images, offsets_ns, recorder: RowRecorder) -> None:
+async def _requests(args, images, offsets_ns, recorder: RowRecorder, start_ns: int | None) -> None:
     settings = ClientSettings(url=args.url, model=args.model, timeout_s=args.timeout_s, retries=args.retries,
                               retry_backoff_s=args.retry_backoff_s)
     async with InferenceClient(settings) as client:
         if offsets_ns is not None:
             if len(offsets_ns):
                 def on_row(index: int, row: dict) -> None:
-                    row.update(device=args.device, repetition=index // len(images), actual_bytes=row["size_bytes"])
+                    row.update(device=args.device, repetition=index // per_round(images), actual_bytes=row["size_bytes"],
+                               **image_fields(images[index % len(images)]))
                     recorder.add(row)
-                await on_schedule(client, images, offsets_ns, run_id=args.tag, on_row=on_row)
+                await on_schedule(client, images, offsets_ns, run_id=args.tag, on_row=on_row, start_ns=start_ns)
         else:
             await closed(client, images, args.repetitions, args.duration_s, args.tag, recorder,
-                         ThinkTime(args.think_ms), args.device)
+                         ThinkTime(args.think_ms), args.device, start_ns)
     recorder.finish()
 
 
-async def run(args, images, offsets_ns=None) -> int:
-    """The workload; returns the exit code (0, or 128 + the stop signal's number)."""
+async def run(args, images, offsets_ns=None, start_ns: int | None = None) -> int:
+    """The workload, its schedule from ``start_ns`` (None: now); returns the exit code (0, or 128 + the stop
+    signal's number)."""
     loop = asyncio.get_running_loop()
     if offsets_ns is not None:
         total = len(offsets_ns)
     else:
-        total = 0 if args.duration_s else args.repetitions * len(images)
+        total = 0 if args.duration_s else args.repetitions * per_round(images)
     sink = CsvRows(args.out, WORKLOAD_FIELDS)
     recorder = RowRecorder(sink, total)
     stopped_by: list[int] = []
-    work = asyncio.create_task(_requests(args, images, offsets_ns, recorder))
+    work = asyncio.create_task(_requests(args, images, offsets_ns, recorder, start_ns))
 
     def on_signal(signum: int) -> None:
         if stopped_by:  # a second signal: every finished row is already flushed
@@ -214,7 +226,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--timeout-s", type=float, default=120.0)
     parser.add_argument("--retries", type=int, default=0, help="retries of a failed request (no answer, 502-504)")
     parser.add_argument("--retry-backoff-s", type=float, default=0.5, help="seconds before the first retry, doubled")
-    parser.add_argument("--images-dir", type=Path, default=None)
+    parser.add_argument("--images-dir", type=Path, default=None, help="cache of the images made (synthetic, resized)")
+    parser.add_argument("--images", type=Path, default=None, metavar="DIR",
+                        help="send the JPEG/PNG files of DIR (nodes.image_folder) instead of synthetic images")
+    parser.add_argument("--image-mode", choices=IMAGE_MODES, default="resize",
+                        help="with --images: re-encode each to every --sizes (resize, default) or send it as-is")
+    parser.add_argument("--labels", type=Path, default=None, metavar="FILE.csv",
+                        help="with --images: filename,label lines (default: labels from DIR/<label>/ folders)")
+    parser.add_argument("--realtime-priority", type=int, default=0, metavar="P",
+                        help="SCHED_FIFO priority for the schedule (1-99, below the link emulators'; 0: none)")
+    parser.add_argument("--start-line", action="store_true",
+                        help="once set up, print 'ready' and start the schedule at the 'start NS' line from stdin")
     parser.add_argument("--out", type=Path, required=True, help="CSV, one row per request, flushed per row")
     return parser.parse_args(argv)
 
@@ -227,6 +249,9 @@ def check_args(args) -> None:
         raise NodeConfigError(f"--repetitions with --arrivals {args.arrivals}: the file sets the requests (one "
                               "per line); drop --repetitions")
     args.repetitions = 1 if args.repetitions is None else args.repetitions
+    if not 0 <= args.realtime_priority <= 99:
+        raise NodeConfigError(f"--realtime-priority {args.realtime_priority}: must be 0..99 (0: no real-time "
+                              "scheduling)")
     if args.repetitions < 1 or args.duration_s < 0:
         raise NodeConfigError("--repetitions must be >= 1 and --duration-s >= 0")
     if args.rate_hz is not None and not args.rate_hz > 0:
@@ -248,9 +273,26 @@ def main(argv=None) -> int:
         sizes = [s for s in args.sizes.split(",") if s.strip()]
         if not sizes:
             raise NodeConfigError(f"--sizes {args.sizes!r} names no image size (e.g. 60K,512K)")
-        offsets_ns = open_offsets_ns(args, len(sizes))  # a bad arrival file fails before images are made
-        images = image_set(sizes, args.seed if args.images_seed is None else args.images_seed, args.images_dir)
-        return asyncio.run(run(args, images, offsets_ns))
+        slots = 1 if args.images is not None and args.image_mode == "as-is" else len(sizes)  # images per round
+        offsets_ns = open_offsets_ns(args, slots)  # a bad arrival file fails before images are made
+        images_seed = args.seed if args.images_seed is None else args.images_seed
+        if args.images is not None:  # one round per repetition (every image of the folder for a duration)
+            sends = 0 if offsets_ns is None else len(offsets_ns)
+            rounds = None if args.duration_s else max(args.repetitions, -(-sends // slots))
+            images = device_images(args.images, args.labels, args.image_mode, sizes, images_seed, rounds,
+                                   args.images_dir)
+        elif args.labels is not None:
+            raise NodeConfigError(f"--labels {args.labels} needs --images DIR (the images it labels)")
+        else:
+            images = image_set(sizes, images_seed, args.images_dir)
+        settle_memory()
+        print(describe(request_realtime(args.realtime_priority)), flush=True)
+        start_ns = wait_for_start() if args.start_line else None
+        with asyncio.Runner(loop_factory=precise_loop) as runner:
+            return runner.run(run(args, images, offsets_ns, start_ns))
+    except NoStartLine as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except NodeConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -117,5 +117,5 @@ def models_dir():
     from models.zoo import ensure_models
 
     cache = REPO_ROOT / ".cache" / "models-test"
-    ensure_models(cache, progress=False, epochs=1, ae_epochs=1, max_train_images=300)
+    ensure_models(cache, progress=False, epochs=1, ae_epochs=1, max_train_images=300, architectures=False)
     return cache

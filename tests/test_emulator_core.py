@@ -285,15 +285,16 @@ def test_second_bins_and_mahimahi_log(tmp_path):
                              on_opportunity=None)
     feed(shaper, [100.0, 100.0, 100.0, 101.5])
     bins.add_lateness(1, [20e-6, 10e-6, 900e-6])
-    summary = SummaryCsv(tmp_path / "s.csv", [bins], cpu_by_second={1: 0.125})
+    summary = SummaryCsv(tmp_path / "s.csv", [bins], process_by_second={1: [0.125, 30.0, 6.5, 7000.0, None]})
     summary.close()
     log.close()
     rows = (tmp_path / "s.csv").read_text().splitlines()
     assert rows[0].startswith("second,direction,offered_bytes,delivered_bytes,dropped_bytes")
     assert rows[1].split(",")[:5] == ["0", "uplink", "4500", "3000", "1500"]
-    assert rows[1].split(",")[8:] == ["1.000", "2.000", "", "", ""]  # no lateness, no CPU sample that second
+    assert rows[0].endswith("lateness_p99_us,cpu_fraction,steal_ms,gc_ms,wake_delay_max_us,send_max_us")
+    assert rows[1].split(",")[8:] == ["1.000", "2.000"] + [""] * 7  # no lateness, no process sample that second
     assert rows[2].split(",")[:5] == ["1", "uplink", "1500", "1500", "0"]
-    assert rows[2].split(",")[10:] == ["20.000", "900.000", "0.125"]
+    assert rows[2].split(",")[10:] == ["20.000", "900.000", "0.125", "30.000", "6.500", "7000.000", ""]
     lines = (tmp_path / "l-uplink.log").read_text().splitlines()
     assert lines[1] == "# base timestamp: 100000"
     assert "100000 + 1500" in lines and "100000 d 1500" in lines and "100002 - 1500 2" in lines

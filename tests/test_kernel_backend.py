@@ -98,10 +98,10 @@ def test_kernel_delay_matches_the_profile(clean_machine):
 
 @pytest.mark.netem
 def test_kernel_rate_and_delay_give_tcp_goodput_near_the_rate(clean_machine):
-    """The shipped LTE profile (8 / 10.88 Mbit/s, 15 ms each way, 100-packet queues): HTB + netem."""
+    """The shipped LTE pipe (8 / 10.88 Mbit/s, 15 ms each way, 100-packet queues): HTB + netem."""
     from topo.network import running_network
 
-    lte = load_profile("lte")
+    lte = load_profile("lte-ideal")
     with running_network(kernel_spec(lte.up, lte.down)) as net:
         tc = qdiscs(net)
         assert tc.count("htb") == 2 and tc.count("netem") == 2 and "limit 100" in tc, tc

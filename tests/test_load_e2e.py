@@ -55,6 +55,9 @@ def test_every_cell_ran_and_both_devices_sent_at_once(load_run):
         last = {d: max(int(r["client_send_start_ns"]) for r in two if r["device"] == d) for d in ("ue1", "ue2")}
         assert max(first.values()) < min(last.values()), "the two devices never sent at the same time"
         assert all(r["queue_ms"] != "" for r in two)  # every answered request has its server queueing time
+    for cell in record["cells"]:  # the devices started together once set up; what scheduling each got
+        assert cell["setup_s"] > 0 and sum(cell["device_scheduling"].values()) == cell["devices"], cell
+        assert all(got.startswith("SCHED_OTHER") for got in cell["device_scheduling"]), cell  # closed loop
     cpu = record["cells"][2]["server_cpu"]["edge"]
     assert cpu["cores"] is not None and 0 < cpu["cores"] <= os.cpu_count()
 

@@ -91,7 +91,7 @@ def test_rate_units(text, bps):
 
 
 def test_backend_resolution_without_netem(monkeypatch):
-    lte, lan = load_profile("lte"), load_profile("lan")
+    lte, lan = load_profile("lte-ideal"), load_profile("lan")
     monkeypatch.setattr("topo.links.netem_available", lambda: False)
     assert resolve_backend("auto", [lte, lan]) == "userspace"
     assert resolve_backend("userspace", [lte]) == "userspace"
@@ -104,8 +104,11 @@ def test_backend_resolution_without_netem(monkeypatch):
 
 def test_backend_resolution_with_netem(monkeypatch, tmp_path):
     monkeypatch.setattr("topo.links.netem_available", lambda: True)
-    lte = load_profile("lte")
+    lte = load_profile("lte-ideal")
     assert resolve_backend("auto", [lte]) == "kernel"
+    assert resolve_backend("auto", [load_profile("lte")]) == "userspace"  # a radio model: the emulator only
+    with pytest.raises(LinkBackendError, match="radio model lte"):
+        resolve_backend("kernel", [load_profile("lte")])
     drophead = load_profile_file(write(tmp_path, VALID))
     assert resolve_backend("auto", [drophead]) == "userspace"  # netem has no drophead / byte limits
     with pytest.raises(LinkBackendError, match="drophead"):

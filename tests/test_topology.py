@@ -15,7 +15,7 @@ from topo.topology import TopologySpec
 pytestmark = pytest.mark.root
 
 
-def spec(ues=1, access="lte"):
+def spec(ues=1, access="lte-ideal"):  # a pipe: expected RTTs are exact (radio RTTs: tests/test_radio_lte_netns.py)
     return TopologySpec(access=load_profile(access), wan=load_profile("wan"), lan=load_profile("lan"),
                         ues=ues, backend="userspace")
 
@@ -111,7 +111,7 @@ def test_kernel_backend_constant_rate_profiles(clean_machine):
     from harness.orchestration.reachability import ping_all_pairs
     from topo.network import running_network
 
-    kernel = TopologySpec(access=load_profile("lte"), wan=load_profile("wan"), lan=load_profile("lan"),
+    kernel = TopologySpec(access=load_profile("lte-ideal"), wan=load_profile("wan"), lan=load_profile("lan"),
                           ues=1, backend="kernel")
     with running_network(kernel) as net:
         assert not net.wires()

@@ -37,11 +37,12 @@ class CleanReport:
     interfaces: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
+    cluster: list[str] = field(default_factory=list)  # what dead cluster runs left on their servers
     active_runs: list[int] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.processes or self.interfaces or self.namespaces or self.cgroups)
+        return not (self.processes or self.interfaces or self.namespaces or self.cgroups or self.cluster)
 
 
 def _alive(pid: int) -> bool:
@@ -132,6 +133,8 @@ def clean(verbose: bool = False) -> CleanReport:
     active = [s for s in states if s.owner_pid != os.getpid() and _alive(s.owner_pid)]
     dead = [s for s in states if s not in active]
     report.active_runs = sorted({s.owner_pid for s in active})
+    from topo.cluster.cleanup import clean_dead_runs  # before the namespaces go: a test server's processes first
+    report.cluster = clean_dead_runs(dead)
     active_pids = {s.owner_pid for s in active} | {p["pid"] for s in active for p in s.processes}
     _kill(list(_dead_owners_processes(dead, active_pids).values()), report)
     report.cgroups = remove_dead_groups({s.owner_pid for s in active})  # the nodes' CPU quotas (topo.cpu_cgroup)

@@ -53,6 +53,8 @@ def netem_available() -> bool:
 def _kernel_cannot(spec: DirectionSpec) -> list[str]:
     """Fields of ``spec`` that the kernel backend cannot provide."""
     missing = []
+    if spec.radio_model:
+        missing.append(f"radio model {spec.radio_model}")
     if spec.rate_trace:
         missing.append("rate_trace")
     if spec.delay_trace:
@@ -118,10 +120,12 @@ class ShapedLink:
     wire: str | None = None  # the EmulatorWire node's name (userspace only)
 
 
-def plan_link(name: str, node1: str, node2: str, profile: LinkProfile, backend: str) -> ShapedLink:
+def plan_link(name: str, node1: str, node2: str, profile: LinkProfile, backend: str,
+              wire_name: str | None = None) -> ShapedLink:
+    """``wire_name``: the emulator node's name (at most 10 characters); default ``ect`` + the link name's first 3."""
     if not (profile.up.shaped or profile.down.shaped):
         return ShapedLink(name, node1, node2, profile, "none")
-    wire = f"ect{name[:3]}" if backend == "userspace" else None
+    wire = (wire_name or f"ect{name[:3]}") if backend == "userspace" else None
     return ShapedLink(name, node1, node2, profile, backend, wire)
 
 
@@ -155,6 +159,7 @@ class EmulatorWire(Switch):
     log_dir: Path | None = None
     packet_log: bool = False
     on_process = None  # callback(pid) so the state registry knows the emulator
+    defer_ready = False  # True: start() only launches; the network calls wait_ready() on every wire (parallel start)
 
     def __init__(self, name, link_name: str, uplink: DirectionSpec, downlink: DirectionSpec, **params):
         params["inNamespace"] = False
@@ -166,6 +171,8 @@ class EmulatorWire(Switch):
         self.started_ns: int | None = None  # monotonic time the emulator's traces start from (its "ready" line)
 
     def start(self, _controllers):
+        if self.process is not None:  # launched early by the network (so it boots while bridges are set up)
+            return
         intfs = [i for i in self.intfList() if i.name != "lo"]
         if len(intfs) != 2:
             raise LinkBackendError(f"wire {self.name} needs exactly 2 interfaces, has {len(intfs)}")
@@ -186,6 +193,13 @@ class EmulatorWire(Switch):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT, env=env)
         if self.on_process:
             self.on_process(self.process.pid)
+        if not self.defer_ready:
+            self.wait_ready()
+
+    def wait_ready(self):
+        """Block until the emulator printed its ``ready`` line (once); raise LinkBackendError if it did not."""
+        if self.started_ns is not None:
+            return
         self._wait_ready()
 
     def _wait_ready(self):

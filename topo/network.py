@@ -25,7 +25,7 @@ from topo.errors import TopoError
 from topo.links import EmulatorWire
 from topo.registry import NetworkState, owner_marked
 from topo.run_lock import exclusive_run
-from topo.topology import ACCESS_BRIDGE, EdgeCloudTopo, TopologySpec
+from topo.topology import TopologySpec
 
 
 class Terminated(BaseException):
@@ -36,7 +36,7 @@ class Terminated(BaseException):
 class EdgeCloudNetwork:
     """A running network: the Mininet object plus what the harness needs to know."""
 
-    spec: TopologySpec
+    spec: TopologySpec  # or a topo.scenario.plan.ScenarioNetworkSpec: the same interface
     mininet: Mininet
     state: NetworkState
     run_dir: Path
@@ -85,15 +85,6 @@ def _root_interfaces_of(net: Mininet) -> list[str]:
     return names
 
 
-def _planned_root_interfaces(spec: TopologySpec) -> list[str]:
-    """Root-namespace names this spec will create, known before anything exists."""
-    names = [ACCESS_BRIDGE] + [f"{ACCESS_BRIDGE}-eth{i}" for i in range(1, spec.ues + 2)]
-    for link in spec.links:
-        if link.wire:
-            names += [link.wire, f"{link.wire}-eth1", f"{link.wire}-eth2"]
-    return names
-
-
 @contextlib.contextmanager
 def _signals_raise():
     """Turn SIGTERM and SIGHUP (the terminal closed) into an exception in the main thread; restore afterwards."""
@@ -118,8 +109,9 @@ def _signals_ignored():
 
 
 def _configure(net: Mininet, spec: TopologySpec) -> None:
-    bs = net.get("bs")
-    bs.cmd("sysctl -qw net.ipv4.ip_forward=1")
+    for router in spec.routers:
+        net.get(router).cmd("sysctl -qw net.ipv4.ip_forward=1")
+    spec.configure_routes(net)
     if spec.backend == "userspace":
         # Frames forwarded in userspace must carry real checksums and be at most one MTU.
         for node in net.hosts:
@@ -150,22 +142,27 @@ def _network(spec: TopologySpec, run_dir: Path | None, log_dir: Path | None, pac
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="ect-run-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     state = NetworkState(owner_pid=os.getpid(), run_dir=str(run_dir))
-    state.add_interfaces(_planned_root_interfaces(spec))  # before anything exists
+    state.add_interfaces(spec.planned_root_interfaces())  # before anything exists
     EmulatorWire.run_dir, EmulatorWire.log_dir, EmulatorWire.packet_log = run_dir, log_dir, packet_log
     EmulatorWire.on_process = staticmethod(lambda pid: state.add_process(pid, "emulator"))
+    EmulatorWire.defer_ready = True  # every emulator is launched first, then all are waited for
     net = None
     timings = {}
     with _signals_raise(), owner_marked(os.getpid()):
         try:
             started = time.monotonic()
-            net = Mininet(topo=EdgeCloudTopo(spec=spec), switch=LinuxBridge, controller=None,
+            net = Mininet(topo=spec.mininet_topo(), switch=LinuxBridge, controller=None,
                           autoSetMacs=True, autoStaticArp=False, waitConnected=False, build=False)
             net.build()
-            for host in net.hosts:
-                state.add_process(host.pid, "mininet-host")
+            state.add_processes([host.pid for host in net.hosts], "mininet-host")
             state.add_interfaces(_root_interfaces_of(net))
             _configure(net, spec)
+            wires = [s for s in net.switches if isinstance(s, EmulatorWire)]
+            for wire in wires:  # launched first: they boot while Mininet sets up the bridges
+                wire.start(net.controllers)
             net.start()
+            for wire in wires:
+                wire.wait_ready()
             timings["start_s"] = time.monotonic() - started
             yield EdgeCloudNetwork(spec, net, state, run_dir, timings)
         finally:

@@ -24,6 +24,10 @@ Per direction (every key optional except one of ``rate`` / ``rate_trace``)::
     queue_limit = "100 packets"   # or "150 KB", or "unlimited"
     seed = 1                      # loss / jitter random seed
 
+A top-level ``[radio]`` table makes the link a radio model instead of a pipe (both directions;
+the userspace emulator only): ``model = "lte"`` and the model's parameters (their defaults and
+sources: topo/emulator/radio/lte_params.py). Without it the link is the pipe above.
+
 Paths are relative to the profile file first, then to the repository root.
 """
 from __future__ import annotations
@@ -43,6 +47,15 @@ DEFAULT_QUEUE_PACKETS = 1000  # used only when a direction names no limit
 
 class ProfileError(ValueError):
     """A profile file or value that cannot be used; the message names file and field."""
+
+
+def _frozen(key, value):
+    """A ``[radio]`` value made immutable (arrays become tuples); nested tables are refused."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(key, item) for item in value)
+    if isinstance(value, dict):
+        raise ValueError(f"{key!r} is a table; give the model's parameters as plain keys")
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,11 @@ class DirectionSpec:
     queue_limit_packets: int | None = DEFAULT_QUEUE_PACKETS
     queue_limit_bytes: int | None = None   # both limits None: unlimited
     seed: int = 1
+    radio_model: str | None = None         # a model of topo/emulator/radio (RADIO_MODELS), or a pipe
+    radio_params: tuple = ()               # sorted (key, value) pairs of the profile's [radio] table
 
     def __post_init__(self):
+        self._check_radio()
         if self.rate_bps is not None and self.rate_bps <= 0:
             raise ProfileError(f"rate must be positive, got {self.rate_bps} bit/s")
         if self.rate_bps is not None and self.rate_trace is not None:
@@ -93,17 +109,41 @@ class DirectionSpec:
             if value is not None and value < 1:
                 raise ProfileError(f"{name} must be >= 1 or unlimited, got {value}")
 
+    def _check_radio(self) -> None:
+        pairs = self.radio_params
+        if isinstance(pairs, dict):
+            pairs = pairs.items()
+        try:
+            pairs = tuple(sorted((str(key), _frozen(key, value)) for key, value in pairs))
+        except (TypeError, ValueError) as err:
+            raise ProfileError(f"[radio] parameters must be (key, value) pairs of numbers, strings, booleans "
+                               f"or arrays of them: {err}") from None
+        object.__setattr__(self, "radio_params", pairs)
+        if self.radio_model is None:
+            if pairs:
+                raise ProfileError("radio parameters given without a radio model ([radio] model = ...)")
+            return
+        from topo.emulator.radio import RADIO_MODELS, parse_radio_params  # here: radio imports no profiles
+        try:
+            parse_radio_params(self.radio_model, pairs)
+        except ValueError as err:
+            raise ProfileError(f"[radio] {err}") from None
+        if RADIO_MODELS[self.radio_model].needs_constant_rate and (self.rate_bps is None or self.rate_trace):
+            raise ProfileError(f"[radio] model {self.radio_model!r} needs a constant rate in each direction "
+                               f"(rate = \"8 Mbit/s\"), not a trace or unlimited")
+
     @property
     def shaped(self) -> bool:
         """True when anything beyond a plain wire is asked for."""
-        return (self.rate_bps is not None or self.rate_trace is not None or self.delay_ms > 0
+        return (self.radio_model is not None or self.rate_bps is not None or self.rate_trace is not None
+                or self.delay_ms > 0
                 or self.jitter_ms > 0 or self.delay_trace is not None or self.loss > 0
                 or self.loss_model != "bernoulli")
 
     @property
     def needs_userspace(self) -> bool:
         """Features the kernel backend (HTB + netem) cannot provide."""
-        return (self.rate_trace is not None or self.delay_trace is not None
+        return (self.radio_model is not None or self.rate_trace is not None or self.delay_trace is not None
                 or self.loss_model != "bernoulli" or self.queue == "drophead"
                 or self.queue_limit_bytes is not None)
 
@@ -119,8 +159,14 @@ class DirectionSpec:
             return f"trace {Path(self.rate_trace).name} ({self.trace_mode})"
         return units.format_rate(self.rate_bps)
 
+    def describe_radio(self) -> str:
+        """'lte radio' or 'pipe' (reports)."""
+        return f"{self.radio_model} radio" if self.radio_model is not None else "pipe"
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["radio_params"] = [list(pair) for pair in self.radio_params]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "DirectionSpec":
@@ -148,7 +194,7 @@ _DIRECTION_KEYS = {
     "allow_reorder", "delay_trace", "loss", "loss_model", "ge_p_good_bad", "ge_p_bad_good",
     "ge_loss_good", "ge_loss_bad", "queue", "queue_limit", "seed",
 }
-_TOP_KEYS = {"name", "description", "up", "down"}
+_TOP_KEYS = {"name", "description", "up", "down", "radio"}
 
 
 def _resolve_path(value, base: Path, where: str) -> str:
@@ -244,13 +290,35 @@ def load_profile_file(path: Path | str) -> LinkProfile:
         if side not in data:
             raise ProfileError(f"{path}: missing [{side}] table")
     base = path.resolve().parent
+    up = direction_from_table(data["up"], base, f"{path} [up]")
+    down = direction_from_table(data["down"], base, f"{path} [down]")
+    if "radio" in data:
+        up, down = _with_radio(data["radio"], up, down, f"{path} [radio]", base)
     return LinkProfile(
         name=str(data.get("name", path.stem)),
-        up=direction_from_table(data["up"], base, f"{path} [up]"),
-        down=direction_from_table(data["down"], base, f"{path} [down]"),
+        up=up,
+        down=down,
         description=str(data.get("description", "")),
         source=str(path),
     )
+
+
+def _with_radio(table, up: DirectionSpec, down: DirectionSpec, where: str, base: Path | None = None) -> tuple:
+    """Both directions with the ``[radio]`` table's model and parameters (validated by the model).
+
+    A parameter whose name ends in ``_trace`` is a file, resolved like ``rate_trace``."""
+    if not isinstance(table, dict):
+        raise ProfileError(f"{where}: expected a table with model = \"...\" and the model's parameters")
+    if "model" not in table or not isinstance(table["model"], str):
+        raise ProfileError(f"{where}: missing model = \"...\" (a radio model name, e.g. \"lte\")")
+    params = tuple(sorted((key, _resolve_path(value, base, f"{where} {key}") if base and key.endswith("_trace")
+                           else value) for key, value in table.items() if key != "model"))
+    try:
+        return tuple(dataclasses.replace(spec, radio_model=table["model"], radio_params=params)
+                     for spec in (up, down))
+    except ProfileError as err:
+        message = str(err).removeprefix("[radio] ")
+        raise ProfileError(f"{where}: {message}") from None
 
 
 def available_profiles() -> list[str]:
@@ -270,9 +338,11 @@ def load_profile(name_or_path: str) -> LinkProfile:
 
 
 def trace_profile(uplink_trace: str, downlink_trace: str, base: LinkProfile) -> LinkProfile:
-    """``base`` (an access profile) with its rates replaced by trace files."""
-    up = dataclasses.replace(base.up, rate_bps=None, rate_trace=_resolve_path(uplink_trace, Path.cwd(), "--uplink"))
-    down = dataclasses.replace(base.down, rate_bps=None,
+    """``base`` (an access profile) with its rates replaced by trace files; a radio model is dropped
+    (the trace replaces the link's capacity), so the result is a trace-driven pipe."""
+    up = dataclasses.replace(base.up, rate_bps=None, radio_model=None, radio_params=(),
+                             rate_trace=_resolve_path(uplink_trace, Path.cwd(), "--uplink"))
+    down = dataclasses.replace(base.down, rate_bps=None, radio_model=None, radio_params=(),
                                rate_trace=_resolve_path(downlink_trace, Path.cwd(), "--downlink"))
     return base.replace(name="trace", up=up, down=down,
                         description=f"{base.name} delays and queues, rates from traces")

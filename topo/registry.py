@@ -53,6 +53,11 @@ class NetworkState:
         self.processes.append({"pid": pid, "what": what})
         self.save()
 
+    def add_processes(self, pids, what: str) -> None:
+        """Several processes, one write."""
+        self.processes.extend({"pid": pid, "what": what} for pid in pids)
+        self.save()
+
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 

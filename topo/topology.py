@@ -75,6 +75,24 @@ class TopologySpec:
             plan_link("wan", "bs", "cloud", self.wan, self.backend),
         ]
 
+    @property
+    def routers(self) -> list[str]:
+        return ["bs"]
+
+    def mininet_topo(self) -> "EdgeCloudTopo":
+        return EdgeCloudTopo(spec=self)
+
+    def planned_root_interfaces(self) -> list[str]:
+        """Root-namespace names this spec will create, known before anything exists."""
+        names = [ACCESS_BRIDGE] + [f"{ACCESS_BRIDGE}-eth{i}" for i in range(1, self.ues + 2)]
+        for link in self.links:
+            if link.wire:
+                names += [link.wire, f"{link.wire}-eth1", f"{link.wire}-eth2"]
+        return names
+
+    def configure_routes(self, net) -> None:
+        """Nothing to add: every host's default route points at bs, the only router."""
+
     def path_links(self, host: str) -> list[ShapedLink]:
         """Links between ``host`` and bs."""
         by_name = {link.name: link for link in self.links}

@@ -16,13 +16,17 @@
 
 No floor holds where the path varies in a way a constant cannot bound: a rate or delay trace, jitter, or
 loss (``path_of`` says which link and direction). Store-and-forward at the non-bottleneck hops, ACK
-serialisation and delayed ACKs are left out (each only adds time).
+serialisation and delayed ACKs are left out (each only adds time). A radio link (a profile's ``[radio]``) is
+taken at its peak rate (LTE: rate / (1 - BLER)) with none of its access delays (promotion, DRX, grants, TTIs,
+HARQ each only add time), so the floor stays a lower bound there too.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from topo.emulator.radio import peak_rate_bps
 
 MSS_BYTES = 1448                 # TCP payload of a full 1500-byte IP packet (20 IP + 20 TCP + 12 timestamps)
 SEGMENT_HEADER_BYTES = 52
@@ -137,8 +141,10 @@ def path_of(placement: str, access: str, profiles: dict) -> tuple[PathModel | No
     ups = [(link.get("up") or {}) for link in links.values() if link]
     downs = [(link.get("down") or {}) for link in links.values() if link]
 
-    def bottleneck(sides):
-        rates = [float(s["rate_bps"]) for s in sides if s.get("rate_bps")]
+    def bottleneck(sides):  # a radio model can deliver above its nominal rate: take its peak (lower bound)
+        rates = [float(s["rate_bps"]) if not s.get("radio_model") else
+                 peak_rate_bps(s["radio_model"], [tuple(p) for p in s.get("radio_params") or ()],
+                               float(s["rate_bps"])) for s in sides if s.get("rate_bps")]
         return min(rates) if rates else None
 
     path = PathModel(bottleneck(ups), bottleneck(downs), sum(float(s.get("delay_ms") or 0) for s in ups),

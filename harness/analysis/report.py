@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.analysis.accuracy_section import accuracy_section, accuracy_table, write_accuracy_csv
 from harness.analysis.compute_section import compute_section
 from harness.analysis.figures import fault_timeline, make_figures
 from harness.analysis.flows import analyse_captures, traffic_table, write_flows_csv
@@ -132,6 +133,7 @@ def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict]
     if summary:
         out += comparison_section(summary, record)
         out += summary_section(summary)
+        out += accuracy_section(data.requests or [], record)  # --images with labels
         out += devices_section(summary, device_counts(data.requests or [], data.flows))
     else:
         out += ["## Requests", "", "Not measured: no requests finished (requests.csv missing or empty).", ""]
@@ -175,6 +177,8 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
         write_summary_csv(summary, out_dir / "summary.csv")
         data.flows = flow_rows if captures else None
         write_device_counts_csv(device_counts(data.requests, data.flows), out_dir / "devices.csv")
+        if data.record.get("images"):
+            write_accuracy_csv(accuracy_table(data.requests, data.record), out_dir / "accuracy.csv")
         progress(f"summary: {len(summary)} groups of {len(data.requests)} requests -> {out_dir / 'summary.csv'}")
     if data.record.get("experiment") == "replay":
         _refresh_replay(data, out_dir, progress)

@@ -35,7 +35,7 @@ FLOOR_FIELDS = ["network_floor_ms", "upload_floor_ms", "floor_request_wire_bytes
 SUMMARY_FIELDS = [
     "placement", "access", "size", "size_bytes", "model", "devices", "count", "ok", "failed",
     *[f"{m}_{s}" for m in METRICS for s in ("median", "p90", "mean")],
-    "server_ms", *FLOOR_FIELDS,
+    "server_ms", *FLOOR_FIELDS, "accuracy", "accuracy_n",
 ]
 PURPOSE_OF = {"cloud": "request (cloud)"}  # every other placement talks to the edge
 
@@ -141,6 +141,8 @@ def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = 
               flow_rows: list[dict] | None = None, open_loop: bool = False) -> list[dict]:
     """summary.csv rows, ordered by access, placement, size. Values are numbers, None, or "no floor".
     ``run_dir``: where the nodes' timings.jsonl are (server times and body bytes by node)."""
+    from harness.analysis.accuracy_section import accuracy_fields  # late: it imports this module
+
     rows = [dict(r) for r in requests_rows]
     notes = _annotate(rows, profiles, read_node_records(run_dir) if run_dir else {}, open_loop)
     groups: dict[tuple, list[dict]] = {}
@@ -171,6 +173,7 @@ def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = 
             cell_notes.append(connections)
         path = cell[0].get("_path") if cell else None
         record.update(_floor_fields(cell, path, cell_notes))
+        record.update(accuracy_fields(cell))  # --images with labels (harness/analysis/accuracy_section.py)
         floor, server, response = record.get("network_floor_ms"), record["server_ms"], record["response_ms_median"]
         record["response_over_floor_and_server"] = (
             response / (floor + server) if isinstance(floor, float) and server is not None and response is not None

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.deprecated_flags import add_deprecated
+from harness.cli.model_options import add_model_options, model_spec_flags
+from harness.cli.image_options import IMAGE_OPTION_FIELDS, add_image_options
 from harness.experiments.compare.spec import PLACEMENTS, SIZES_BYTES, ExperimentSpec, resolve_spec
 from topo.links import BACKENDS
 from topo.topology import MAX_UES
@@ -68,6 +70,8 @@ def add_experiment_options(parser: argparse.ArgumentParser, *, access: str | Non
     parser.add_argument("--models-dir", dest="models_dir", metavar="DIR", help="model cache (default: .cache/models)")
     parser.add_argument("--results-dir", dest="results_dir", metavar="DIR",
                         help="where run folders go (default: results)")
+    add_model_options(parser)
+    add_image_options(parser)
     add_compute_options(parser)
 
 
@@ -75,7 +79,7 @@ FIELDS = ("accesses", "placements", "sizes", "repetitions", "link_backend", "ope
           "arrivals_file", "seed", "ues", "devices",
           "wan", "lan", "capture", "capture_snaplen_bytes", "calibrate_seconds", "request_timeout_s", "request_retries",
           "retry_backoff_s", "edge_cloud_timeout_s", "edge_cloud_retries", "faults", "models_dir",
-          "results_dir", "uplink_trace", "downlink_trace", "trace_base", "replay_seconds")
+          "results_dir", "uplink_trace", "downlink_trace", "trace_base", "replay_seconds", *IMAGE_OPTION_FIELDS)
 
 
 def add_arrival_options(parser: argparse.ArgumentParser, *, rate_help: str = "") -> None:
@@ -94,5 +98,6 @@ def add_arrival_options(parser: argparse.ArgumentParser, *, rate_help: str = "")
 def spec_from_args(experiment: str, args: argparse.Namespace, **fixed) -> ExperimentSpec:
     flags = {name: getattr(args, name, None) for name in FIELDS}
     flags["compute"] = compute_settings(args)  # --node-profile, --edge-cpus, ... over --config's
+    flags.update(model_spec_flags(args))  # --edge-model FILE.onnx ...: a model set with the files in it
     flags.update(fixed)
     return resolve_spec(experiment, args.config, flags)

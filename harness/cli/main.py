@@ -20,7 +20,7 @@ from harness.cli.help_text import examples_block, help_width
 from harness.cli.user_errors import is_user_error
 from topo.network import Terminated
 
-COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "load", "collaborate", "features", "reproduce", "models", "report", "clean"]
+COMMANDS = ["topology", "calibrate", "compare", "sweep", "replay", "load", "collaborate", "features", "reproduce", "models", "report", "clean", "cluster"]
 
 
 EXAMPLES = [

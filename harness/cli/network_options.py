@@ -18,8 +18,8 @@ def add_network_options(parser: argparse.ArgumentParser, access_default: str = "
     group.add_argument("--uplink", metavar="FILE", help="uplink trace file (Mahimahi or time_s,rate_mbps CSV) "
                                                         "for --access trace")
     group.add_argument("--downlink", metavar="FILE", help="downlink trace file for --access trace")
-    group.add_argument("--trace-base", default="lte", metavar="PROFILE",
-                       help="profile whose delays and queues a trace access link keeps (default: lte)")
+    group.add_argument("--trace-base", default="lte-ideal", metavar="PROFILE",
+                       help="profile whose delays and queues a trace access link keeps (default: lte-ideal)")
     group.add_argument("--ues", type=int, default=1, metavar="N",
                        help=f"mobile devices sharing the access network, 1..{MAX_UES} (default: 1)")
     group.add_argument("--wan", default="wan", metavar="PROFILE", help="bs-cloud link profile (default: wan)")

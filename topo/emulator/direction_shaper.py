@@ -1,5 +1,9 @@
 """One direction of a link: arrival -> loss -> queue -> rate service -> delay line.
 
+With a radio model (``spec.radio_model``, topo/emulator/radio) the rate service is the radio's:
+it takes packets from the queue into its own per-device buffers. ``side`` says which direction
+this is and ``shared`` is the one dict of the emulator process that both directions share.
+
 The clock is injected: ``accept(packet, now_s)``, ``next_event_s()``, ``pop_due(now_s, out)``.
 Tests drive it with a virtual clock; the I/O loop with ``time.monotonic()``.
 """
@@ -11,6 +15,7 @@ import random
 from topo.emulator.delay_line import DelayLine
 from topo.emulator.loss import BernoulliLoss, GilbertElliottLoss, NoLoss
 from topo.emulator.queue_discipline import PacketQueue
+from topo.emulator.radio import build_radio_service
 from topo.emulator.rate_schedule import ConstantRateService, TraceRateService, UnlimitedService
 from topo.profiles import DirectionSpec
 from traces.readers import read_delay_csv, read_delivery_trace
@@ -25,7 +30,10 @@ def build_loss(spec: DirectionSpec, rng: random.Random):
     return NoLoss()
 
 
-def build_service(spec: DirectionSpec, start_s: float, on_opportunity=None):
+def build_service(spec: DirectionSpec, start_s: float, on_opportunity=None, side: str = "uplink",
+                  shared: dict | None = None, on_drop=None):
+    if spec.radio_model is not None:
+        return build_radio_service(spec, side, start_s, {} if shared is None else shared, on_drop)
     if spec.rate_trace is not None:
         return TraceRateService(read_delivery_trace(spec.rate_trace), start_s,
                                 loop=spec.trace_mode == "loop", on_opportunity=on_opportunity)
@@ -35,14 +43,17 @@ def build_service(spec: DirectionSpec, start_s: float, on_opportunity=None):
 
 
 class DirectionShaper:
-    def __init__(self, spec: DirectionSpec, start_s: float = 0.0, recorder=None, on_opportunity=None):
+    def __init__(self, spec: DirectionSpec, start_s: float = 0.0, recorder=None, on_opportunity=None,
+                 side: str = "uplink", shared: dict | None = None):
         self.spec = spec
+        self.side = side
         self.start_s = start_s
         self._recorder = recorder
         self._loss = build_loss(spec, random.Random(f"{spec.seed}:loss"))
         self._has_loss = not isinstance(self._loss, NoLoss)
         self.queue = PacketQueue(spec.queue, spec.queue_limit_packets, spec.queue_limit_bytes)
-        self.service = build_service(spec, start_s, on_opportunity)
+        self.service = build_service(spec, start_s, on_opportunity, side, shared, self._radio_drop)
+        self._radio = getattr(self.service, "radio", False)
         self._configured_service = self.service
         self._immediate = self.service.immediate
         delay_trace = read_delay_csv(spec.delay_trace) if spec.delay_trace is not None else None
@@ -62,6 +73,13 @@ class DirectionShaper:
         if self._recorder is not None:
             self._recorder.departure(departure_s, packet.size_bytes, departure_s - packet.arrival_s)
         self.delay_line.push(packet, departure_s)
+
+    def _radio_drop(self, packet, now_s: float) -> None:
+        """A radio service dropped ``packet`` from its own buffers (its queue limit)."""
+        self.dropped_packets += 1
+        self.dropped_bytes += packet.size_bytes
+        if self._recorder is not None:
+            self._recorder.drop(now_s, packet.size_bytes)
 
     def accept(self, packet, now_s: float) -> bool:
         """A packet arrives at ``now_s`` (= packet.arrival_s); False if it was lost or dropped."""
@@ -121,6 +139,10 @@ class DirectionShaper:
         service is replaced, or keeps its finish time when only a constant rate changes.
         """
         self.service.advance(now_s, self.queue, self._depart)
+        if self._radio:  # the radio keeps its buffers and mechanisms; only the cell's rate changes
+            self.service.set_rate(rate_bps, now_s)
+            self.service.advance(now_s, self.queue, self._depart)
+            return
         new = ConstantRateService(rate_bps) if rate_bps is not None else self._configured_service
         if new is self.service:
             return
@@ -137,7 +159,8 @@ class DirectionShaper:
 
     @property
     def in_flight(self) -> int:
-        return len(self.queue) + len(self.delay_line)
+        held = len(self.service) if self._radio else 0
+        return len(self.queue) + held + len(self.delay_line)
 
 
 def drain(shaper: DirectionShaper, until_s: float = math.inf, limit: int = 10_000_000) -> list:

@@ -4,7 +4,11 @@ Timing: the shapers keep their schedules in virtual time, so waking late never c
 throughput. Each wakeup takes every frame waiting on both sockets, then sends every packet
 due by then; the loop then sleeps until the next release (topo/emulator/wakeup.py: no busy
 polling while nothing is due; a long sleep is split so an isolated packet leaves on time).
-Every send records its lateness (actual minus scheduled release) and its address pair.
+Every send records its lateness (when the frame is handed to the kernel minus its scheduled
+release: what the send call spends after that is the receiver's kernel work, run inside it on a
+veth, and counts against the next frame) and its address pair. Each second it also records where
+lateness comes from (topo/emulator/measurements.py): host vCPU steal, garbage-collector pauses, its
+worst wake-up delay and its longest send.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from pathlib import Path
 from topo.emulator.config import EmulatorConfig
 from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
-from topo.emulator.measurements import LatenessHistogram, ProcessCpu
+from topo.emulator.measurements import GcPauses, HostSteal, LatenessHistogram, ProcessCpu
 from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
 from topo.emulator.packet_socket import (PACKET_OUTGOING, TIMESTAMP_ANCILLARY_BYTES, enable_timestamps,
                                         open_packet_socket)
@@ -74,15 +78,16 @@ class Recorders:
         log = self.logs.get(side)
         return log.opportunity if log is not None else None
 
-    def interval(self, second: int, lateness: dict, cpu_fraction: float | None) -> None:
-        """What the loop measured over the interval that ends now (``second`` since start)."""
+    def interval(self, second: int, lateness: dict, process: list) -> None:
+        """What the loop measured over the interval that ends now (``second`` since start);
+        ``process``: the recorders.PROCESS_COLUMNS values (None where not measured)."""
         rows = []
         for side in SIDES:
             self.lateness[side].add_all(lateness[side])
             self.bins[side].add_lateness(second, lateness[side])
             rows += self.sources[side].take_rows(second)
-        if cpu_fraction is not None and self.summary is not None:
-            self.summary.cpu_by_second[second] = cpu_fraction
+        if self.summary is not None:
+            self.summary.process_by_second[second] = process
         if self.sources_csv is not None and rows:
             self.sources_csv.write(rows)
 
@@ -106,10 +111,12 @@ class LinkEmulator:
         self.controls_applied: list[dict] = []
         self.start_s = clock()
         self.recorders = Recorders(config, self.start_s)
+        self.radio_shared: dict = {}  # one per process, both directions (topo/emulator/radio)
         try:
             self.shapers = {
                 side: DirectionShaper(getattr(config, side), self.start_s, self.recorders.recorder(side),
-                                      self.recorders.opportunity_hook(side))
+                                      self.recorders.opportunity_hook(side), side=side,
+                                      shared=self.radio_shared)
                 for side in ("uplink", "downlink")}
         except BaseException:
             self.recorders.close()
@@ -117,7 +124,9 @@ class LinkEmulator:
         self.send_errors = {"uplink": 0, "downlink": 0}
         self.sockets = []
         self.scheduling: dict = {}   # what the process got from the kernel (topo/emulator/wakeup.py)
-        self.cpu = self.waiter = None
+        self.cpu = self.waiter = self.gc_pauses = self.steal = None
+        self.send_max_s = 0.0       # the longest send call in the current interval (the loop sets it)
+        self.worst = {"wake_delay_max_ms": 0.0, "send_max_ms": 0.0}
         self.stamped = False         # the kernel stamps received frames (arrival times exact when batched)
 
     def open(self) -> None:
@@ -173,6 +182,9 @@ class LinkEmulator:
         due: list = []
         next_flush_s = self.start_s + SUMMARY_PERIOD_S
         self.cpu = ProcessCpu(clock())
+        self.steal = HostSteal()
+        self.gc_pauses = GcPauses()
+        send_max_s = 0.0
         readable = fds
         while not self.stop_requested:
             if self.control_requested:
@@ -217,17 +229,24 @@ class LinkEmulator:
                 shaper.pop_due(now_s, due)
                 if due:
                     sent = bins.sent
+                    handed_s = clock()
                     for release_s, packet in due:
                         frame = packet.frame
                         try:
                             tx.send(frame)
                         except OSError:
                             self.send_errors[side] += 1
+                            handed_s = clock()
                             continue
-                        lateness.append(clock() - release_s)
+                        lateness.append(handed_s - release_s)
+                        done_s = clock()
+                        if done_s - handed_s > send_max_s:
+                            send_max_s = done_s - handed_s
+                        handed_s = done_s
                         sent(address_key(frame), packet.size_bytes)
                     due.clear()
             if now_s >= next_flush_s:
+                self.send_max_s, send_max_s = send_max_s, 0.0
                 self._flush_interval(now_s, late)
                 next_flush_s += SUMMARY_PERIOD_S
                 if next_flush_s < now_s:  # a stall of seconds: do not flush once per missed second
@@ -235,11 +254,17 @@ class LinkEmulator:
             up_s, down_s = routes[0][2].next_release_s(), routes[1][2].next_release_s()
             next_s = up_s if up_s < down_s else down_s
             readable = waiter.wait(fds, next_s if next_s < next_flush_s else next_flush_s)
+        self.send_max_s = send_max_s
         self._flush_interval(clock(), late)
 
     def _flush_interval(self, now_s: float, late: dict) -> None:
         second = int(now_s - self.start_s) - 1 if now_s - self.start_s >= 1 else 0
-        self.recorders.interval(second, late, self.cpu.sample(now_s))
+        gc_s, _gc_max_s = self.gc_pauses.take()
+        wake_delay_s, self.waiter.wake_delay_max_s = self.waiter.wake_delay_max_s, 0.0
+        self.worst["wake_delay_max_ms"] = max(self.worst["wake_delay_max_ms"], wake_delay_s * 1000)
+        self.worst["send_max_ms"] = max(self.worst["send_max_ms"], self.send_max_s * 1000)
+        self.recorders.interval(second, late, [self.cpu.sample(now_s), self.steal.sample(), gc_s * 1000,
+                                               wake_delay_s * 1e6, self.send_max_s * 1e6])
         for values in late.values():
             values.clear()
         if self.recorders.summary is not None:
@@ -253,7 +278,7 @@ class LinkEmulator:
         result = {"elapsed_s": now_s - self.start_s, "cpu_user_s": usage.ru_utime, "cpu_system_s": usage.ru_stime,
                   "cpu_fraction_forwarding": round(self.cpu.since_start(now_s), 4) if self.cpu else None,
                   "wakeups": self.waiter.wakeups if self.waiter else 0, "scheduling": self.scheduling,
-                  "kernel_receive_timestamps": self.stamped}
+                  "kernel_receive_timestamps": self.stamped, "lateness_sources": self.lateness_sources(now_s)}
         for side, shaper in self.shapers.items():
             result[side] = {name: getattr(shaper, name) for name in (
                 "offered_packets", "offered_bytes", "lost_packets", "lost_bytes", "dropped_packets",
@@ -265,7 +290,20 @@ class LinkEmulator:
         result["controls_applied"] = self.controls_applied
         return result
 
+    def lateness_sources(self, now_s: float) -> dict:
+        """Over the run: host vCPU steal, garbage-collector pauses, the worst wake-up delay and send."""
+        elapsed_s = now_s - self.start_s
+        steal_ms = self.steal.total_ms() if self.steal else None
+        gc = self.gc_pauses
+        return {"host_steal_ms": steal_ms, "host_steal_ms_per_s": (
+                    round(steal_ms / elapsed_s, 3) if steal_ms is not None and elapsed_s > 0 else None),
+                "gc_collections": gc.collections if gc else 0, "gc_ms": round(gc.total_s * 1000, 3) if gc else 0.0,
+                "gc_max_ms": round(gc.max_s * 1000, 3) if gc else 0.0,
+                **{k: round(v, 3) for k, v in self.worst.items()}}
+
     def close(self) -> None:
+        if self.gc_pauses is not None:
+            self.gc_pauses.close()
         for sock, _ in self.sockets:
             sock.close()
         self.sockets = []

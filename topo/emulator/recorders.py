@@ -2,8 +2,11 @@
 
 Summary columns beyond the byte counts: the queueing delay (arrival to departure from the
 rate service) p50 / p95, the lateness (actual send minus scheduled release,
-topo/emulator/measurements.py) p50 / p99 in microseconds, and ``cpu_fraction``: the whole
-emulator process's CPU in that second (cores; the same on both directions' rows).
+topo/emulator/measurements.py) p50 / p99 in microseconds, then the process's own columns (the
+same on both directions' rows; what the lateness of that second came from): ``cpu_fraction``
+(cores), ``steal_ms`` (vCPU time the hypervisor took from the VM, all CPUs), ``gc_ms`` (time in
+Python's garbage collector), ``wake_delay_max_us`` (the latest a sleep of the loop ended past its
+timeout: the process was not running) and ``send_max_us`` (the longest single send call).
 
 Mahimahi's link log (mm-link --uplink-log): a ``#`` header with ``# base timestamp: T``,
 then one event per line, times in integer milliseconds on the same clock as T:
@@ -19,14 +22,14 @@ from pathlib import Path
 
 from topo.emulator.measurements import percentile as _percentile
 
+PROCESS_COLUMNS = ["cpu_fraction", "steal_ms", "gc_ms", "wake_delay_max_us", "send_max_us"]
 SUMMARY_COLUMNS = ["second", "direction", "offered_bytes", "delivered_bytes", "dropped_bytes",
                    "offered_packets", "delivered_packets", "dropped_packets",
-                   "queue_delay_p50_ms", "queue_delay_p95_ms", "lateness_p50_us", "lateness_p99_us",
-                   "cpu_fraction"]
+                   "queue_delay_p50_ms", "queue_delay_p95_ms", "lateness_p50_us", "lateness_p99_us", *PROCESS_COLUMNS]
 
 
-def _number(value: float, scale: float) -> str:
-    return "" if math.isnan(value) else f"{value * scale:.3f}"
+def _number(value: float | None, scale: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value * scale:.3f}"
 
 
 class SecondBins:
@@ -67,29 +70,30 @@ class SecondBins:
         row[2] += size_bytes
         row[5] += 1
 
-    def take_rows(self, before_second: int | None = None, cpu_by_second: dict | None = None) -> list[list]:
-        """Finished seconds (all when ``before_second`` is None) as CSV rows, removed from memory."""
+    def take_rows(self, before_second: int | None = None, process_by_second: dict | None = None) -> list[list]:
+        """Finished seconds (all when ``before_second`` is None) as CSV rows, removed from memory;
+        ``process_by_second``: second -> the PROCESS_COLUMNS values (None: not measured)."""
         seconds = sorted(s for s in self._bins if before_second is None or s < before_second)
         rows = []
         for second in seconds:
             offered, delivered, dropped, n_off, n_del, n_drop, delays, late = self._bins.pop(second)
             delays.sort()
             late.sort()
-            cpu = (cpu_by_second or {}).get(second, math.nan)
+            process = (process_by_second or {}).get(second) or [None] * len(PROCESS_COLUMNS)
             rows.append([second, self.direction, offered, delivered, dropped, n_off, n_del, n_drop,
                          _number(_percentile(delays, 0.5), 1000), _number(_percentile(delays, 0.95), 1000),
                          _number(_percentile(late, 0.5), 1e6), _number(_percentile(late, 0.99), 1e6),
-                         _number(cpu, 1)])
+                         *[_number(v, 1) for v in process]])
         return rows
 
 
 class SummaryCsv:
     """``<name>-summary.csv``; ``flush(now_s)`` writes every second older than the last one."""
 
-    def __init__(self, path: Path, bins: list[SecondBins], cpu_by_second: dict | None = None):
+    def __init__(self, path: Path, bins: list[SecondBins], process_by_second: dict | None = None):
         self.path = Path(path)
         self._bins = bins
-        self.cpu_by_second = cpu_by_second if cpu_by_second is not None else {}
+        self.process_by_second = process_by_second if process_by_second is not None else {}
         self._file = self.path.open("w", newline="")
         self._writer = csv.writer(self._file)
         self._writer.writerow(SUMMARY_COLUMNS)
@@ -99,9 +103,9 @@ class SummaryCsv:
         before = None
         for bins in self._bins:
             before = None if now_s is None else int(now_s - bins.start_s) - 1
-            self._writer.writerows(bins.take_rows(before, self.cpu_by_second))
-        for second in [s for s in self.cpu_by_second if before is None or s < before]:
-            del self.cpu_by_second[second]
+            self._writer.writerows(bins.take_rows(before, self.process_by_second))
+        for second in [s for s in self.process_by_second if before is None or s < before]:
+            del self.process_by_second[second]
         self._file.flush()
 
     def close(self) -> None:

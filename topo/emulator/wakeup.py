@@ -86,7 +86,9 @@ def request_scheduling(priority: int | None = None) -> dict:
 class Waiter:
     """``wait(fds, next_s)``: sleep until ``next_s`` or until a socket is readable; returns the readable ones.
 
-    ``clock`` and ``select_fn`` are injected (tests drive them); ``wakeups`` counts the sleeps.
+    ``clock`` and ``select_fn`` are injected (tests drive them); ``wakeups`` counts the sleeps;
+    ``wake_delay_max_s`` is the latest a timed sleep ended past its timeout since the caller last
+    reset it (the process was not running then: another task, the kernel, or a stolen vCPU).
     """
 
     def __init__(self, clock=time.monotonic, select_fn=select.select, stamped: bool = False):
@@ -95,23 +97,33 @@ class Waiter:
         self.stamped = stamped
         self._precise_s = None
         self.wakeups = 0
+        self.wake_delay_max_s = 0.0
+
+    def _sleep(self, fds, now_s: float, timeout_s: float) -> list:
+        readable = self.select(fds, [], [], timeout_s)[0]
+        if not readable:
+            delay_s = self.clock() - now_s - timeout_s
+            if delay_s > self.wake_delay_max_s:
+                self.wake_delay_max_s = delay_s
+        return readable
 
     def wait(self, fds, next_s: float) -> list:
         clock, sel = self.clock, self.select
-        wait_s = next_s - clock()
+        now_s = clock()
+        wait_s = next_s - now_s
         if wait_s <= 0:
             return sel(fds, [], [], 0)[0]
         self.wakeups += 1
         if wait_s > MAX_WAIT_S:
             self._precise_s = None
-            return sel(fds, [], [], MAX_WAIT_S)[0]
+            return self._sleep(fds, now_s, MAX_WAIT_S)
         if wait_s >= PRECISE_FROM_S:
             self._precise_s = next_s
-            return sel(fds, [], [], wait_s - EARLY_S)[0]
+            return self._sleep(fds, now_s, wait_s - EARLY_S)
         if next_s == self._precise_s:  # the second half of a long wait: be on time
             self._precise_s = None
             if wait_s > SPIN_S:
-                readable = sel(fds, [], [], wait_s - SPIN_S)[0]
+                readable = self._sleep(fds, now_s, wait_s - SPIN_S)
                 if readable:
                     return readable
             while clock() < next_s:
@@ -121,6 +133,6 @@ class Waiter:
             return []
         sleep_s = wait_s if wait_s > MIN_SLEEP_S else MIN_SLEEP_S
         if self.stamped:
-            sel([], [], [], sleep_s)
+            self._sleep([], now_s, sleep_s)
             return fds  # whatever arrived meanwhile: the loop reads until the sockets are empty
-        return sel(fds, [], [], sleep_s)[0]
+        return self._sleep(fds, now_s, sleep_s)

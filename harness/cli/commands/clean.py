@@ -31,7 +31,8 @@ def run(_args) -> int:
         print("nothing to clean")
         return 0
     for what, items in (("processes", report.processes), ("interfaces", report.interfaces),
-                        ("namespaces", report.namespaces), ("cgroups", report.cgroups)):
+                        ("namespaces", report.namespaces), ("cgroups", report.cgroups),
+                        ("cluster leftovers", report.cluster)):
         if items:
             print(f"removed {len(items)} {what}: {', '.join(items)}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.help_text import add_command
+from harness.cli.model_options import add_model_options, model_spec_flags
 from harness.experiments.load.command import run_load
 from harness.experiments.load.spec import LoadSpec, resolve_load_spec
 from topo.links import BACKENDS
@@ -71,6 +72,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--models-dir", dest="models_dir", metavar="DIR", help="model cache (default: .cache/models)")
     parser.add_argument("--results-dir", dest="results_dir", metavar="DIR",
                         help="where run folders go (default: results)")
+    add_model_options(parser, pairs=False)
     add_compute_options(parser)
     parser.set_defaults(func=run)
 
@@ -78,6 +80,7 @@ def add_parser(sub) -> None:
 def spec_from_args(args: argparse.Namespace) -> LoadSpec:
     flags = {name: getattr(args, name, None) for name in FIELDS}
     flags["compute"] = compute_settings(args, LoadSpec)
+    flags.update(model_spec_flags(args))  # --edge-model / --cloud-model FILE.onnx: a model set with the files
     return resolve_load_spec(args.config, flags)
 
 

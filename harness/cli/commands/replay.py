@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--uplink", dest="uplink_trace", metavar="FILE", help="uplink trace file")
     parser.add_argument("--downlink", dest="downlink_trace", metavar="FILE", help="downlink trace file")
     parser.add_argument("--trace-base", dest="trace_base", metavar="PROFILE",
-                        help="profile whose delays and queues the trace link keeps (default: lte)")
+                        help="profile whose delays and queues the trace link keeps (default: lte-ideal)")
     parser.add_argument("--duration-s", dest="replay_seconds", type=float, metavar="SECONDS",
                         help="how long the workload runs (default: 60)")
     add_deprecated(parser, "--seconds", use="--duration-s", dest="replay_seconds", type=float)

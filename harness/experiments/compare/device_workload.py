@@ -1,11 +1,20 @@
 """The device workloads of one placement: ``python -m nodes.workload`` on each of ue1..ue<devices> at once, each
-with its own seed and rows file, their progress summed; Ctrl-C stops them all together."""
+with its own seed and rows file, their progress summed; Ctrl-C stops them all together.
+
+The devices start their schedules together: each says ``ready`` once set up (imports, images), and when all
+have, every one gets the same ``start NS`` line (``START_DELAY_S`` ahead), so no device's start-up overlaps
+another's schedule. A schedule that bounds the device's CPU (open loop, or a think time) runs at SCHED_FIFO
+``DEVICE_FIFO_PRIORITY`` (below the emulators'): a device wakes on time although the servers share its cores
+(``nodes.device_timing``). What each device got, and how long the start-up took, is ``start-<placement>.json``
+beside the rows."""
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,11 +23,13 @@ from harness.errors import HarnessError
 from harness.experiments.compare.spec import ExperimentSpec
 from harness.orchestration.node_processes import CLOUD_URL, EDGE_URL, python_module, stop_all
 from harness.repo_paths import REPO_ROOT
+from nodes.device_timing import DEVICE_FIFO_PRIORITY, parse_scheduling, start_line
 from topo.network import Terminated
 from topo.topology import ue_name
 
 WORKLOAD_STOP_TIMEOUT_S = 3.0   # SIGINT (as from a terminal) -> exit of the device workloads, then SIGTERM, SIGKILL
 IMAGES_DIR = REPO_ROOT / ".cache" / "images"
+START_DELAY_S = 0.25   # the start line's time ahead of its sending: every device has read it and left its wait
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,16 @@ class Workload:
     timeout_s: float = 120.0
     retries: int = 0
     retry_backoff_s: float = 0.5
+    keep_time: bool = True        # shared start and real-time schedules (False: each device on its own, as before)
+    images: str = ""              # --images DIR: the folder's files instead of synthetic images (nodes.image_folder)
+    image_mode: str = "resize"
+    labels_file: str = ""
+
+    @property
+    def realtime_priority(self) -> int:
+        """SCHED_FIFO priority of the devices' schedules: only where the schedule bounds their CPU (0: none)."""
+        bounded = self.rate_hz or self.arrivals_file or self.think_ms
+        return DEVICE_FIFO_PRIORITY if self.keep_time and bounded else 0
 
     def device_tag(self, index: int) -> str:
         return self.tag if self.devices == 1 else f"{self.tag}-{ue_name(index)}"
@@ -49,7 +70,10 @@ class Workload:
                              "--tag", self.device_tag(index),
                              "--device", ue_name(index), "--timeout-s", f"{self.timeout_s:g}",
                              "--retries", str(self.retries), "--retry-backoff-s", f"{self.retry_backoff_s:g}",
-                             "--images-dir", str(IMAGES_DIR), "--out", str(out))
+                             "--images-dir", str(IMAGES_DIR), "--out", str(out),
+                             "--realtime-priority", str(self.realtime_priority))
+        if self.keep_time:
+            argv.append("--start-line")
         if not self.arrivals_file:  # an arrival file sets the requests itself
             argv += ["--repetitions", str(self.repetitions)]
         if self.duration_s:
@@ -60,6 +84,9 @@ class Workload:
             argv += ["--rate-hz", f"{self.rate_hz:g}"]
         if self.arrivals_file:
             argv += ["--arrivals", str(Path(self.arrivals_file).resolve())]
+        if self.images:  # the harness re-encoded them into IMAGES_DIR before (harness.orchestration.folder_images)
+            argv += ["--images", str(Path(self.images).resolve()), "--image-mode", self.image_mode]
+            argv += ["--labels", str(Path(self.labels_file).resolve())] if self.labels_file else []
         return argv
 
 
@@ -75,7 +102,8 @@ def compare_workload(spec: ExperimentSpec, placement: str, duration_s: float = 0
                     seed=spec.seed, devices=spec.devices, duration_s=duration_s, think_ms=spec.think_ms,
                     rate_hz=spec.open_loop_rate_hz, arrivals_file=spec.arrivals_file,
                     timeout_s=spec.request_timeout_s, retries=spec.request_retries,
-                    retry_backoff_s=spec.retry_backoff_s)
+                    retry_backoff_s=spec.retry_backoff_s, images=spec.images_dir, image_mode=spec.image_mode,
+                    labels_file=spec.labels_file)
 
 
 def rows_file(folder: Path, placement: str, index: int, devices: int) -> Path:
@@ -91,12 +119,25 @@ def device_rows_files(folder: Path, placement: str) -> list[Path]:
     return [p for p in found if p.is_file()]
 
 
+def start_record_file(folder: Path, placement: str) -> Path:
+    return folder / f"start-{placement}.json"
+
+
+def read_start_record(folder: Path, placement: str) -> dict:
+    """What ``run_workloads`` recorded of the devices' start ({} when it did not get that far)."""
+    try:
+        return json.loads(start_record_file(folder, placement).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def run_workloads(net, workload: Workload, folder: Path, placement: str, label: str,
                   on_progress: Callable[[int], None] = lambda done: None,
-                  on_stop: Callable[[], None] = lambda: None) -> list[Path]:
+                  on_stop: Callable[[], None] = lambda: None,
+                  on_start: Callable[[], None] = lambda: None) -> list[Path]:
     """Run ``workload`` on ue1..ue<devices> at once; each device's rows stream into its file in ``folder`` (its
-    stderr beside it, ``.err``). ``on_progress(done)``: requests finished so far, all devices together.
-    Returns the rows files.
+    stderr beside it, ``.err``). ``on_progress(done)``: requests finished so far, all devices together;
+    ``on_start()``: when the devices' shared start is sent (all set up). Returns the rows files.
 
     A device that fails is one line naming it (``label``: access and placement). Ctrl-C / SIGTERM (raised
     here): ``on_stop()`` at once, then every device is stopped together as a terminal would (SIGINT first:
@@ -104,12 +145,23 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
     folder.mkdir(parents=True, exist_ok=True)
     outs = [rows_file(folder, placement, i, workload.devices) for i in range(1, workload.devices + 1)]
     procs: list[subprocess.Popen] = []
+    launched_ns = time.monotonic_ns()
+    record = {"devices": workload.devices, "realtime_priority_requested": workload.realtime_priority}
+
+    def started(ready: list[bool], scheduling: list[str]) -> None:
+        record.update(setup_s=round((time.monotonic_ns() - launched_ns) / 1e9, 3), start_delay_s=START_DELAY_S,
+                      ready=sum(ready), scheduling={ue_name(i): s for i, s in enumerate(scheduling, 1)})
+        start_record_file(folder, placement).write_text(json.dumps(record, indent=1) + "\n")
+        on_start()
+
     try:
         for index, out in enumerate(outs, 1):
             with open(out.with_suffix(".err"), "wb") as err:
                 procs.append(net.popen(ue_name(index), workload.argv(index, out), "device", stdout=subprocess.PIPE,
-                                       stderr=err, cwd=REPO_ROOT))
-        _follow(procs, on_progress)
+                                       stdin=subprocess.PIPE, stderr=err, cwd=REPO_ROOT))
+        if not workload.keep_time:  # no shared start: each device started its schedule on its own
+            started([False] * len(procs), [""] * len(procs))
+        _follow(procs, on_progress, started if workload.keep_time else lambda ready, scheduling: None)
         failed = [(i, p) for i, p in enumerate(procs, 1) if p.wait() != 0]
         if failed:
             index, proc = failed[0]
@@ -124,13 +176,38 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
         stop_all(procs, WORKLOAD_STOP_TIMEOUT_S, signals=(signal.SIGINT, signal.SIGTERM))
         for proc in procs:
             proc.stdout.close()
+            _close(proc.stdin)
     return outs
 
 
-def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None]) -> None:
-    """Read every device's ``progress DONE TOTAL`` lines until all have closed their output."""
+def _close(stream) -> None:
+    try:
+        stream.close()
+    except OSError:  # a device that exited left a broken pipe
+        pass
+
+
+def _send_start(procs: list[subprocess.Popen], ready: list[bool]) -> None:
+    """The same start line to every ready device (one that exited before it was ready gets none)."""
+    line = start_line(START_DELAY_S)
+    for proc, is_ready in zip(procs, ready):
+        if is_ready:
+            try:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            except OSError:  # it exited meanwhile: its exit code tells
+                pass
+        _close(proc.stdin)
+
+
+def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None],
+            on_started: Callable[[list[bool], list[str]], None] = lambda ready, scheduling: None) -> None:
+    """Read every device's lines until all have closed their output: ``scheduling ...`` (what it got),
+    ``ready`` (set up; once every device is ready or gone, all get the start line) and ``progress DONE TOTAL``."""
     done = [0] * len(procs)
     partial = [b""] * len(procs)
+    ready, gone, scheduling = [False] * len(procs), [False] * len(procs), [""] * len(procs)
+    sent = False
     with selectors.DefaultSelector() as selector:
         for index, proc in enumerate(procs):
             selector.register(proc.stdout, selectors.EVENT_READ, index)
@@ -140,11 +217,21 @@ def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None]) -
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)
-                    continue
-                lines = (partial[index] + chunk).split(b"\n")
-                partial[index] = lines.pop()
-                for line in lines:
-                    parts = line.decode(errors="replace").split()
-                    if len(parts) == 3 and parts[0] == "progress" and parts[1].isdigit():
-                        done[index] = int(parts[1])
-                on_progress(sum(done))
+                    gone[index] = True
+                else:
+                    lines = (partial[index] + chunk).split(b"\n")
+                    partial[index] = lines.pop()
+                    for line in lines:
+                        text = line.decode(errors="replace")
+                        parts = text.split()
+                        if len(parts) == 3 and parts[0] == "progress" and parts[1].isdigit():
+                            done[index] = int(parts[1])
+                        elif text == "ready":
+                            ready[index] = True
+                        elif (got := parse_scheduling(text)) is not None:
+                            scheduling[index] = got
+                    on_progress(sum(done))
+                if not sent and all(r or g for r, g in zip(ready, gone)):
+                    sent = True
+                    _send_start(procs, ready)
+                    on_started(ready, scheduling)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from harness.experiments.compare.device_workload import device_rows_files
 from harness.experiments.compare.run_record import Run
+from harness.orchestration.folder_images import answer_correct
 from nodes.csv_rows import CsvRows
+from nodes.image_folder import IMAGE_FIELDS
 
 DEVICE_FIELDS = ["device", "scheduled_ns", "schedule_lateness_ms", "queue_ms", "server_in_progress_at_arrival"]
 
@@ -89,6 +91,7 @@ def request_row(row: dict, access: str, placement: str, server: dict, device: st
         "response_ms": _ms(row.get("reply_complete_ns"), row.get("send_start_ns")) if ok else "",
         "cloud_leg_ms": cloud_leg if ok else "", "predicted_class": row.get("label"),
         "attempts": row.get("attempts") or 1, "attempt_errors": row.get("attempt_errors") or "",
+        **{key: row.get(key) or "" for key in IMAGE_FIELDS},  # --images: the photo sent and its true label
     }
 
 
@@ -123,7 +126,9 @@ def collect_rows(run: Run, access: str, files: list[tuple[Path, str]], stamps: d
                 if row.get("provider") and row.get("node"):
                     run.record["environment"]["onnxruntime_providers"][row["node"]] = row["provider"]
                 server = stamps.get((answering_node(placement), str(row["request_id"])), {})
-                requests.write({**request_row(row, access, placement, server, device), **(extra or {})})
+                joined = request_row(row, access, placement, server, device)
+                joined["correct"] = answer_correct(run.record.get("images"), placement, joined)
+                requests.write({**joined, **(extra or {})})
                 written += 1
     if dropped:
         left_out = run.record.setdefault("rows_left_out", {})

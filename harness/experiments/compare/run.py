@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from harness.experiments.compare.device_workload import compare_workload, run_workloads
 from harness.experiments.compare.request_rows import collect_requests
+from harness.experiments.compare.run_images import spec_images
 from harness.experiments.compare.run_record import Run
 from harness.experiments.compare.spec import ExperimentSpec, access_profile
 from harness.orchestration.calibration import measure_links
@@ -78,10 +79,12 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
         "models": {name: {k: entry.get(k) for k in ("file", "bytes", "sha256", "role")}
                    for name, entry in manifest.get("models", {}).items()},
         "models_origin": models_origin(models_dir),
+        "models_byo": manifest.get("byo") or {},  # the user's files: slot -> name, source, sha256, card
         "captures": [], "faults": [], "accesses_run": [], "model_fetch_s": {},
         "timeouts": timeouts_record(spec), "fault_clock_start_ns": {},
     }
     run.record["environment"]["onnxruntime_providers"] = {}
+    run.record["images"] = spec_images(spec, models_dir, progress=lambda _: None)  # made before: the cache's
     run.save()
     total = len(spec.accesses) * len(spec.placements) * len(spec.sizes) * spec.repetitions * spec.devices
     requests = CsvRows(run.run_dir / "requests.csv", REQUEST_FIELDS)

@@ -15,6 +15,7 @@ from harness.orchestration.faults import parse_schedule
 from harness.orchestration.node_processes import compute_plan
 from harness.orchestration.spec_resolver import resolve_spec as resolve
 from harness.experiments.compare.arrivals import check_arrival_pattern
+from harness.orchestration.folder_images import check_image_options
 from topo.links import BACKENDS
 from topo.profiles import LinkProfile, load_profile, trace_profile
 from topo.topology import MAX_UES
@@ -45,7 +46,7 @@ class ExperimentSpec:
     lan: str = "lan"
     uplink_trace: str = ""              # replay: access uplink trace file
     downlink_trace: str = ""
-    trace_base: str = "lte"             # replay: delays and queues of this profile
+    trace_base: str = "lte-ideal"       # replay: delays and queues of this profile (a pipe's)
     replay_seconds: float = 60.0        # replay: how long the workload runs
     edge_model: str = "edgecnn1-3"
     cloud_model: str = "cloudcnn"
@@ -60,6 +61,9 @@ class ExperimentSpec:
                                         # the cloud reset when it restarted fails once)
     faults: tuple[str, ...] = ()        # fault schedule, see harness/orchestration/faults.py ("10s:link-down:wan:5s")
     models_dir: str = ""                # "" = the default model cache (.cache/models)
+    images_dir: str = ""                # the devices send the JPEG/PNG files of this folder ("": synthetic images)
+    image_mode: str = "resize"          # images_dir: "resize" (re-encoded to each size) or "as-is" (the files)
+    labels_file: str = ""               # images_dir: filename,label CSV ("": labels from DIR/<label>/ folders)
     compute: tuple[str, ...] = ()       # node compute budgets, KEY=VALUE: node_profile=system-b (the default),
                                         # edge.cpus=0.5, cloud.threads=2, ... (nodes/compute_budget.py)
     results_dir: str = "results"
@@ -97,6 +101,7 @@ class ExperimentSpec:
         if self.faults:
             parse_schedule(self.faults)
         compute_plan(self.compute)  # an unknown node profile or a bad budget: SpecError
+        check_image_options(self.images_dir, self.image_mode, self.labels_file)
         if self.experiment == "replay" and not (self.uplink_trace and self.downlink_trace):
             raise SpecError("replay needs both an uplink and a downlink trace (--uplink FILE --downlink FILE)")
 

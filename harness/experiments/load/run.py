@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.experiments.compare.device_workload import device_rows_files, run_workloads
+from harness.experiments.compare.device_workload import device_rows_files, read_start_record, run_workloads
 from harness.experiments.compare.request_rows import collect_rows, server_stamps
 from harness.experiments.compare.run import capture_points
 from harness.experiments.compare.run_record import Run
@@ -51,7 +51,7 @@ def execute(spec: LoadSpec, models_dir: Path, run_dir: Path, backend: str, progr
            "lan": {"up": lan.up.to_dict(), "down": lan.down.to_dict()}},
         "models": {name: {k: entry.get(k) for k in ("file", "bytes", "sha256", "role")}
                    for name, entry in manifest.get("models", {}).items()},
-        "models_origin": models_origin(models_dir), "pattern": spec.pattern,
+        "models_origin": models_origin(models_dir), "models_byo": manifest.get("byo") or {}, "pattern": spec.pattern,
         "cells": [], "captures": [], "accesses_run": [], "model_fetch_s": {}, "compute": {},
         "resumable": False,
     }
@@ -118,8 +118,9 @@ def _run_access(run: Run, access: str, profile: LinkProfile, wan: LinkProfile, l
 
 
 def _run_cell(run: Run, net, cell: Cell, nodes: dict, log_dir: Path, bar: tqdm) -> None:
-    """One cell: every device of its level at once, the servers' CPU measured over it; its record in
-    experiment.json says how it ended."""
+    """One cell: every device of its level at once, the servers' CPU measured from the devices' shared start (all
+    set up) to the end; its record in experiment.json says how it ended, how long the devices took to set up
+    (``setup_s``) and the scheduling they got."""
     bar.set_description(f"{cell.access}/{cell.placement} {cell.devices} dev" + (f" {cell.rate_hz:g} Hz"
                                                                                  if cell.rate_hz else ""))
     record = {"access": cell.access, "level": cell.level, "placement": cell.placement, "devices": cell.devices,
@@ -129,11 +130,12 @@ def _run_cell(run: Run, net, cell: Cell, nodes: dict, log_dir: Path, bar: tqdm) 
     run.record["cells"].append(record)
     run.save()
     cpu = ServerCpu(nodes)
-    cpu.start()
+    cpu.start()  # again at the devices' shared start
+    folder = log_dir / "cells" / cell.level
     try:
-        run_workloads(net, cell.workload(run.spec), log_dir / "cells" / cell.level, cell.placement,
+        run_workloads(net, cell.workload(run.spec), folder, cell.placement,
                       f"{cell.access}, {cell.level}, {cell.placement}",
-                      on_progress=_Requests(bar), on_stop=run.mark_stopped)
+                      on_progress=_Requests(bar), on_stop=run.mark_stopped, on_start=cpu.start)
         record["status"] = "complete"
     except BaseException as exc:
         record["status"] = "interrupted" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "failed"
@@ -141,7 +143,12 @@ def _run_cell(run: Run, net, cell: Cell, nodes: dict, log_dir: Path, bar: tqdm) 
         raise
     finally:
         cpu.stop()
-        record.update(ended_ns=time.monotonic_ns(), wall_s=round(cpu.wall_s, 3), server_cpu=cpu.record())
+        start = read_start_record(folder, cell.placement)
+        scheduling: dict[str, int] = {}
+        for got in start.get("scheduling", {}).values():
+            scheduling[got or "not reported"] = scheduling.get(got or "not reported", 0) + 1
+        record.update(ended_ns=time.monotonic_ns(), wall_s=round(cpu.wall_s, 3), server_cpu=cpu.record(),
+                      setup_s=start.get("setup_s"), device_scheduling=scheduling)
         run.save()
     bar.update(1)
 

@@ -1,0 +1,138 @@
+"""The test server (sshd in a namespace), `cluster check` against it, a VXLAN link to it shaped by the
+userspace emulator, and `clean` after a crash that left a test server and its remote processes (issue 18)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import REPO_ROOT, leaked_since, machine_snapshot, run_cli
+from topo.cluster.check import check_server
+from topo.cluster.errors import ClusterError
+from topo.cluster.servers import CLUSTER_DIR, resolve
+from topo.cluster.test_server import NAMESPACE, running_test_server
+from topo.profiles import DirectionSpec
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+
+def _sshd_pids() -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if "sshd_config" in " ".join(p.info["cmdline"] or [])
+            and str(CLUSTER_DIR) in " ".join(p.info["cmdline"] or [])]
+
+
+def _namespaces() -> list[str]:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+
+
+def test_test_server_is_reached_by_ssh_and_leaves_nothing(clean_machine):
+    with running_test_server() as server:
+        result = server.run("id -u; ip -o -4 addr show eth0")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == "0" and server.address in result.stdout
+        report = check_server(server)
+        assert report.ready, report.lines()
+        broken = check_server(server, repo="/nonexistent/checkout")
+        assert [l for l in broken.lines() if "the project is not at /nonexistent/checkout" in l], broken.lines()
+        assert _sshd_pids()
+    assert NAMESPACE not in _namespaces() and not _sshd_pids()
+
+
+def test_test_server_is_removed_on_error_too(clean_machine):
+    with pytest.raises(RuntimeError, match="boom"), running_test_server():
+        raise RuntimeError("boom")
+    assert NAMESPACE not in _namespaces() and not _sshd_pids()
+
+
+def test_a_second_test_server_is_refused_without_harming_the_first(clean_machine):
+    with running_test_server() as server:
+        with pytest.raises(ClusterError, match="exists already"), running_test_server():
+            pass
+        assert server.run("true").returncode == 0  # the first still answers
+
+
+def test_cli_cluster_check_reports_ready_servers(clean_machine):
+    with running_test_server() as server:
+        result = run_cli("cluster", "check", "--servers", f"localhost,{server.address}", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["localhost: ready", f"{server.address}: ready"]
+
+
+def _ping_ms(h1, count=20) -> list[float]:
+    out = h1.cmd(f"ping -n -c {count} -i 0.05 -W 1 10.9.0.2")
+    return [float(m) for m in re.findall(r"time=([\d.]+)", out)]
+
+
+def test_vxlan_link_to_the_test_server_is_shaped_by_the_emulator(clean_machine):
+    from topo.cluster.pair import running_pair
+
+    with running_test_server() as server:
+        servers = [resolve("localhost"), server]
+        with running_pair(servers, h2_server=2, shaping=DirectionSpec(rate_bps=20e6, delay_ms=4.0)) as pair:
+            h2 = pair.host("h2")
+            assert h2.isRemote and h2.server == server.name
+            assert "vxlan id" in h2.cmd("ip -d link show h2-eth0")  # the tunnel's end is inside h2, on server 2
+            assert pair.tunnel_mtu_bytes == 1500
+            rtts = sorted(_ping_ms(pair.host("h1")))
+            big = pair.host("h1").cmd("ping -n -c 3 -i 0.2 -M do -s 1472 10.9.0.2")  # full 1500-byte frames
+        assert len(rtts) >= 18
+        assert 8.0 <= rtts[len(rtts) // 2] <= 8.0 + 3.0, rtts  # 2 x 4 ms, plus serialisation and the tunnel
+        assert " 0% packet loss" in big, big
+
+
+def _start_crashing_run() -> subprocess.Popen:
+    """A child that starts a test server and a pair across it, prints 'up', then waits to be SIGKILLed."""
+    code = ("import time, sys\n"
+            "from topo.cluster.test_server import running_test_server\n"
+            "from topo.cluster.servers import resolve\n"
+            "from topo.cluster.pair import running_pair\n"
+            "with running_test_server() as s:\n"
+            "    with running_pair([resolve('localhost'), s], h2_server=2, shaping=None) as p:\n"
+            "        p.host('h2').cmd('sleep 300 &')\n"
+            "        print('up', flush=True); time.sleep(300)\n")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def test_clean_removes_a_crashed_cluster_run_everywhere():
+    before = machine_snapshot()
+    child = _start_crashing_run()
+    try:
+        assert child.stdout.readline().strip() == "up"
+        assert NAMESPACE in _namespaces() and _sshd_pids()
+        tagged = [p for p in psutil.process_iter() if _tag(p) == f"{_hostname()}:{child.pid}"]
+        assert tagged, "the remote processes carry the run's tag"
+    finally:
+        child.kill()
+        child.wait()
+    # What ``clean`` does, limited to the dead child's records (the whole ``clean`` would also touch other runs'):
+    # the cluster part first (topo.cluster.cleanup, called by topo.cleanup.clean), then the child's own records.
+    from topo.cleanup import clean_state
+    from topo.cluster.cleanup import clean_dead_runs
+    from topo.registry import load_states
+
+    states = [s for s in load_states() if s.owner_pid == child.pid]
+    assert {s.tag for s in states} == {"cluster-server", "cluster-pair"}
+    removed = clean_dead_runs(states)
+    assert "test server ectsrv2 of dead run %d" % child.pid in removed, removed
+    for state in states:
+        clean_state(state)
+    time.sleep(0.5)
+    assert NAMESPACE not in _namespaces() and not _sshd_pids()
+    assert not [p for p in psutil.process_iter() if _tag(p) == f"{_hostname()}:{child.pid}"]
+    assert not leaked_since(before)
+
+
+def _hostname() -> str:
+    import socket
+    return socket.gethostname()
+
+
+def _tag(proc) -> str:
+    try:
+        return proc.environ().get("ECT_CLUSTER_OWNER", "")
+    except psutil.Error:
+        return ""
