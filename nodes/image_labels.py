@@ -100,8 +100,12 @@ def model_class_names(manifest: dict, model: str) -> tuple[str, ...] | None:
                 return tuple(names)
     if entry.get("source") == "user file":  # a model of the user's, its card without labels: unknown
         return None
-    dataset = (manifest.get("dataset") or {}).get("name")
-    return DATASET_CLASSES.get(dataset)
+    names = DATASET_CLASSES.get((manifest.get("dataset") or {}).get("name"))
+    outputs = entry.get("outputs") or []
+    width = (outputs[0].get("shape") or [None])[-1] if outputs and isinstance(outputs[0], dict) else None
+    if names and isinstance(width, int) and width != len(names):  # not trained on the set (MobileNetV2: 1000)
+        return None
+    return names
 
 
 class ClassMatcher:

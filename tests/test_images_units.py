@@ -164,4 +164,8 @@ def test_model_class_names_from_the_card_the_data_set_or_unknown():
     assert model_class_names(manifest, "cloudcnn") == DATASET_CLASSES["digits"]
     assert model_class_names(manifest, "carded") == ("cat", "dog")
     assert model_class_names(manifest, "mine") is None
+    manifest["models"]["mobilenetv2"] = {"outputs": [{"name": "probabilities", "shape": [None, 1000]}]}
+    assert model_class_names(manifest, "mobilenetv2") is None  # 1000 outputs: not the digits' 10 classes
+    manifest["models"]["cloudcnn"] = {"outputs": [{"name": "probabilities", "shape": [None, 10]}]}
+    assert model_class_names(manifest, "cloudcnn") == DATASET_CLASSES["digits"]
     assert model_class_names(json.loads(json.dumps({"dataset": {"name": "other"}})), "x") is None

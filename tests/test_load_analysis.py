@@ -140,6 +140,39 @@ def test_analyse_a_load_run_folder(tmp_path):
     assert "Not resumable" in (run_dir / "report.md").read_text()
 
 
+def test_each_cell_is_valid_or_names_the_constraint_it_failed(tmp_path):
+    """Per cell: its own lateness p99, rows lost against its schedule and host CPU stretch; the access's emulators."""
+    run_dir = _load_run(tmp_path)
+    record = json.loads((run_dir / "experiment.json").read_text())
+    record["host_monitor_start_s"] = 0.0
+    record["cells"][3]["requests_expected"] = 25  # d2/cloud: an open loop with 5 rows missing
+    (run_dir / "experiment.json").write_text(json.dumps(record))
+    with open(run_dir / "requests.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["schedule_lateness_ms"] = "30" if row["level"] == "d4" and row["placement"] == "edge" else "0.4"
+    _write_csv(run_dir / "requests.csv", LOAD_REQUEST_FIELDS, rows)
+    busy = [(t * 0.25, 99.0 if 20 <= t * 0.25 <= 27 else 40.0) for t in range(0, 481)]  # d1/cloud's 20..30 s: 7 s
+    _write_csv(run_dir / "host-cpu.csv", ["t_s", "core", "busy_pct"],
+               [{"t_s": t, "core": "all", "busy_pct": b} for t, b in busy])
+    (run_dir / "logs" / "lte").mkdir()
+    (run_dir / "logs" / "lte" / "wan-counters.json").write_text(json.dumps(
+        {"uplink": {"lateness": {"p99_ms": 0.4}}, "downlink": {"lateness": {"p99_ms": 0.6}}}))
+    analyse_load(run_dir, progress=lambda _: None)
+    with open(run_dir / "load.csv", newline="") as f:
+        load = {(r["level"], r["placement"]): r for r in csv.DictReader(f)}
+    assert load[("d1", "edge")]["validity"] == "VALID" and load[("d1", "edge")]["validity_failed"] == ""
+    assert load[("d1", "cloud")]["validity_failed"] == "2. host CPU > 95% for 7.0 s"
+    assert load[("d2", "cloud")]["validity_failed"] == "4. 5 rows lost of 25 expected (experiment.json requests_expected)"
+    assert load[("d4", "edge")]["validity_failed"].startswith("3. client schedule lateness p99 30.0 ms > 10 ms")
+    assert "d4/edge: 3. client schedule lateness" in (run_dir / "report.md").read_text()
+    (run_dir / "logs" / "lte" / "wan-counters.json").write_text(json.dumps({"downlink": {"lateness": {"p99_ms": 2.5}}}))
+    analyse_load(run_dir, progress=lambda _: None)
+    with open(run_dir / "load.csv", newline="") as f:
+        assert all("1. emulator p99 lateness 2.50 ms > 1 ms on lte/wan/downlink (over the whole access)"
+                   in r["validity_failed"] for r in csv.DictReader(f))
+
+
 def test_crossovers_use_complete_cells_only():
     rows = [{"access": "lte", "rate_hz": None, "load": 1, "load_unit": "devices", "placement": "edge",
              "status": "complete", "response_ms_p50": 50.0},

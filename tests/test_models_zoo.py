@@ -12,8 +12,9 @@ from models.runtime import open_session
 from models.zoo import ROLES, BuildSettings, ensure_models, load_manifest, model_names, model_origin
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = {"epochs": 1, "ae_epochs": 1, "max_train_images": 40, "feature_dim": 8}
-CLI_SMALL = ["--epochs", "1", "--ae-epochs", "1", "--max-train-images", "40", "--feature-dim", "8"]
+SMALL = {"epochs": 1, "ae_epochs": 1, "max_train_images": 40, "feature_dim": 8, "architectures": False}
+CLI_SMALL = ["--epochs", "1", "--ae-epochs", "1", "--max-train-images", "40", "--feature-dim", "8",
+             "--no-architectures"]
 
 
 @pytest.fixture(scope="module")

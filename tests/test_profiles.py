@@ -32,7 +32,7 @@ queue_limit = "150 KB"
 
 def test_shipped_profiles_load_with_the_seeds_rates():
     assert set(available_profiles()) >= {"lte", "wifi", "wan", "lan"}
-    lte, wifi = load_profile("lte"), load_profile("wifi")
+    lte, wifi = load_profile("lte"), load_profile("wifi-ideal")  # wifi: the radio (tests/test_radio_wifi.py)
     assert lte.up.rate_bps == 8e6 and lte.down.rate_bps == 10.88e6
     assert wifi.up.rate_bps == wifi.down.rate_bps == 72e6
     for name in available_profiles():

@@ -21,6 +21,7 @@ from mininet.nodelib import LinuxBridge
 
 from topo import commands
 from topo.cleanup import clean_state
+from topo.cluster.session import active_cluster
 from topo.errors import TopoError
 from topo.links import EmulatorWire
 from topo.registry import NetworkState, owner_marked
@@ -148,13 +149,15 @@ def _network(spec: TopologySpec, run_dir: Path | None, log_dir: Path | None, pac
     EmulatorWire.defer_ready = True  # every emulator is launched first, then all are waited for
     net = None
     timings = {}
+    cluster = active_cluster()  # a cluster run (topo.cluster.session): the same network over several servers
     with _signals_raise(), owner_marked(os.getpid()):
         try:
             started = time.monotonic()
-            net = Mininet(topo=spec.mininet_topo(), switch=LinuxBridge, controller=None,
-                          autoSetMacs=True, autoStaticArp=False, waitConnected=False, build=False)
+            build = cluster.mininet if cluster else Mininet
+            net = build(topo=spec.mininet_topo(), switch=LinuxBridge, controller=None,
+                        autoSetMacs=True, autoStaticArp=False, waitConnected=False, build=False)
             net.build()
-            state.add_processes([host.pid for host in net.hosts], "mininet-host")
+            state.add_processes([h.pid for h in net.hosts if not getattr(h, "isRemote", False)], "mininet-host")
             state.add_interfaces(_root_interfaces_of(net))
             _configure(net, spec)
             wires = [s for s in net.switches if isinstance(s, EmulatorWire)]
@@ -164,12 +167,16 @@ def _network(spec: TopologySpec, run_dir: Path | None, log_dir: Path | None, pac
             for wire in wires:
                 wire.wait_ready()
             timings["start_s"] = time.monotonic() - started
+            if cluster:
+                cluster.started(net, run_dir)
             yield EdgeCloudNetwork(spec, net, state, run_dir, timings)
         finally:
             with _signals_ignored():
                 stopped = time.monotonic()
                 _stop(net)
                 leftovers = clean_state(state)
+                if cluster and net is not None:
+                    cluster.stopped(run_dir)  # what the other servers wrote, into this results folder
                 timings["stop_s"] = time.monotonic() - stopped
                 if not leftovers.empty and not quiet:
                     print(f"teardown removed leftovers: {leftovers}")

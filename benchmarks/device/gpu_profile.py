@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--profile-name", default="gpu-measured")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gpu-profile")
+    parser.add_argument("--check-only", action="store_true", help="only say whether CUDA works here (exit 0 or 2)")
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except NoGpu as exc:
         print(f"gpu_profile: {exc}", file=sys.stderr)
         return EXIT_NO_CUDA
+    if args.check_only:
+        print(f"gpu_profile: {', '.join(accelerated)} usable")
+        return 0
     hardware = f"{gpu_name()} ({platform.node()})"
     started = time.time()
     record = measure(ort, args.models_dir, [int(b) for b in args.batches.split(",")], args.repeats, accelerated)

@@ -13,6 +13,7 @@ if ! "$PY" -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
   echo "gpu_profile: $PY cannot import onnxruntime, onnx and numpy: run ./setup.sh first" >&2
   exit 2
 fi
+"$PY" benchmarks/device/gpu_profile.py --check-only   # no working CUDA: one line, exit 2, nothing built
 MODELS=.cache/models
 if [ ! -f "$MODELS/manifest.json" ]; then
   # the default set is built here (trained and exported, a few minutes) unless it was carried along

@@ -18,6 +18,7 @@ from harness.analysis.figures import fault_timeline, make_figures
 from harness.analysis.flows import analyse_captures, traffic_table, write_flows_csv
 from harness.analysis.published import PUBLISHED_SOURCE
 from harness.analysis.published_compare import applicable, compare_with_published
+from harness.analysis.radio_section import radio_section
 from harness.analysis.replay_series import replay_section
 from harness.analysis.report_sections import (NOT_MEASURED, captures_section, failures_section, faults_section, fmt,
                                      links_section, setup_section, summary_section, table,
@@ -133,6 +134,7 @@ def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict]
     if summary:
         out += comparison_section(summary, record)
         out += summary_section(summary)
+        out += radio_section(summary, data.requests or [], record.get("profiles") or {})  # radio vs its pipe
         out += accuracy_section(data.requests or [], record)  # --images with labels
         out += devices_section(summary, device_counts(data.requests or [], data.flows))
     else:

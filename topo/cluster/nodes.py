@@ -7,10 +7,14 @@ process it starts run there through ssh (``RemoteMixin``), with the project key 
 """
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+
 from mininet.node import Host
 
 from topo.cluster.mininet_cluster import load
-from topo.cluster.servers import OWNER_ENV, owner_tag, ssh_options
+from topo.cluster.servers import OWNER_ENV, REPO_ROOT, Server, owner_tag, ssh_options
 
 _cluster = load()
 
@@ -28,3 +32,35 @@ class ClusterHost(_cluster.RemoteMixin, Host):
             cmd = cmd.split() if isinstance(cmd, str) else list(cmd)
             cmd = ["env", f"{OWNER_ENV}={self.owner}", *cmd]
         return super()._popen(cmd, sudo=sudo, tt=tt, **params)
+
+    def popen(self, *args, **kwargs):
+        """On another server: the command runs from the project's checkout there, with the environment the
+        caller gave (what differs from ours), and stops when its ssh does (a SIGTERM to the returned process
+        closes ssh; the command there reads EOF and gets SIGTERM), so callers stop it as a local process."""
+        if not self.isRemote:
+            return super().popen(*args, **kwargs)
+        argv = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else [str(a) for a in args]
+        env = kwargs.pop("env", None) or {}
+        changed = [f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v and k.isidentifier()]
+        kwargs.pop("cwd", None)
+        kwargs["stdin"] = subprocess.PIPE  # held open: its EOF on the server is the stop
+        command = shlex.join(["env", *changed, *argv]) if changed else shlex.join(argv)
+        script = (f"cd {shlex.quote(str(REPO_ROOT))} && {{ {command} <&- & child=$!; "
+                  f"trap 'kill -TERM $child' TERM; read _ ; kill -TERM $child 2>/dev/null; wait $child; }}")
+        return super().popen(["sh", "-c", shlex.quote(script)], **kwargs)
+
+    def terminate(self):
+        """On another server, also everything still running in this host's namespace there (TERM, then KILL),
+        so its namespace and the tunnel end inside it go."""
+        if self.isRemote and self.pid:
+            Server(self.server, self.serverIP).run(KILL_NAMESPACE.format(pid=int(self.pid)), timeout_s=15.0)
+        super().terminate()
+
+
+KILL_NAMESPACE = r"""ns=$(readlink /proc/{pid}/ns/net) || exit 0
+members() {{ for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = "$ns" ] && echo ${{p#/proc/}}; done; }}
+for sig in TERM KILL; do
+  pids=$(members | grep -vx {pid}); [ -n "$pids" ] && kill -$sig $pids 2>/dev/null; sleep 0.3
+done
+kill -KILL {pid} 2>/dev/null; true
+"""

@@ -78,6 +78,8 @@ def running_pair(servers: list[Server], h2_server: int = 1, shaping: DirectionSp
             lower_segment_mtu(net)
             _offloads_off(net)
             net.start()
+            for wire in (s for s in net.switches if isinstance(s, EmulatorWire)):
+                wire.wait_ready()  # in case another network of this process left EmulatorWire.defer_ready set
             found = tunnels(net)
             yield RunningPair(net, found[0].mtu_bytes if found else None)
         finally:

@@ -13,7 +13,6 @@ from topo.cluster.errors import ClusterError
 from topo.cluster.mininet_cluster import load
 from topo.cluster.servers import Server
 
-_cluster = load()
 SERVER_INDEX = re.compile(r"server(\d+)")
 
 
@@ -65,7 +64,7 @@ def placer_for(placement: Placement, servers: list[Server]):
     """A ``Placer`` class for ``MininetCluster(placement=...)``: named hosts where placed, the rest on server 1."""
     hosts_on = {host: placement.server_of(host, servers).name for host, _ in placement.hosts}
 
-    class ScenarioPlacer(_cluster.Placer):
+    class ScenarioPlacer(load().Placer):
         def place(self, node):  # noqa: D102 (Mininet's hook)
             return hosts_on.get(node, servers[0].name) if node in self.hosts else servers[0].name
 

@@ -76,12 +76,12 @@ def _build(cls, table: dict, where: str, **converted):
 
 def parse_scenario(data: dict, source: str = "") -> Scenario:
     """A Scenario from parsed TOML (keys checked; profiles not loaded)."""
-    unknown = sorted(set(data) - _TOP)
-    if unknown:
-        raise ScenarioError(f"{unknown[0]}: unknown top-level key (known: {', '.join(sorted(_TOP))})")
     if not isinstance(data.get("scenario"), dict):
         raise ScenarioError("scenario: missing [scenario] table (a scenario file starts with [scenario] name = ...; "
                             "a file without one is a link profile)")
+    unknown = sorted(set(data) - _TOP)
+    if unknown:
+        raise ScenarioError(f"{unknown[0]}: unknown top-level key (known: {', '.join(sorted(_TOP))})")
     head = _table(data["scenario"], "scenario", "scenario")
     if data.get("placement"):
         raise ScenarioError("placement: reserved for placing hosts on several servers (issue 18), not supported yet: "

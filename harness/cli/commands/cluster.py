@@ -55,3 +55,39 @@ def run_test_server(_args) -> int:
                 time.sleep(3600)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def add_cluster_options(parser) -> None:
+    """``--servers`` and ``--place`` of an experiment that can run over several servers."""
+    group = parser.add_argument_group("several servers (Mininet's cluster edition; README: 'Several servers')")
+    group.add_argument("--servers", metavar="HOST[,...]",
+                       help="run the network over these servers: localhost first (this machine), then servers "
+                            "reached by ssh with the project key; check them first with 'cluster check'")
+    group.add_argument("--place", metavar="HOST=SERVER[,...]",
+                       help="which host runs where, e.g. cloud=server2 (serverN counts --servers from 1); the "
+                            "others, the switches and the link emulators stay on server1")
+
+
+def run_on_cluster(args, spec, run):
+    """``run(spec)`` with every network spread over ``--servers`` as ``--place`` says (or plainly, without
+    ``--servers``). Every server is checked first: a problem is one error naming the server and what to do."""
+    import dataclasses
+
+    from topo.cluster.errors import ClusterError
+    from topo.cluster.placement import parse_placement
+    from topo.cluster.session import using_cluster
+
+    if not getattr(args, "servers", None):
+        if getattr(args, "place", None):
+            raise ClusterError("--place needs --servers (the servers to place hosts on)")
+        return run(spec)
+    servers = parse_servers(args.servers)
+    placement = parse_placement(args.place or "")
+    problems = [line for report in check_servers(servers) for line in report.lines() if not report.ready]
+    if problems:
+        raise ClusterError(f"{len(problems)} problem(s) with --servers: " + "; ".join(problems))
+    if spec.link_backend != "userspace":
+        print("note: a cluster run shapes its links with the userspace emulator (--link-backend userspace)")
+        spec = dataclasses.replace(spec, link_backend="userspace")
+    with using_cluster(servers, placement):
+        return run(spec)

@@ -1,6 +1,7 @@
 """`compare`: LTE vs WiFi x edge vs cloud x the seven image sizes -- the main job."""
 from __future__ import annotations
 
+from harness.cli.commands.cluster import add_cluster_options, run_on_cluster
 from harness.cli.experiment_options import add_experiment_options, spec_from_args
 from harness.cli.help_text import add_command
 from harness.experiments.compare.command import run_experiment
@@ -20,8 +21,9 @@ def add_parser(sub) -> None:
                     "and a report beside the published numbers. Writes results/<UTC time>-compare/.",
         examples=EXAMPLES)
     add_experiment_options(parser)
+    add_cluster_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    return run_experiment(spec_from_args("compare", args))
+    return run_on_cluster(args, spec_from_args("compare", args), run_experiment)

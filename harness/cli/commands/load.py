@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.help_text import add_command
+from harness.cli.image_options import IMAGE_OPTION_FIELDS, add_image_options
 from harness.cli.model_options import add_model_options, model_spec_flags
 from harness.experiments.load.command import run_load
 from harness.experiments.load.spec import LoadSpec, resolve_load_spec
@@ -20,7 +21,7 @@ EXAMPLES = [
 ]
 FIELDS = ("accesses", "placements", "devices", "rates_hz", "think_ms", "arrivals_file", "sizes", "cell_seconds",
           "seed", "link_backend", "wan", "lan", "capture", "capture_snaplen_bytes", "calibrate_seconds",
-          "request_timeout_s", "models_dir", "results_dir")
+          "request_timeout_s", "models_dir", "results_dir", *IMAGE_OPTION_FIELDS)
 
 
 def add_parser(sub) -> None:
@@ -73,6 +74,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--results-dir", dest="results_dir", metavar="DIR",
                         help="where run folders go (default: results)")
     add_model_options(parser, pairs=False)
+    add_image_options(parser)
     add_compute_options(parser)
     parser.set_defaults(func=run)
 

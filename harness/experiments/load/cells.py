@@ -34,7 +34,8 @@ class Cell:
         return Workload(url=url, model=model, sizes=spec.sizes, tag=f"{self.level}-{self.placement}",
                         repetitions=1, seed=spec.seed, devices=self.devices, duration_s=spec.cell_seconds,
                         think_ms=spec.think_ms, rate_hz=self.rate_hz, arrivals_file=spec.arrivals_file,
-                        timeout_s=spec.request_timeout_s)
+                        timeout_s=spec.request_timeout_s, images=spec.images_dir, image_mode=spec.image_mode,
+                        labels_file=spec.labels_file)
 
 
 def expected_requests(spec: LoadSpec, cell: Cell) -> int | None:

@@ -1,14 +1,18 @@
 """What the machine itself did during each cell of a ``load`` run, from the host monitor's files
 (harness/orchestration/host_monitor.py: the run's ``host-cpu.csv`` and ``process-cpu.csv``): the host's CPU
-busy share (mean and max over the cell's samples, all cores) and the link emulators' CPU (cores, mean), so a cell
-where the testbed, not the servers, was the bottleneck shows."""
+busy share (mean and max over the cell's samples, all cores; the longest stretch above ``SATURATED_PCT``, which the
+cell's validity checks) and the link emulators' CPU (cores, mean), so a cell where the testbed, not the servers,
+was the bottleneck shows."""
 from __future__ import annotations
 
 import csv
 import statistics
 from pathlib import Path
 
-HOST_FIELDS = ["host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "emulators_cpu_cores"]
+from harness.analysis.validity import ValidityLimits
+
+HOST_FIELDS = ["host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "host_cpu_saturated_s", "emulators_cpu_cores"]
+SATURATED_PCT = ValidityLimits().host_cpu_busy_pct
 
 
 def _read(path: Path) -> list[dict]:
@@ -26,6 +30,17 @@ def _number(value) -> float | None:
         return None
 
 
+def longest_above_s(samples: list[tuple[float, float]], limit_pct: float = SATURATED_PCT) -> float:
+    """The longest run of consecutive sampling intervals above ``limit_pct`` (samples: (end t_s, busy %))."""
+    longest = current = 0.0
+    previous_t = None
+    for t_s, busy in samples:
+        current = current + (t_s - previous_t if previous_t is not None else 0.0) if busy > limit_pct else 0.0
+        previous_t = t_s
+        longest = max(longest, current)
+    return longest
+
+
 def host_load(run_dir: Path, record: dict) -> dict[tuple[str, str, str], dict]:
     """(access, level, placement) -> HOST_FIELDS of that cell; cells without monitor samples are left out."""
     out: dict[tuple[str, str, str], dict] = {}
@@ -36,8 +51,9 @@ def host_load(run_dir: Path, record: dict) -> dict[tuple[str, str, str], dict]:
     procs = [r for r in _read(run_dir / "process-cpu.csv") if str(r.get("name", "")).startswith("emulator:")]
     for cell in (c for c in record.get("cells") or [] if c.get("ended_ns")):
         begin_s, end_s = cell["started_ns"] / 1e9 - start_s, cell["ended_ns"] / 1e9 - start_s
-        busy = [b for r in host if (t := _number(r.get("t_s"))) is not None and begin_s <= t <= end_s
-                and (b := _number(r.get("busy_pct"))) is not None]
+        samples = [(t, b) for r in host if (t := _number(r.get("t_s"))) is not None and begin_s <= t <= end_s
+                   and (b := _number(r.get("busy_pct"))) is not None]
+        busy = [b for _, b in samples]
         if not busy:
             continue
         per_time: dict[float, float] = {}
@@ -47,5 +63,6 @@ def host_load(run_dir: Path, record: dict) -> dict[tuple[str, str, str], dict]:
                 per_time[t] = per_time.get(t, 0.0) + cores
         out[(cell["access"], cell["level"], cell["placement"])] = {
             "host_cpu_busy_pct_mean": statistics.fmean(busy), "host_cpu_busy_pct_max": max(busy),
+            "host_cpu_saturated_s": longest_above_s(samples),
             "emulators_cpu_cores": statistics.fmean(per_time.values()) if per_time else None}
     return out

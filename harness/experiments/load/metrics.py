@@ -20,11 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.experiments.load.cell_validity import cell_validity, validity_columns
+
 LOAD_FIELDS = ["access", "level", "placement", "devices", "rate_hz", "load", "load_unit", "status", "requests",
                "ok", "failed", "window_s", "window_note", "nominal_offered_rps", "offered_rps", "achieved_rps",
                "response_ms_p50", "response_ms_p90", "response_ms_p99", "queue_ms_median", "queue_ms_p90",
                "schedule_lateness_ms_p99", "server", "server_cpu_cores", "server_cpu_utilisation", "server_cpu_of",
-               "other_server_cpu_cores", "host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "emulators_cpu_cores"]
+               "other_server_cpu_cores", "host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "host_cpu_saturated_s",
+               "emulators_cpu_cores", "validity", "validity_failed"]
 MIN_WINDOW_S = 1.0
 
 
@@ -92,16 +95,21 @@ def cell_metrics(cell: dict, rows: list[dict]) -> dict:
     }
 
 
-def load_rows(cells: list[dict], requests: list[dict], host: dict | None = None) -> list[dict]:
+def load_rows(cells: list[dict], requests: list[dict], host: dict | None = None, run_dir=None) -> list[dict]:
     """load.csv: one row per cell that started, in run order; ``host``: each cell's host CPU
-    (harness.experiments.load.host_load)."""
+    (harness.experiments.load.host_load); with ``run_dir``, each cell's VALID / INVALID
+    (harness.experiments.load.cell_validity)."""
     by_cell: dict[tuple[str, str, str], list[dict]] = {}
     for row in requests:
         by_cell.setdefault((row.get("access", ""), row.get("level", ""), row.get("placement", "")), []).append(row)
     out = []
     for cell in cells:
         key = (cell["access"], cell["level"], cell["placement"])
-        out.append({**cell_metrics(cell, by_cell.get(key, [])), **(host or {}).get(key, {})})
+        row = {**cell_metrics(cell, by_cell.get(key, [])), **(host or {}).get(key, {})}
+        if run_dir is not None:
+            validity = cell_validity(run_dir, cell, by_cell.get(key, []), row.get("host_cpu_saturated_s"))
+            row.update(validity_columns(validity))
+        out.append(row)
     return out
 
 

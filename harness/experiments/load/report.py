@@ -113,7 +113,7 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
             "cell (the host monitor's samples), emulators = the link emulators' cores.", ""]
     out.append(table(["access", "placement", "devices", "rate Hz", "status", "ok/requests", "window s", "offered",
                       "achieved", "p50", "p90", "p99", "queue median (p90)", "lateness p99", "server CPU cores (util)",
-                      "host CPU % mean/max", "emulators cores"],
+                      "host CPU % mean/max", "emulators cores", "validity"],
                      [[r["access"], r["placement"], r["devices"], fmt(r["rate_hz"], empty="-"), r["status"],
                        f"{r['ok']}/{r['requests']}", fmt(r["window_s"], 1),
                        fmt(r["nominal_offered_rps"] or r["offered_rps"], 2), fmt(r["achieved_rps"], 2),
@@ -122,8 +122,13 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
                        fmt(r["schedule_lateness_ms_p99"], empty="-"),
                        f"{fmt(r['server_cpu_cores'], 2)} ({fmt(_pct(r['server_cpu_utilisation']), 0, '-')}%)",
                        f"{fmt(r.get('host_cpu_busy_pct_mean'), 0, '-')}/{fmt(r.get('host_cpu_busy_pct_max'), 0, '-')}",
-                       fmt(r.get("emulators_cpu_cores"), 2, "-")]
+                       fmt(r.get("emulators_cpu_cores"), 2, "-"), r.get("validity", "")]
                       for r in rows]))
+    invalid = [r for r in rows if r.get("validity_failed")]
+    if invalid:
+        out += ["", "INVALID cells (the constraint that failed, numbered as in the run's validity): "
+                + "; ".join(f"{r['access']}/{r['level']}/{r['placement']}: {r['validity_failed']}" for r in invalid)
+                + "."]
     notes = sorted({f"{r['access']}/{r['level']}/{r['placement']}: {r['window_note']}" for r in rows if r["window_note"]})
     if notes:
         out += ["", "Notes: " + "; ".join(notes) + "."]
@@ -150,7 +155,7 @@ def analyse_load(run_dir: Path, progress=print, out_dir: Path | None = None) -> 
     data = load_run(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = load_rows(data.record.get("cells") or [], data.requests or [], host_load(run_dir, data.record))
+    rows = load_rows(data.record.get("cells") or [], data.requests or [], host_load(run_dir, data.record), run_dir)
     summary = crossovers(rows)
     _write(rows, LOAD_FIELDS, out_dir / "load.csv")
     _write(summary, SUMMARY_FIELDS, out_dir / "load-summary.csv")

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from harness.experiments.compare.device_workload import device_rows_files, read_start_record, run_workloads
 from harness.experiments.compare.request_rows import collect_rows, server_stamps
+from harness.experiments.compare.run_images import spec_images
 from harness.experiments.compare.run import capture_points
 from harness.experiments.compare.run_record import Run
 from harness.experiments.load.cells import Cell, ServerCpu, expected_requests, plan_cells
@@ -56,6 +57,7 @@ def execute(spec: LoadSpec, models_dir: Path, run_dir: Path, backend: str, progr
         "resumable": False,
     }
     run.record["environment"]["onnxruntime_providers"] = {}
+    run.record["images"] = spec_images(spec, models_dir, progress=lambda _: None)  # made before: the cache's
     run.save()
     requests = CsvRows(run_dir / "requests.csv", LOAD_REQUEST_FIELDS)
     links = CsvRows(run_dir / "links.csv", LINK_FIELDS)

@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.errors import SpecError
 from harness.experiments.compare.arrivals import check_arrival_pattern, offered_rate_hz
 from harness.experiments.compare.spec import SIZES_BYTES
+from harness.orchestration.folder_images import check_image_options
 from harness.orchestration.node_processes import compute_plan
 from harness.orchestration.spec_resolver import resolve_spec as resolve
 from nodes.errors import NodeConfigError
@@ -47,6 +48,9 @@ class LoadSpec:
     compute: tuple[str, ...] = ()       # node compute budgets, KEY=VALUE (nodes/compute_budget.py)
     models_dir: str = ""                # "" = the default model cache (.cache/models)
     results_dir: str = "results"
+    images_dir: str = ""                # the devices send the JPEG/PNG files of this folder ("": synthetic images)
+    image_mode: str = "resize"          # images_dir: "resize" (re-encoded to each size) or "as-is" (the files)
+    labels_file: str = ""               # images_dir: filename,label CSV ("": labels from DIR/<label>/ folders)
 
     def __post_init__(self):
         for name in ("accesses", "placements", "devices", "sizes"):
@@ -71,6 +75,7 @@ class LoadSpec:
         if self.rates_hz and (self.think_ms or self.arrivals_file):
             check_arrival_pattern(self.think_ms, self.rates_hz[0], self.arrivals_file)  # says which two
         check_arrival_pattern(self.think_ms, 0.0, self.arrivals_file)
+        check_image_options(self.images_dir, self.image_mode, self.labels_file)
         if not (math.isfinite(self.cell_seconds) and 2 <= self.cell_seconds <= 3600):
             raise SpecError(f"--cell-seconds {self.cell_seconds:g}: must be 2..3600")
         if self.link_backend not in BACKENDS:

@@ -19,8 +19,8 @@ from typing import Callable
 
 from harness.errors import HarnessError
 from harness.experiments.reproduce.measured import Measured
-from harness.experiments.reproduce.system_b_network_fit import (cells_from_summary, fit_wan, model_for,
-                                                              read_calibration, write_calibration)
+from harness.experiments.reproduce.system_b_network_fit import (PIPE_PROFILE, cells_from_summary, fit_wan,
+                                                              model_for, read_calibration, write_calibration)
 from harness.experiments.reproduce.system_b_network_report import (changes, find, pooled_change, values_by_cell,
                                                                  write_figures, write_network_csv)
 from harness.experiments.reproduce.system_b_network_scenario import SCENARIO_PATH, load_scenario
@@ -51,9 +51,19 @@ QUICK = PartSettings(("lte", "wifi"), ("60K", "124K", "256K", "512K", "1024K"), 
 FULL = PartSettings(("lte", "wifi"), ("60K", "124K", "256K", "512K", "1024K", "2048K", "4096K"), repetitions=20)
 
 
+# Each access runs its pipe profile (PIPE_PROFILE, system_b_network_fit: the WAN was fitted on the pipes), and its
+# rows keep the short label ("lte") that the fit, the figures and the scorecard use.
+_LABEL = {pipe: label for label, pipe in PIPE_PROFILE.items()}
+
+
+def _labelled(rows: list[dict]) -> list[dict]:
+    """Rows with the pipe profiles' access names back to their labels ("lte-ideal" -> "lte")."""
+    return [{**r, "access": _LABEL.get(r.get("access"), r.get("access"))} for r in rows]
+
+
 def _spec(settings: PartSettings, access: str, scenario: Path, results_dir: Path):
     from harness.experiments.compare.spec import ExperimentSpec
-    return ExperimentSpec(accesses=(access,), placements=("edge", "cloud"), sizes=settings.sizes,
+    return ExperimentSpec(accesses=(PIPE_PROFILE.get(access, access),), placements=("edge", "cloud"), sizes=settings.sizes,
                           repetitions=settings.repetitions, wan=str(scenario), capture=False,
                           calibrate_seconds=settings.calibrate_seconds, models_dir=settings.models_dir,
                           results_dir=str(results_dir))
@@ -112,7 +122,7 @@ def _run_access(settings: PartSettings, access: str, scenario: Path, folder: Pat
     folder.mkdir(parents=True, exist_ok=True)
     total = 2 * len(settings.sizes) * settings.repetitions
     progress(f"system-b network [{access}]: {total} requests on the fitted WAN ({backend} links)")
-    with _Heartbeat(folder, access, total, progress):
+    with _Heartbeat(folder, spec.accesses[0], total, progress):
         code = run_with_lock("compare", folder, lambda run_dir: execute(spec, models_dir, run_dir, backend, progress),
                              lambda run_dir: analyse_run(run_dir, progress=lambda _: None))
     if code in (INTERRUPTED_EXIT, TERMINATED_EXIT):
@@ -217,8 +227,8 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
     for access in settings.accesses:
         run = runs[access] = _run_access(settings, access, Path(scenario), work_dir / "runs" / f"{access}-{tag}",
                                          progress)
-        rows += _read_csv(run / "requests.csv")
-        summaries += _read_csv(run / "summary.csv")
+        rows += _labelled(_read_csv(run / "requests.csv"))
+        summaries += _labelled(_read_csv(run / "summary.csv"))
     progress("system-b network: analysing (bootstrap CIs, figures)")
     cells_measured = values_by_cell(rows)
     found = changes(cells_measured)

@@ -82,13 +82,15 @@ def saturated_tcp_goodput_bps(phy_rate_bps: float, mpdus_per_txop: int, mpdu_err
 
     Data and TCP ACKs take turns (one TXOP each, the medium's round robin between the two
     contenders): a cycle is one data TXOP of ``mpdus_per_txop`` full-size MPDUs plus one ACK
-    TXOP carrying the ``mpdus_per_txop / segments_per_ack`` ACKs they cause. A fraction
+    TXOP carrying the ``mpdus_per_txop / segments_per_ack`` ACKs they cause (with fewer MPDUs
+    per TXOP than segments per ACK, one single-ACK TXOP every few data TXOPs). A fraction
     ``mpdu_error_rate`` of the data MPDUs fails and is resent in a later TXOP, so each cycle
     delivers ``(1 - e) * mpdus_per_txop`` new segments.
     """
     data_us = txop_us(mpdus_per_txop * subframe_bytes(ip_bytes), phy_rate_bps, symbol_us)
-    acks = max(1, round(mpdus_per_txop / segments_per_ack))
-    ack_us = txop_us(acks * subframe_bytes(ack_ip_bytes), phy_rate_bps, symbol_us)
+    acks = mpdus_per_txop / segments_per_ack
+    ack_txops = min(1.0, acks)
+    ack_us = ack_txops * txop_us(max(1, round(acks)) * subframe_bytes(ack_ip_bytes), phy_rate_bps, symbol_us)
     delivered_bits = (1.0 - mpdu_error_rate) * mpdus_per_txop * mss_bytes * 8
     return delivered_bits / ((data_us + ack_us) * 1e-6)
 

@@ -107,12 +107,14 @@ class WifiMedium:
                 limit_packets, limit_bytes = self.params.queue_limit_packets, None
             queue = self._queues[side][device] = StationQueue(side, device, self._rate_for(side, device),
                                                               limit_packets, limit_bytes)
+            # a newcomer's turn is next: it contends at the next TXOP, as a station that starts
+            # its backoff while the medium is busy does
             if side == "downlink":
-                self._ap_turns.append(device)
+                self._ap_turns.appendleft(device)
                 if AP not in self._contenders:
-                    self._contenders.append(AP)
+                    self._contenders.appendleft(AP)
             else:
-                self._contenders.append(device)
+                self._contenders.appendleft(device)
         return queue
 
     def _pull(self) -> None:
@@ -134,17 +136,13 @@ class WifiMedium:
                 self.held[side] += 1
 
     # -- the medium ----------------------------------------------------------------------------
-    def _pick(self):
-        """The next TXOP's queue and start time, or (None, inf) when nobody has a frame."""
-        earliest = INF
-        for queues in self._queues.values():
-            for queue in queues.values():
-                head = queue.head_arrival_s()
-                if head < earliest:
-                    earliest = head
-        if earliest == INF:
-            return None, INF
-        start_s = self._free_s if self._free_s > earliest else earliest
+    def _pick(self, now_s: float):
+        """The next TXOP's queue and start time if it starts by ``now_s``, else (None, its start or inf).
+
+        The turn order only moves when a TXOP really starts."""
+        _none, start_s = self._pick_time()
+        if start_s > now_s:
+            return None, start_s
         for _ in range(len(self._contenders)):
             contender = self._contenders[0]
             self._contenders.rotate(-1)
@@ -221,8 +219,8 @@ class WifiMedium:
         while True:
             txop = self._txop
             if txop is None:
-                queue, start_s = self._pick()
-                if queue is None or start_s > now_s:
+                queue, start_s = self._pick(now_s)
+                if queue is None:
                     return
                 self._start(queue, start_s)
                 continue

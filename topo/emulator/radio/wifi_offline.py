@@ -32,7 +32,7 @@ ACK_IP_BYTES = 52
 class Flow:
     station: str                # the device's IPv4 address
     direction: str              # "downlink" (server -> station) or "uplink"
-    window: int = 64            # segments in flight
+    window: int = 256           # segments in flight (enough to fill the largest A-MPDUs)
     segments_per_ack: int = 2
 
 
@@ -65,7 +65,7 @@ def _packet(now_s, side, station, size_bytes, flow_id):
 def run_flows(flows: list[Flow], radio: dict | None = None, duration_s: float = 2.0, warmup_s: float = 0.5,
               delay_ms: float = 1.0, phy_rate_bps: float = 150e6) -> dict:
     """Delivered goodput (bit/s, TCP payload) per flow index, and the medium's stats."""
-    spec = wifi_spec(radio, phy_rate_bps, delay_ms, queue_limit_packets=400)
+    spec = wifi_spec(radio, phy_rate_bps, delay_ms, queue_limit_packets=1000)
     shapers, shared = wifi_shapers(spec)
     medium = shared["wifi_medium"]
     other = {"uplink": "downlink", "downlink": "uplink"}
