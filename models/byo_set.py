@@ -74,6 +74,13 @@ def _checked(model: UserModel) -> tuple[OnnxFile, ModelCard | None, bytes]:
     return onnx_file, card, data
 
 
+def check_user_models(models: list[UserModel]) -> None:
+    """Every file read, its card resolved and checked, and ONNX Runtime able to load it: cheap, so it runs before
+    the base set is found (or built)."""
+    for model in models:
+        _checked(model)
+
+
 def _check_pair(head: OnnxFile, tail: OnnxFile, slots: tuple[str, str]) -> None:
     if len(head.outputs) != 1:
         raise ModelError(f"--{slots[0]} {head.path}: has {len(head.outputs)} outputs; the {slots[1]} gets exactly one")

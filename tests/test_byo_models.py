@@ -198,3 +198,26 @@ def test_the_split_pair_reproduces_the_whole_model(user_files):
     x = np.random.default_rng(3).standard_normal((3, 3, 24, 24)).astype(np.float32)
     middle = head.run({head.inputs[0].name: x})[0]
     np.testing.assert_allclose(tail.run({tail.inputs[0].name: middle})[0], whole.run({"x": x})[0], atol=1e-6)
+
+
+def test_the_flags_know_every_slot_of_the_set():
+    from harness.cli import model_options
+    from models import byo_set
+
+    assert model_options.SLOTS == tuple(byo_set.SLOTS)
+    assert set(model_options.IMAGE_SLOTS) == {s for s, (_, _, images) in byo_set.SLOTS.items() if images}
+
+
+def test_a_bad_file_on_the_command_line_is_one_line_before_anything_is_built(tmp_path, user_files):
+    from tests.conftest import run_cli
+
+    (tmp_path / "junk.onnx").write_bytes(b"\x00garbage")
+    for args, message in (([str(tmp_path / "junk.onnx")], "are not a valid ONNX model"),
+                          ([str(user_files["edge"]), "--edge-card", "layout=NCHW"], "the card says NCHW")):
+        done = run_cli("compare", "--models-dir", str(tmp_path / "none"), "--access", "lte", "--edge-model", *args,
+                       timeout=120)
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        lines = [line for line in done.stderr.strip().splitlines() if "telemetry" not in line]
+        assert len(lines) == 1 and message in lines[0], done.stderr
+    done = run_cli("load", "--split-head", "x.onnx", timeout=60)  # load serves edge and cloud only
+    assert done.returncode != 0 and "unrecognized arguments: --split-head" in done.stderr

@@ -17,7 +17,7 @@ def features_run(leak_baseline, tmp_path_factory, models_dir):
     result = run_cli("features", "--models-dir", str(models_dir), "--results-dir", str(results), "--access", "wifi",
                      "--images", "6", "--rate-hz", "10", "--feature-dims", "16", "--train-epochs", "5",
                      "--cnn-epochs", "1", "--ae-epochs", "5", "--max-train-images", "300", "--accuracy-repeats", "2",
-                     timeout=900)
+                     "--edge-cpus", "0.8", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = list(results.iterdir())
     return run_dir
@@ -32,7 +32,10 @@ def test_files_and_status(features_run):
     for name in ("experiment.json", "paths.csv", "accuracy_by_dim.csv", "training.csv", "report.md",
                  "accuracy_by_dim.png"):
         assert (features_run / name).is_file(), name
-    assert json.loads((features_run / "experiment.json").read_text())["status"] == "complete"
+    record = json.loads((features_run / "experiment.json").read_text())
+    assert record["status"] == "complete"
+    compute = record["compute"]["wifi"]  # the servers ran on the node profile's budgets, the flag's over it
+    assert compute["settings"] == ["edge.cpus=0.8"] and set(compute["nodes"]) == {"cloud", "edge"}, compute
 
 
 def test_wan_bytes_match_images_and_feature_tensors(features_run):

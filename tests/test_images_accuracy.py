@@ -59,3 +59,15 @@ def test_why_accuracy_is_not_measured():
     assert accuracy_note(["cat", "dog"], DIGITS).startswith(NOT_IN_CLASSES)
     assert "1 label(s) are not" in accuracy_note(["3", "cat"], DIGITS)
     assert accuracy_note(["3", "7"], DIGITS) == "measured"
+
+
+def test_as_is_runs_expect_one_request_per_repetition_not_per_size():
+    from harness.analysis.validity import expected_rows
+
+    spec = {"accesses": ["lte"], "placements": ["edge", "cloud"], "sizes": ["60K", "512K"], "repetitions": 3}
+    record = {"experiment": "compare", "status": "complete", "spec": spec}
+    assert expected_rows(record)[0] == 12
+    record["spec"] = {**spec, "images_dir": "/photos", "image_mode": "as-is"}
+    assert expected_rows(record)[0] == 6  # a file per repetition, whatever --sizes says
+    record["spec"] = {**spec, "images_dir": "/photos", "image_mode": "resize"}
+    assert expected_rows(record)[0] == 12

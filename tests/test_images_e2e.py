@@ -70,13 +70,14 @@ def test_accuracy_per_placement_and_size_with_n_and_interval(images_run):
     assert record["images"]["class_names"]["edge"] == [str(d) for d in range(10)]
 
 
-def test_labels_not_among_the_classes_are_not_measured_not_a_failure(tmp_path, models_dir):
+def test_as_is_photos_whose_labels_are_not_among_the_classes_are_not_measured_not_a_failure(tmp_path, models_dir):
     folder = fashion_folder(tmp_path / "fashion", count=3)
     if folder is None:
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     results = tmp_path / "results"
     result = run_cli("compare", "--access", "lte", "--placements", "edge", "--sizes", "60K", "--repetitions", "2",
-                     "--calibrate-seconds", "0", "--no-capture", "--images", str(folder), "--models-dir",
+                     "--calibrate-seconds", "0", "--no-capture", "--images", str(folder), "--image-mode", "as-is",
+                     "--models-dir",
                      str(models_dir), "--results-dir", str(results), timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     notes = [l for l in result.stderr.splitlines() if "not measured: labels not in the model's classes" in l]
@@ -84,4 +85,9 @@ def test_labels_not_among_the_classes_are_not_measured_not_a_failure(tmp_path, m
     (run_dir,) = list(results.iterdir())
     rows = read(run_dir / "requests.csv")
     assert len(rows) == 2 and all(r["status"] == "ok" and r["true_label"] and r["correct"] == "" for r in rows)
+    for row in rows:  # the files as they are: their own sizes, not --sizes
+        assert int(row["size_bytes"]) == (folder / row["image"]).stat().st_size and row["image_quality"] == ""
+    validity = json.loads((run_dir / "validity.json").read_text())
+    lost = [c for c in validity["constraints"] if c["name"].startswith("rows lost")]
+    assert lost and lost[0]["outcome"] == "met", lost  # one file per repetition was expected, not one per size
     assert "not measured: labels not in the model's classes" in (run_dir / "report.md").read_text()

@@ -163,7 +163,8 @@ def test_each_cell_is_valid_or_names_the_constraint_it_failed(tmp_path):
         load = {(r["level"], r["placement"]): r for r in csv.DictReader(f)}
     assert load[("d1", "edge")]["validity"] == "VALID" and load[("d1", "edge")]["validity_failed"] == ""
     assert load[("d1", "cloud")]["validity_failed"] == "2. host CPU > 95% for 7.0 s"
-    assert load[("d2", "cloud")]["validity_failed"] == "4. 5 rows lost of 25 expected (experiment.json requests_expected)"
+    assert load[("d2", "cloud")]["validity_failed"] == ("4. 5 rows lost of 25 expected "
+                                                        "(experiment.json requests_expected)")
     assert load[("d4", "edge")]["validity_failed"].startswith("3. client schedule lateness p99 30.0 ms > 10 ms")
     assert "d4/edge: 3. client schedule lateness" in (run_dir / "report.md").read_text()
     (run_dir / "logs" / "lte" / "wan-counters.json").write_text(json.dumps({"downlink": {"lateness": {"p99_ms": 2.5}}}))

@@ -212,3 +212,15 @@ def test_wifi_needs_a_phy_rate_per_direction(tmp_path):
     path.write_text(body)
     with pytest.raises(ProfileError, match="constant rate"):
         load_profile_file(path)
+
+
+def test_radio_parameters_survive_the_emulator_config_json():
+    import json
+
+    from topo.profiles import DirectionSpec
+    spec = wifi_spec({"station_phy_rate": [["10.0.1.2", "65 Mbit/s"]], "max_ampdu_mpdus": 8})
+    again = DirectionSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    shapers, shared = wifi_shapers(again)
+    assert shared["wifi_medium"].params.phy_rate_for(bytes([10, 0, 1, 2]), 150e6) == 65e6
+    assert shared["wifi_medium"].params.max_ampdu_mpdus == 8

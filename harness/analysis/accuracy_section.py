@@ -93,12 +93,11 @@ def accuracy_section(requests: list[dict], record: dict) -> list[str]:
            f"{images.get('labelled', 0)} labelled (labels from {images.get('label_source', '?')}): of each cell's "
            "ok requests, those whose label is one of the model's classes are judged; accuracy with its Wilson 95% "
            "interval and n (all of it in accuracy.csv).", ""]
-    for placement, note in (images.get("accuracy") or {}).items():
-        if note != "measured":
-            out.append(f"- {placement}: accuracy {note}.")
+    notes = [f"- {p}: accuracy {note}." for p, note in (images.get("accuracy") or {}).items() if note != "measured"]
+    out += notes + ([""] if notes else [])
     table = [r for r in accuracy_table(requests, record) if r["judged"]]
     if table:
-        out += ["", "| access | placement | size | n | correct | accuracy | 95% CI |", "|---|---|---|---:|---:|---:|---|"]
+        out += ["| access | placement | size | n | correct | accuracy | 95% CI |", "|---|---|---|---:|---:|---:|---|"]
         out += [f"| {r['access']} | {r['placement']} | {r['size']} | {r['judged']} | {r['correct']} | "
                 f"{_percent(r['accuracy'])} | {_percent(r['ci95_low'])} .. {_percent(r['ci95_high'])} |" for r in table]
     elif not any(note != "measured" for note in (images.get("accuracy") or {}).values()):

@@ -175,7 +175,8 @@ def expected_rows(record: dict) -> tuple[int | None, str]:
     if record.get("status") != "complete":
         accesses = record.get("accesses_run") or []
     try:
-        count = (len(accesses) * len(spec["placements"]) * len(spec["sizes"]) * int(spec["repetitions"])
+        sizes = 1 if spec.get("images_dir") and spec.get("image_mode") == "as-is" else len(spec["sizes"])  # a file each
+        count = (len(accesses) * len(spec["placements"]) * sizes * int(spec["repetitions"])
                  * int(spec.get("devices", 1)))
     except (KeyError, TypeError, ValueError):
         return None, "experiment.json's spec lacks placements, sizes or repetitions"

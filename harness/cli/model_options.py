@@ -15,6 +15,7 @@ CARD_HELP = ("its model card: a TOML file, or KEY=VALUE[,...] over FILE.card.tom
              "(keys input_name, layout=NCHW|NHWC, height, width, channels, mean, std, scale, labels; lists as "
              "a/b/c, e.g. mean=0.485/0.456/0.406)")
 IMAGE_SLOTS = ("edge", "cloud", "split-head", "features-encoder")
+SLOTS = ("edge", "cloud", "split-head", "split-tail", "features-encoder", "features-classifier")  # models.byo_set
 
 
 def _dest(slot: str) -> str:
@@ -52,10 +53,6 @@ def _is_name(value: str) -> bool:
 
 def model_spec_flags(args: argparse.Namespace) -> dict:
     """Spec flags (models_dir, edge_model, cloud_model) for the model options given; {} when none is."""
-    from models.byo_set import SLOTS, UserModel, derive_model_set
-    from models.errors import ModelError
-    from models.model_card import parse_card_flag
-
     given = {slot: getattr(args, _dest(slot)) for slot in SLOTS if getattr(args, _dest(slot), None)}
     cards = {slot: getattr(args, "card_" + slot.replace("-", "_"), None) for slot in IMAGE_SLOTS}
     for slot, card in cards.items():
@@ -63,9 +60,18 @@ def model_spec_flags(args: argparse.Namespace) -> dict:
             raise HarnessError(f"--{slot}-card needs --{slot}-model" if slot in ("edge", "cloud")
                                else f"--{slot}-card needs --{slot}")
     if not given:
-        return {}
+        return {}  # and nothing imported: onnxruntime is not every command's (its import can print)
     from harness.orchestration.model_set import load_manifest, models_for
+    from models.byo_set import UserModel, check_user_models, derive_model_set
+    from models.errors import ModelError
+    from models.model_card import parse_card_flag
 
+    try:  # the files first: a bad one is one line before the base set is found (or built)
+        check_user_models([UserModel(slot, value, parse_card_flag(cards[slot], f"--{slot}-card")
+                                     if cards.get(slot) else {})
+                           for slot, value in given.items() if not (slot in ("edge", "cloud") and _is_name(value))])
+    except ModelError as exc:
+        raise HarnessError(str(exc)) from None
     base_dir = models_for(getattr(args, "models_dir", None) or "")
     base = load_manifest(base_dir)["models"]
     flags: dict = {}

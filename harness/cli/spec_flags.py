@@ -10,6 +10,7 @@ from topo.links import BACKENDS
 PROFILE_FIELDS = {"access": "PROFILE", "wan": "PROFILE", "lan": "PROFILE", "accesses": "PROFILE[,...]"}
 DIR_FIELDS = ("models_dir", "results_dir")
 SHOWN_DEFAULTS = {"models_dir": ".cache/models"}  # "" in the spec: the default model cache
+OWN_FLAGS = ("compute",)  # fields with flags of their own (harness/cli/compute_options.py), not one --name
 
 
 def metavar(name: str, kind: str) -> str:
@@ -36,7 +37,7 @@ def add_spec_flags(parser: argparse.ArgumentParser, cls, help_of: dict[str, str]
     ``renamed``: field -> flag, where the flag is the shared name of a concept (``accesses`` -> ``--access``)."""
     renamed = renamed or {}
     defaults = cls()
-    for f in dataclasses.fields(cls):
+    for f in (f for f in dataclasses.fields(cls) if f.name not in OWN_FLAGS):
         default = getattr(defaults, f.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         shown = SHOWN_DEFAULTS.get(f.name, shown) if shown == "" else shown

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 import resource
 import signal
 import time
@@ -34,6 +35,8 @@ from topo.emulator.wakeup import (MAX_WAIT_S, NICENESS, Waiter, prctl, raise_pri
 PR_SET_PDEATHSIG = 1
 RX_BURST = 256           # frames taken from one socket before releasing due packets
 SUMMARY_PERIOD_S = 1.0
+WRITE_GAP_S = 0.002           # write the closed interval's summary when nothing is due for this long ...
+WRITE_POSTPONE_MAX_S = 0.5    # ... or this long after it closed, whichever comes first
 SIDES = ("uplink", "downlink")
 
 
@@ -125,7 +128,7 @@ class LinkEmulator:
         self.sockets = []
         self.scheduling: dict = {}   # what the process got from the kernel (topo/emulator/wakeup.py)
         self.cpu = self.waiter = self.gc_pauses = self.steal = None
-        self.send_max_s = 0.0       # the longest send call in the current interval (the loop sets it)
+        self._closed: list = []     # (closed at, second, lateness per side, process values), not yet written
         self.worst = {"wake_delay_max_ms": 0.0, "send_max_ms": 0.0}
         self.stamped = False         # the kernel stamps received frames (arrival times exact when batched)
 
@@ -165,7 +168,7 @@ class LinkEmulator:
     def run(self) -> None:
         """Forward until ``request_stop`` (SIGTERM/SIGINT handler); sockets must be open."""
         (up_sock, up_ignores), (down_sock, down_ignores) = self.sockets
-        late = {side: [] for side in SIDES}
+        late = {side: array("d") for side in SIDES}  # per interval; summarised in numpy at the flush
         sources = self.recorders.sources
         routes = ((up_sock, up_ignores, self.shapers["uplink"], down_sock, "uplink", sources["uplink"],
                    late["uplink"]),
@@ -246,27 +249,37 @@ class LinkEmulator:
                         sent(address_key(frame), packet.size_bytes)
                     due.clear()
             if now_s >= next_flush_s:
-                self.send_max_s, send_max_s = send_max_s, 0.0
-                self._flush_interval(now_s, late)
+                self._close_interval(now_s, late, send_max_s)
+                send_max_s = 0.0
                 next_flush_s += SUMMARY_PERIOD_S
                 if next_flush_s < now_s:  # a stall of seconds: do not flush once per missed second
                     next_flush_s = now_s + SUMMARY_PERIOD_S
             up_s, down_s = routes[0][2].next_release_s(), routes[1][2].next_release_s()
             next_s = up_s if up_s < down_s else down_s
+            if self._closed and (next_s - now_s > WRITE_GAP_S or now_s > self._closed[0][0] + WRITE_POSTPONE_MAX_S):
+                self._write_closed(now_s)
             readable = waiter.wait(fds, next_s if next_s < next_flush_s else next_flush_s)
-        self.send_max_s = send_max_s
-        self._flush_interval(clock(), late)
+        self._close_interval(clock(), late, send_max_s)
+        self._write_closed(clock())
 
-    def _flush_interval(self, now_s: float, late: dict) -> None:
+    def _close_interval(self, now_s: float, late: dict, send_max_s: float) -> None:
+        """End a summary interval: cheap (samples and a copy); the writing waits for a gap (_write_closed)."""
         second = int(now_s - self.start_s) - 1 if now_s - self.start_s >= 1 else 0
         gc_s, _gc_max_s = self.gc_pauses.take()
         wake_delay_s, self.waiter.wake_delay_max_s = self.waiter.wake_delay_max_s, 0.0
         self.worst["wake_delay_max_ms"] = max(self.worst["wake_delay_max_ms"], wake_delay_s * 1000)
-        self.worst["send_max_ms"] = max(self.worst["send_max_ms"], self.send_max_s * 1000)
-        self.recorders.interval(second, late, [self.cpu.sample(now_s), self.steal.sample(), gc_s * 1000,
-                                               wake_delay_s * 1e6, self.send_max_s * 1e6])
+        self.worst["send_max_ms"] = max(self.worst["send_max_ms"], send_max_s * 1000)
+        process = [self.cpu.sample(now_s), self.steal.sample(), gc_s * 1000, wake_delay_s * 1e6, send_max_s * 1e6]
+        self._closed.append((now_s, second, {side: array("d", values) for side, values in late.items()}, process))
         for values in late.values():
-            values.clear()
+            del values[:]
+
+    def _write_closed(self, now_s: float) -> None:
+        """Summarise and write the closed intervals (about 1 ms at 9,000 packets/s: done in a gap
+        between releases when there is one, at most WRITE_POSTPONE_MAX_S after the interval)."""
+        for _closed_s, second, lateness, process in self._closed:
+            self.recorders.interval(second, lateness, process)
+        self._closed = []
         if self.recorders.summary is not None:
             self.recorders.summary.flush(now_s)
 

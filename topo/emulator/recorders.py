@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import csv
 import math
+from array import array
 from pathlib import Path
 
-from topo.emulator.measurements import percentile as _percentile
+from topo.emulator.measurements import nearest_rank
 
 PROCESS_COLUMNS = ["cpu_fraction", "steal_ms", "gc_ms", "wake_delay_max_us", "send_max_us"]
 SUMMARY_COLUMNS = ["second", "direction", "offered_bytes", "delivered_bytes", "dropped_bytes",
@@ -44,14 +45,14 @@ class SecondBins:
         second = int(time_s - self.start_s) if time_s >= self.start_s else 0
         row = self._bins.get(second)
         if row is None:
-            row = self._bins[second] = [0, 0, 0, 0, 0, 0, [], []]
+            row = self._bins[second] = [0, 0, 0, 0, 0, 0, array("d"), array("d")]
         return row
 
-    def add_lateness(self, second: int, lateness_s: list) -> None:
+    def add_lateness(self, second: int, lateness_s) -> None:
         """The lateness of the packets sent during ``second`` (seconds since start)."""
         row = self._bins.get(second)
         if row is None:
-            row = self._bins[second] = [0, 0, 0, 0, 0, 0, [], []]
+            row = self._bins[second] = [0, 0, 0, 0, 0, 0, array("d"), array("d")]
         row[7].extend(lateness_s)
 
     def arrival(self, time_s: float, size_bytes: int) -> None:
@@ -77,12 +78,12 @@ class SecondBins:
         rows = []
         for second in seconds:
             offered, delivered, dropped, n_off, n_del, n_drop, delays, late = self._bins.pop(second)
-            delays.sort()
-            late.sort()
+            delay_p50, delay_p95 = nearest_rank(delays, (0.5, 0.95))
+            late_p50, late_p99 = nearest_rank(late, (0.5, 0.99))
             process = (process_by_second or {}).get(second) or [None] * len(PROCESS_COLUMNS)
             rows.append([second, self.direction, offered, delivered, dropped, n_off, n_del, n_drop,
-                         _number(_percentile(delays, 0.5), 1000), _number(_percentile(delays, 0.95), 1000),
-                         _number(_percentile(late, 0.5), 1e6), _number(_percentile(late, 0.99), 1e6),
+                         _number(delay_p50, 1000), _number(delay_p95, 1000),
+                         _number(late_p50, 1e6), _number(late_p99, 1e6),
                          *[_number(v, 1) for v in process]])
         return rows
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.deprecated_flags import add_deprecated
 from harness.cli.help_text import add_command
 from harness.cli.spec_flags import add_spec_flags, spec_flags
@@ -24,7 +25,7 @@ HELP = {
 EXAMPLES = [
     "sudo python harness/run.py features",
     "sudo python harness/run.py features --access wifi --images 10 --feature-dims 16,64",
-    "sudo python harness/run.py features --config features.toml --results-dir /tmp/results",
+    "sudo python harness/run.py features --config features.toml --node-profile none",
 ]
 
 
@@ -40,6 +41,7 @@ def add_parser(sub) -> None:
                              "override it")
     add_spec_flags(parser, FeaturesSpec, HELP, renamed={"accesses": "--access"})
     add_deprecated(parser, "--accesses", use="--access", dest="accesses")
+    add_compute_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -52,7 +54,9 @@ def run(args) -> int:
     from topo.commands import missing_tools
     from topo.network import require_root
 
-    spec = resolve(FeaturesSpec, args.config, spec_flags(args, FeaturesSpec))
+    flags = spec_flags(args, FeaturesSpec)
+    flags["compute"] = compute_settings(args, FeaturesSpec)
+    spec = resolve(FeaturesSpec, args.config, flags)
     require_root("features")
     missing = missing_tools()
     if missing:

@@ -86,7 +86,8 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
     run.record["environment"]["onnxruntime_providers"] = {}
     run.record["images"] = spec_images(spec, models_dir, progress=lambda _: None)  # made before: the cache's
     run.save()
-    total = len(spec.accesses) * len(spec.placements) * len(spec.sizes) * spec.repetitions * spec.devices
+    sizes = 1 if spec.images_dir and spec.image_mode == "as-is" else len(spec.sizes)  # as-is: one file a repetition
+    total = len(spec.accesses) * len(spec.placements) * sizes * spec.repetitions * spec.devices
     requests = CsvRows(run.run_dir / "requests.csv", REQUEST_FIELDS)
     links = CsvRows(run.run_dir / "links.csv", LINK_FIELDS)
     bar = tqdm(total=total if spec.experiment != "replay" else None, unit="req", desc="requests", file=sys.stderr,

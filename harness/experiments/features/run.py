@@ -18,7 +18,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.experiments.features.spec import FeaturesSpec
 from harness.orchestration.model_set import load_manifest, models_origin
-from harness.orchestration.node_processes import (CLOUD_URL, EDGE_URL, NODE_STOP_TIMEOUT_S, edge_args, python_module,
+from harness.orchestration.node_processes import (CLOUD_URL, EDGE_URL, NODE_STOP_TIMEOUT_S, compute_records,
+                                                  edge_args, python_module,
                                                   start_nodes, stop)
 from harness.orchestration.results import environment, utc_stamp, write_json_atomically
 from harness.orchestration.wan_port import wan_counter_source
@@ -88,7 +89,7 @@ def execute_features(spec: FeaturesSpec, models_dir: Path, run_dir: Path, backen
               "environment": environment(backend), "started_utc": utc_stamp(), "finished_utc": None,
               "models_dir": str(models_dir), "models_origin": models_origin(models_dir), "live_feature_dim": manifest.get("settings", {}).get("feature_dim"),
               "models": {n: {k: e.get(k) for k in ("bytes", "sha256", "role", "accuracy")}
-                         for n, e in manifest["models"].items()}, "accesses_run": []}
+                         for n, e in manifest["models"].items()}, "accesses_run": [], "compute": {}}
     save = lambda: write_json_atomically(run_dir / "experiment.json", record)  # noqa: E731
     save()
     data = _data(manifest)
@@ -107,7 +108,7 @@ def execute_features(spec: FeaturesSpec, models_dir: Path, run_dir: Path, backen
                 counters = wan_counter_source(net)
                 nodes = ()
                 try:
-                    nodes = start_nodes(net, models_dir, log_dir, edge)[:2]
+                    nodes = start_nodes(net, models_dir, log_dir, edge, compute=spec.compute)[:2]
                     results = {}
                     for name, url, model, what in PATHS:
                         progress(f"[{access}] {spec.images} images: {what}")
@@ -121,6 +122,7 @@ def execute_features(spec: FeaturesSpec, models_dir: Path, run_dir: Path, backen
                         paths.write(row)
                 finally:
                     stop_nodes(reversed(nodes), NODE_STOP_TIMEOUT_S)
+                    record["compute"][access] = compute_records(nodes, spec.compute)
             record["accesses_run"].append(access)
             save()
         record["status"] = "complete"

@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from harness.experiments.collaborate.spec import CollabSpecError
+from harness.errors import SpecError
+from harness.orchestration.node_processes import compute_plan
 from harness.orchestration.spec_resolver import check_rules
 from topo.links import BACKENDS
 
@@ -26,6 +28,7 @@ class FeaturesSpec:
     lan: str = "lan"
     models_dir: str = ""
     results_dir: str = "results"
+    compute: tuple[str, ...] = ()       # node compute budgets, KEY=VALUE (--node-profile, --edge-cpus, ...)
 
     def __post_init__(self):
         check_rules(self, [
@@ -41,6 +44,10 @@ class FeaturesSpec:
             ("max_train_images", self.max_train_images >= 0, "an integer >= 0 (0: all)"),
             ("link_backend", self.link_backend in BACKENDS, f"one of {', '.join(BACKENDS)}"),
         ], CollabSpecError)
+        try:
+            compute_plan(self.compute)  # an unknown node profile or a bad budget: one line
+        except SpecError as exc:
+            raise CollabSpecError(str(exc)) from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
