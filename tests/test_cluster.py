@@ -97,3 +97,39 @@ def test_clean_runs_the_cluster_cleanup_before_it_deletes_namespaces():
     source = inspect.getsource(cleanup.clean)
     assert "clean_dead_runs(dead)" in source
     assert source.index("clean_dead_runs(dead)") < source.index('"netns", "del"')  # a test server's processes first
+
+
+def test_a_network_folder_maps_to_its_run_folder():
+    from pathlib import Path
+
+    from topo.cluster.session import results_root
+
+    assert results_root(Path("/r/20260101T000000Z-compare/logs/lte")) == Path("/r/20260101T000000Z-compare")
+    assert results_root(Path("/tmp/ect-run-x")) == Path("/tmp/ect-run-x")
+
+
+def test_a_cluster_run_starts_on_this_machine_and_only_once():
+    from topo.cluster.session import active_cluster, using_cluster
+
+    with pytest.raises(ClusterError, match="first of --servers must be localhost"):
+        with using_cluster([Server("10.0.0.2", "10.0.0.2")], Placement()):
+            pass
+    with pytest.raises(ClusterError, match="active already"):
+        with using_cluster([Server(LOCAL, "127.0.0.1")], Placement()):
+            assert active_cluster() is not None
+            with using_cluster([Server(LOCAL, "127.0.0.1")], Placement()):
+                pass
+    assert active_cluster() is None
+
+
+def test_cli_compare_place_without_servers_is_one_line():
+    result = run_cli("compare", "--place", "cloud=server2", timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: --place needs --servers (the servers to place hosts on)"
+
+
+def test_cli_compare_with_an_unready_server_names_it_before_anything_is_built():
+    result = run_cli("compare", "--servers", "localhost,127.0.0.2", "--place", "cloud=server2", timeout=60)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: 1 problem(s) with --servers: 127.0.0.2: ssh to root@127.0.0.2"), line

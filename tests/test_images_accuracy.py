@@ -71,3 +71,31 @@ def test_as_is_runs_expect_one_request_per_repetition_not_per_size():
     assert expected_rows(record)[0] == 6  # a file per repetition, whatever --sizes says
     record["spec"] = {**spec, "images_dir": "/photos", "image_mode": "resize"}
     assert expected_rows(record)[0] == 12
+
+
+def test_load_and_compare_devices_get_the_folder(tmp_path):
+    from harness.experiments.compare.device_workload import compare_workload
+    from harness.experiments.compare.spec import ExperimentSpec
+    from harness.experiments.load.cells import Cell
+    from harness.experiments.load.spec import LoadSpec
+
+    labels = tmp_path / "l.csv"
+    spec = ExperimentSpec(images_dir=str(tmp_path), image_mode="as-is", labels_file=str(labels))
+    argv = compare_workload(spec, "edge").argv(1, tmp_path / "rows.csv")
+    assert argv[argv.index("--images") + 1] == str(tmp_path.resolve()) and "as-is" in argv
+    assert argv[argv.index("--labels") + 1] == str(labels.resolve())
+    load = LoadSpec(images_dir=str(tmp_path))
+    argv = Cell("lte", "cloud", 2, 0.0).workload(load).argv(2, tmp_path / "rows.csv")
+    assert "--images" in argv and argv[argv.index("--image-mode") + 1] == "resize" and "--labels" not in argv
+    assert "--images" not in compare_workload(ExperimentSpec(), "edge").argv(1, tmp_path / "rows.csv")
+
+
+def test_spec_refuses_a_bad_mode_and_labels_without_images():
+    from harness.errors import SpecError
+    from harness.experiments.compare.spec import ExperimentSpec
+    from harness.experiments.load.spec import LoadSpec
+
+    with pytest.raises(SpecError, match="--image-mode 'crop'"):
+        ExperimentSpec(images_dir="/x", image_mode="crop")
+    with pytest.raises(SpecError, match="needs --images DIR"):
+        LoadSpec(labels_file="l.csv")

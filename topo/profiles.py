@@ -49,15 +49,6 @@ class ProfileError(ValueError):
     """A profile file or value that cannot be used; the message names file and field."""
 
 
-def _frozen(key, value):
-    """A ``[radio]`` value made immutable (arrays become tuples); nested tables are refused."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(key, item) for item in value)
-    if isinstance(value, dict):
-        raise ValueError(f"{key!r} is a table; give the model's parameters as plain keys")
-    return value
-
-
 @dataclass(frozen=True)
 class DirectionSpec:
     """How one direction of a link treats packets. Units are in the field names."""
@@ -110,27 +101,12 @@ class DirectionSpec:
                 raise ProfileError(f"{name} must be >= 1 or unlimited, got {value}")
 
     def _check_radio(self) -> None:
-        pairs = self.radio_params
-        if isinstance(pairs, dict):
-            pairs = pairs.items()
+        from topo.emulator.radio import checked_radio_pairs  # here: the radio package imports no profiles
         try:
-            pairs = tuple(sorted((str(key), _frozen(key, value)) for key, value in pairs))
-        except (TypeError, ValueError) as err:
-            raise ProfileError(f"[radio] parameters must be (key, value) pairs of numbers, strings, booleans "
-                               f"or arrays of them: {err}") from None
-        object.__setattr__(self, "radio_params", pairs)
-        if self.radio_model is None:
-            if pairs:
-                raise ProfileError("radio parameters given without a radio model ([radio] model = ...)")
-            return
-        from topo.emulator.radio import RADIO_MODELS, parse_radio_params  # here: radio imports no profiles
-        try:
-            parse_radio_params(self.radio_model, pairs)
+            pairs = checked_radio_pairs(self.radio_model, self.radio_params, self.rate_bps, self.rate_trace)
         except ValueError as err:
             raise ProfileError(f"[radio] {err}") from None
-        if RADIO_MODELS[self.radio_model].needs_constant_rate and (self.rate_bps is None or self.rate_trace):
-            raise ProfileError(f"[radio] model {self.radio_model!r} needs a constant rate in each direction "
-                               f"(rate = \"8 Mbit/s\"), not a trace or unlimited")
+        object.__setattr__(self, "radio_params", pairs)
 
     @property
     def shaped(self) -> bool:
@@ -158,10 +134,6 @@ class DirectionSpec:
         if self.rate_trace is not None:
             return f"trace {Path(self.rate_trace).name} ({self.trace_mode})"
         return units.format_rate(self.rate_bps)
-
-    def describe_radio(self) -> str:
-        """'lte radio' or 'pipe' (reports)."""
-        return f"{self.radio_model} radio" if self.radio_model is not None else "pipe"
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

@@ -16,6 +16,7 @@ import json
 import os
 from array import array
 import resource
+import select
 import signal
 import time
 from pathlib import Path
@@ -105,9 +106,11 @@ class Recorders:
 
 class LinkEmulator:
     def __init__(self, config: EmulatorConfig, clock=time.monotonic, control_file: Path | None = None,
-                 ack_to: Path | None = None):
+                 ack_to: Path | None = None, select_fn=select.select):
+        """``clock`` and ``select_fn`` are injected: a test drives the loop on fake sockets and time."""
         self.config = config
         self.clock = clock
+        self.select_fn = select_fn
         self.stop_requested = False
         self.control_requested = False
         self.control_file, self.ack_to = control_file, ack_to  # see topo/emulator/control.py
@@ -180,7 +183,7 @@ class LinkEmulator:
         buffers = [buffer]
         clock = self.clock
         stamped = self.stamped
-        waiter = self.waiter = Waiter(clock, stamped=stamped)
+        waiter = self.waiter = Waiter(clock, self.select_fn, stamped=stamped)
         last_arrival = {"uplink": -1.0, "downlink": -1.0}
         due: list = []
         next_flush_s = self.start_s + SUMMARY_PERIOD_S

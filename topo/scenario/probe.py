@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import select
 import socket
 import struct
@@ -84,8 +85,9 @@ def icmp_all_pairs(pids: dict[str, int], addresses: dict[str, str], rounds: int 
     """Echo every ordered pair of ``pids`` (host -> a pid in its namespace) at ``addresses`` (host -> address)."""
     names = list(pids)
     socks = {name: icmp_socket_in(pid) for name, pid in pids.items()}
-    base_id = os.getpid() & 0xFF00
+    base_id = random.randrange(0, 0x10000)  # a fresh id per call: late replies of an earlier call do not count
     ident = {name: (base_id + i) & 0xFFFF for i, name in enumerate(names)}
+    address_of = {name: addresses[name] for name in names}
     by_fd = {s.fileno(): name for name, s in socks.items()}
     dst_of_seq = {j: name for j, name in enumerate(names)}
     sent_at: dict[tuple[str, str], float] = {}
@@ -108,7 +110,7 @@ def icmp_all_pairs(pids: dict[str, int], addresses: dict[str, str], rounds: int 
                     if parsed is None or parsed[1] != ident[src] or parsed[2] not in dst_of_seq:
                         continue
                     key = (src, dst_of_seq[parsed[2]])
-                    if key not in rtt and key in sent_at:
+                    if key not in rtt and key in sent_at and parsed[0] == address_of[key[1]]:
                         rtt[key] = (now - sent_at[key]) * 1000.0
     finally:
         for sock in socks.values():

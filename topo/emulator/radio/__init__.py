@@ -79,6 +79,34 @@ def peak_rate_bps(model: str, pairs, rate_bps: float) -> float:
     return entry.peak_rate(entry.params.from_mapping(dict(pairs)), rate_bps)
 
 
+def _frozen(key, value):
+    """A ``[radio]`` value made immutable (arrays become tuples); nested tables are refused."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(key, item) for item in value)
+    if isinstance(value, dict):
+        raise ValueError(f"parameter {key!r} is a table; give the model's parameters as plain keys")
+    return value
+
+
+def checked_radio_pairs(model: str | None, pairs, rate_bps, rate_trace) -> tuple:
+    """A DirectionSpec's radio fields checked: the sorted, immutable pairs; ValueError says what is wrong."""
+    if isinstance(pairs, dict):
+        pairs = pairs.items()
+    try:
+        pairs = tuple(sorted((str(key), _frozen(key, value)) for key, value in pairs))
+    except TypeError as err:
+        raise ValueError(f"parameters must be (key, value) pairs, got {pairs!r} ({err})") from None
+    if model is None:
+        if pairs:
+            raise ValueError("parameters given without a radio model (model = ...)")
+        return pairs
+    parse_radio_params(model, pairs)
+    if _model(model).needs_constant_rate and (rate_bps is None or rate_trace):
+        raise ValueError(f"model {model!r} needs a constant rate in each direction (rate = \"8 Mbit/s\"), "
+                         "not a trace or unlimited")
+    return pairs
+
+
 def build_radio_service(spec, side: str, start_s: float, shared: dict, on_drop=None):
     """The rate service for ``spec.radio_model`` in direction ``side`` (see the module doc)."""
     if side not in SIDES:
