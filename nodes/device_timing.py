@@ -7,9 +7,8 @@ the link emulators. Three things kept its requests from leaving on time (schedul
 - the CPU scheduler: a device that wakes for its next request waits behind a busy server until the next
   tick (4 ms at HZ=250) or longer. ``request_realtime(priority)`` asks for SCHED_FIFO at a priority below
   the emulators' (they must preempt the devices), so a device's wakeup preempts the servers at once. It is
-  asked only once the device is set up (imports, images), and the harness asks for it only for schedules
-  that bound the device's CPU (open loop, or a think time), never for a closed loop without think time,
-  which would take the servers' CPU;
+  asked only once the device is set up (imports, images); a device's CPU stays bounded by its schedule (open
+  loop) or its replies (closed loop, one request at a time), and it reports what it used (``cpu S``);
 - start-up: N Python processes importing and making images overlapped the other devices' schedules. With
   ``--start-line`` a device says ``ready`` on stdout once it is set up and waits for ``start NS`` on stdin
   (``time.monotonic_ns()`` in every namespace of the host): every device starts its schedule at the same

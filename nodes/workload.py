@@ -19,6 +19,7 @@ Keeping time on a loaded machine (``nodes.device_timing``): set-up (imports, ima
 collection and ``gc.freeze()``; ``--realtime-priority P`` asks for SCHED_FIFO at P for the schedule (a
 ``scheduling ...`` stdout line says what it got); ``--start-line`` says ``ready`` and starts the schedule
 at the ``start NS`` (monotonic ns) line read from stdin, so many devices start together once all are set up.
+A ``cpu S`` line at the end: the CPU seconds the schedule itself used (set-up excluded).
 
 SIGINT (a terminal's Ctrl-C reaches the whole process group) or SIGTERM stops it at once:
 no new request, the ones in flight are cancelled and give no row, every finished row is
@@ -55,8 +56,12 @@ FAILURE_GRACE_S = 0.5  # a failed request is recorded only if no stop signal fol
 
 
 def _progress(done: int, total: int) -> None:
+    _progress_line(f"progress {done} {total}")
+
+
+def _progress_line(line: str) -> None:
     try:
-        print(f"progress {done} {total}", flush=True)
+        print(line, flush=True)
     except (BrokenPipeError, ValueError):  # nobody reads the progress any more (the harness went): rows still count
         pass
 
@@ -288,8 +293,11 @@ def main(argv=None) -> int:
         settle_memory()
         print(describe(request_realtime(args.realtime_priority)), flush=True)
         start_ns = wait_for_start() if args.start_line else None
+        cpu_before_s = time.process_time()
         with asyncio.Runner(loop_factory=precise_loop) as runner:
-            return runner.run(run(args, images, offsets_ns, start_ns))
+            code = runner.run(run(args, images, offsets_ns, start_ns))
+        _progress_line(f"cpu {time.process_time() - cpu_before_s:.3f}")  # the schedule's CPU, for the harness
+        return code
     except NoStartLine as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -59,21 +59,31 @@ def test_devices_start_together_once_all_are_ready_and_say_what_they_got(cloud, 
         assert len(mine) == len(offsets) and all(r["status"] == "200" and r["device"] == f"ue{index}" for r in mine)
         starts |= set((scheduled - offsets).tolist())  # every device's schedule counts from the same instant
         assert all(int(r["send_start_ns"]) > started_ns[0] for r in mine)  # nothing before the shared start
-    assert len(starts) == 1 and starts.pop() > started_ns[0]
+    (start,) = starts
     record = read_start_record(tmp_path, "cloud")
+    assert start > started_ns[0] and record["start_ns"] == start
+    assert record["devices_cpu_reported"] == 3 and 0 < record["devices_cpu_s"] < 3  # the schedules' own CPU
     assert record["ready"] == 3 and record["realtime_priority_requested"] == 5 and record["setup_s"] > 0
     expected = "SCHED_FIFO 5" if os.geteuid() == 0 else "SCHED_OTHER"
     assert set(record["scheduling"]) == {"ue1", "ue2", "ue3"}
     assert all(got.startswith(expected) for got in record["scheduling"].values()), record
 
 
-def test_a_closed_loop_without_think_time_is_not_real_time(cloud, tmp_path):
+def test_a_closed_loop_starts_together_in_real_time_and_keep_time_off_is_as_before(cloud, tmp_path):
     workload = Workload(url=cloud.url, model="cloudcnn", sizes=("8K",), tag="t", devices=2, repetitions=2)
-    assert workload.realtime_priority == 0 and "--start-line" in workload.argv(1, tmp_path / "x.csv")
+    assert workload.realtime_priority == 5 and "--start-line" in workload.argv(1, tmp_path / "x.csv")
     run_workloads(LoopbackNet(), workload, tmp_path, "cloud", "test")
     record = read_start_record(tmp_path, "cloud")
-    assert all(got.startswith("SCHED_OTHER") for got in record["scheduling"].values()), record
+    expected = "SCHED_FIFO 5" if os.geteuid() == 0 else "SCHED_OTHER"
+    assert all(got.startswith(expected) for got in record["scheduling"].values()), record
     assert all(len(rows(rows_file(tmp_path, "cloud", i, 2))) == 2 for i in (1, 2))
+    firsts = [min(int(r["scheduled_ns"]) for r in rows(rows_file(tmp_path, "cloud", i, 2))) for i in (1, 2)]
+    assert firsts == [record["start_ns"]] * 2  # a closed loop's first request is due at the shared start
+    old = Workload(url=cloud.url, model="cloudcnn", sizes=("8K",), tag="t", devices=2, keep_time=False)
+    assert old.realtime_priority == 0 and "--start-line" not in old.argv(1, tmp_path / "x.csv")
+    run_workloads(LoopbackNet(), old, tmp_path / "old", "cloud", "test")
+    assert all(got.startswith("SCHED_OTHER") for got in read_start_record(tmp_path / "old", "cloud")["scheduling"]
+               .values())
 
 
 def test_a_device_that_fails_before_it_is_ready_does_not_hold_the_others(cloud, tmp_path):

@@ -146,13 +146,15 @@ def test_each_cell_is_valid_or_names_the_constraint_it_failed(tmp_path):
     record = json.loads((run_dir / "experiment.json").read_text())
     record["host_monitor_start_s"] = 0.0
     record["cells"][3]["requests_expected"] = 25  # d2/cloud: an open loop with 5 rows missing
+    record["cells"][2]["schedule_start_ns"] = 47 * S  # d2/edge: its devices' set-up (40..47 s) is not measured
     (run_dir / "experiment.json").write_text(json.dumps(record))
     with open(run_dir / "requests.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
         row["schedule_lateness_ms"] = "30" if row["level"] == "d4" and row["placement"] == "edge" else "0.4"
     _write_csv(run_dir / "requests.csv", LOAD_REQUEST_FIELDS, rows)
-    busy = [(t * 0.25, 99.0 if 20 <= t * 0.25 <= 27 else 40.0) for t in range(0, 481)]  # d1/cloud's 20..30 s: 7 s
+    busy = [(t * 0.25, 99.0 if 20 <= t * 0.25 <= 27 or 40 <= t * 0.25 <= 47 else 40.0)  # d1/cloud's 20..30 s: 7 s
+            for t in range(0, 481)]
     _write_csv(run_dir / "host-cpu.csv", ["t_s", "core", "busy_pct"],
                [{"t_s": t, "core": "all", "busy_pct": b} for t, b in busy])
     (run_dir / "logs" / "lte").mkdir()
@@ -163,6 +165,7 @@ def test_each_cell_is_valid_or_names_the_constraint_it_failed(tmp_path):
         load = {(r["level"], r["placement"]): r for r in csv.DictReader(f)}
     assert load[("d1", "edge")]["validity"] == "VALID" and load[("d1", "edge")]["validity_failed"] == ""
     assert load[("d1", "cloud")]["validity_failed"] == "2. host CPU > 95% for 7.0 s"
+    assert load[("d2", "edge")]["validity"] == "VALID" and float(load[("d2", "edge")]["host_cpu_saturated_s"]) == 0
     assert load[("d2", "cloud")]["validity_failed"] == ("4. 5 rows lost of 25 expected "
                                                         "(experiment.json requests_expected)")
     assert load[("d4", "edge")]["validity_failed"].startswith("3. client schedule lateness p99 30.0 ms > 10 ms")

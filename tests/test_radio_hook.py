@@ -165,3 +165,16 @@ def test_the_floor_takes_a_radio_link_at_its_peak_rate():
     path, _ = path_of("edge", "lte", profiles)
     assert path.up_bps == pytest.approx(8e6 / 0.9) and path.down_bps == pytest.approx(10.88e6 / 0.9)
     assert path.up_delay_ms == lte.up.delay_ms + lan.up.delay_ms
+
+
+def test_the_emulator_process_gives_both_directions_one_shared_dict():
+    from topo.emulator.io_loop import LinkEmulator
+
+    lte = load_profile("lte")
+    emulator = LinkEmulator(EmulatorConfig("access", "a-eth0", "a-eth1", lte.up, lte.down), clock=lambda: 5.0)
+    try:
+        up, down = emulator.shapers["uplink"].service, emulator.shapers["downlink"].service
+        assert (up.side, down.side) == ("uplink", "downlink")
+        assert up.rrc is down.rrc is emulator.radio_shared["lte_rrc"]  # uplink data wakes the device for both
+    finally:
+        emulator.close()

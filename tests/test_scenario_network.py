@@ -25,7 +25,9 @@ def test_three_cells_all_pairs_reachable_and_torn_down(clean_machine):
             pids = {name: net.host(name).pid for name in (src, dst)}
             rtt = icmp_all_pairs(pids, spec.hosts, rounds=1)[0].rtt_ms
             expected = spec.expected_rtt_ms(src, dst)
-            assert rtt is not None and expected - 0.5 <= rtt <= expected * 1.3 + 5.0, (src, dst, rtt, expected)
+            # at least the profiles' delays (the path crosses the right links); the LTE radio model (DRX,
+            # scheduling grants) adds tens of ms on top, so no tight upper bound here
+            assert rtt is not None and expected - 0.5 <= rtt <= expected + 150.0, (src, dst, rtt, expected)
     assert net.timings_s["stop_s"] < 10
 
 

@@ -98,3 +98,47 @@ def test_report_opens_with_the_verdict_and_records_it(tmp_path):
     assert any(m.startswith("validity: INVALID: 1. emulator p99 lateness 2.50 ms") for m in messages)
     assert json.loads((run / "experiment.json").read_text())["validity"]["verdict"] == "INVALID"
     assert json.loads((run / "validity.json").read_text())["constraints"][0]["outcome"] == FAILED
+
+
+def write_summary(path, seconds):
+    """An emulator summary: (lateness_p99_us, steal_ms, gc_ms, wake_delay_max_us, send_max_us) per second."""
+    from topo.emulator.recorders import SUMMARY_COLUMNS
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, SUMMARY_COLUMNS, restval="")
+        writer.writeheader()
+        for second, (p99_us, steal, gc_ms, wake_us, send_us) in enumerate(seconds):
+            for side in ("uplink", "downlink"):
+                writer.writerow({"second": second, "direction": side, "lateness_p99_us": p99_us, "cpu_fraction": 0.3,
+                                 "steal_ms": steal, "gc_ms": gc_ms, "wake_delay_max_us": wake_us,
+                                 "send_max_us": send_us})
+
+
+@pytest.mark.parametrize("seconds, words", [
+    ([(4000, 150, 0, 5000, 100)] * 3 + [(300, 0, 0, 200, 100)] * 5,
+     "cause: the host (vCPU steal), not the emulator - in its 3 late seconds host vCPU steal 150 ms/s (other seconds 0)"),
+    ([(4000, 0, 7, 7500, 100)] + [(300, 0, 0, 200, 100)] * 5, "cause: the emulator's garbage collector"),
+    ([(4000, 0, 0, 3500, 100)] + [(300, 0, 0, 200, 100)] * 5, "cause: the emulator not running when due"),
+    ([(4000, 0, 0, 300, 2500)] + [(300, 0, 0, 200, 100)] * 5, "cause: the receivers' kernel work inside"),
+    ([(4000, 0, 0, 300, 100)] + [(300, 0, 0, 200, 100)] * 5, "cause: the emulator's own processing"),
+])
+def test_a_lateness_failure_names_its_cause(tmp_path, seconds, words):
+    logs = tmp_path / "logs" / "lte"
+    logs.mkdir(parents=True)
+    (logs / "access-counters.json").write_text(json.dumps(
+        {"uplink": {"lateness": {"p99_ms": 4.0}}, "downlink": {"lateness": {"p99_ms": 0.1}}}))
+    write_summary(logs / "access-summary.csv", seconds)
+    validity = evaluate(tmp_path, {"experiment": "replay"}, [])
+    assert validity.verdict == "INVALID"  # naming the cause never makes a late link valid
+    detail = validity.constraints[0].detail
+    assert detail.startswith("emulator p99 lateness 4.00 ms > 1 ms on lte/access/uplink; ") and words in detail
+
+
+def test_an_older_emulator_falls_back_to_the_run_s_host_steal(tmp_path):
+    make_run(tmp_path, p99_ms=4.1)
+    with open(tmp_path / "host-cpu.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["t_s", "core", "busy_pct", "steal_pct"])
+        for core in ("all", "cpu0", "cpu1"):
+            writer.writerow(["0.25", core, 50, 6.0])
+    detail = evaluate(tmp_path, {"experiment": "replay"}, []).constraints[0].detail
+    assert "not recorded" in detail and "host vCPU steal over the run 120 ms/s (host-cpu.csv)" in detail

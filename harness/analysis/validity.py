@@ -3,8 +3,13 @@
 Reads only the run folder. Each numbered constraint is met, failed, or not checked (with the
 reason); the run is INVALID when any is failed, and the verdict names each failure:
 
-1. Emulator lateness: every userspace emulator's p99 lateness (actual minus scheduled send,
-   ``logs/<access>/<link>-counters.json``) <= ``emulator_lateness_p99_ms`` per direction.
+1. Emulator lateness: every userspace emulator's p99 lateness (the frame handed to the kernel
+   minus its scheduled release, ``logs/<access>/<link>-counters.json``) <= ``emulator_lateness_p99_ms``
+   per direction. A failure names where the lateness came from, from that link's per-second
+   summary (``<link>-summary.csv``): in the seconds whose p99 was above the limit, the host's vCPU
+   steal (ms/s; the hypervisor ran no guest process then), the emulator's garbage-collector time,
+   its worst wake-up delay and longest send; without those columns (an older emulator), the run's
+   mean host steal from host-cpu.csv. The run stays INVALID either way: the link was late.
 2. Host CPU: the whole machine (all cores together, host-cpu.csv's ``all`` rows) is not busier
    than ``host_cpu_busy_pct`` for longer than ``host_cpu_saturated_max_s`` at a stretch. All
    cores, not any one: one busy core is the scheduler's to balance, and a single-threaded
@@ -95,15 +100,86 @@ def emulator_lateness(run_dir: Path, limits: ValidityLimits) -> Constraint:
             p99 = ((counters.get(side) or {}).get("lateness") or {}).get("p99_ms")
             if isinstance(p99, (int, float)):
                 link = path.name[: -len("-counters.json")]
-                worst.append((p99, f"{path.parent.name}/{link}/{side}"))
+                worst.append((p99, f"{path.parent.name}/{link}/{side}", path, side))
     if not worst:
         return Constraint(1, name, NOT_CHECKED, "no emulator lateness recorded (kernel backend, unshaped links, "
                                                  "or an emulator older than issue 13)")
-    p99, where = max(worst)
+    p99, where, path, side = max(worst)
     if p99 > limits.emulator_lateness_p99_ms:
+        cause = lateness_cause(path.with_name(path.name.replace("-counters.json", "-summary.csv")), side,
+                               limits.emulator_lateness_p99_ms, run_dir)
         return Constraint(1, name, FAILED, f"emulator p99 lateness {p99:.2f} ms > {limits.emulator_lateness_p99_ms:g} ms"
-                                            f" on {where}")
+                                            f" on {where}; {cause}")
     return Constraint(1, name, MET, f"worst {p99:.3f} ms on {where}, {len(worst)} directions")
+
+
+STEAL_CAUSE_MS_PER_S = 20.0   # steal (summed over vCPUs) above which the host is named as the cause
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _mean(values: list) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def host_steal_ms_per_s(run_dir: Path) -> float | None:
+    """The run's mean vCPU steal from host-cpu.csv, in ms per second summed over the CPUs."""
+    try:
+        with open(Path(run_dir) / "host-cpu.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error):
+        return None
+    steal = [v for v in (_float(r.get("steal_pct")) for r in rows if r.get("core") == "all") if v is not None]
+    cpus = len({r.get("core") for r in rows if r.get("core") not in (None, "all")})
+    return _mean(steal) / 100 * max(cpus, 1) * 1000 if steal else None
+
+
+def lateness_cause(summary_path: Path, side: str, limit_ms: float, run_dir: Path) -> str:
+    """Where a link direction's lateness came from, in words (see the module's constraint 1)."""
+    try:
+        with open(summary_path, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("direction") == side]
+    except (OSError, csv.Error):
+        rows = []
+    if not rows or "steal_ms" not in rows[0]:
+        steal = host_steal_ms_per_s(run_dir)
+        return ("where it came from was not recorded (an emulator older than its per-second sources)" +
+                (f"; host vCPU steal over the run {steal:.0f} ms/s (host-cpu.csv)" if steal is not None else ""))
+    late, other = [], []
+    for row in rows:
+        p99_us = _float(row.get("lateness_p99_us"))
+        if p99_us is not None:
+            (late if p99_us > limit_ms * 1000 else other).append(row)
+    if not late:
+        return "no single second had a p99 above the limit (the lateness is spread over the run)"
+
+    def column(group, name):
+        return [v for v in (_float(r.get(name)) for r in group) if v is not None]
+    steal_late, steal_other = _mean(column(late, "steal_ms")), _mean(column(other, "steal_ms"))
+    gc_ms = _mean(column(late, "gc_ms"))
+    wake_ms = max(column(late, "wake_delay_max_us"), default=0.0) / 1000
+    send_ms = max(column(late, "send_max_us"), default=0.0) / 1000
+    cpu = _mean(column(late, "cpu_fraction"))
+    if steal_late >= STEAL_CAUSE_MS_PER_S and steal_late > 2 * steal_other:
+        cause = "the host (vCPU steal), not the emulator"
+    elif gc_ms >= limit_ms:
+        cause = "the emulator's garbage collector"
+    elif wake_ms >= limit_ms:
+        cause = "the emulator not running when due (other kernel work, or steal below /proc/stat's 10 ms ticks)"
+    elif send_ms >= limit_ms:
+        cause = "the receivers' kernel work inside the emulator's send calls"
+    elif cpu >= 0.9:
+        cause = "the emulator itself (CPU-bound)"
+    else:
+        cause = "the emulator's own processing"
+    return (f"cause: {cause} - in its {len(late)} late seconds host vCPU steal {steal_late:.0f} ms/s (other seconds "
+            f"{steal_other:.0f}), GC {gc_ms:.1f} ms/s, wake-up delay up to {wake_ms:.1f} ms, longest send "
+            f"{send_ms:.1f} ms, emulator CPU {cpu:.2f} core")
 
 
 def _longest_stretch_s(samples: list[tuple[float, float]], limit_pct: float) -> float:

@@ -227,8 +227,9 @@ class LinkEmulator:
                     previous_s = arrival_s
                     frame = bytes(view[:size])
                     ip_bytes = size - ETHERNET_HEADER_BYTES if size > ETHERNET_HEADER_BYTES else 1
-                    offered(address_key(frame), ip_bytes)
-                    accept(Packet(arrival_s, ip_bytes, frame), arrival_s)
+                    key = address_key(frame)
+                    offered(key, ip_bytes)
+                    accept(Packet(arrival_s, ip_bytes, frame, key), arrival_s)
                 last_arrival[side] = previous_s
             now_s = clock()
             for _rx, _ignores, shaper, tx, side, bins, lateness in routes:
@@ -249,7 +250,7 @@ class LinkEmulator:
                         if done_s - handed_s > send_max_s:
                             send_max_s = done_s - handed_s
                         handed_s = done_s
-                        sent(address_key(frame), packet.size_bytes)
+                        sent(packet.key, packet.size_bytes)
                     due.clear()
             if now_s >= next_flush_s:
                 self._close_interval(now_s, late, send_max_s)

@@ -134,7 +134,7 @@ class ScenarioNetworkSpec:
                 if plan.kind == "bs":
                     intf = next(i for i in node.intfList() if i.IP() == plan.address)
                     commands += [f"sysctl -qw net.ipv4.conf.{intf.name}.proxy_arp=1 "
-                                 f"net.ipv4.conf.{intf.name}.rp_filter=0"]
+                                 f"net.ipv4.conf.{intf.name}.rp_filter=0 net.ipv4.neigh.{intf.name}.proxy_delay=0"]
             if commands:
                 out = node.cmd("; ".join(f"{c} || echo 'FAILED: {c}'" for c in commands))
                 if "FAILED" in out:

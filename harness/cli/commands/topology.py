@@ -12,6 +12,7 @@ from harness.errors import HarnessError
 from harness.orchestration.reachability import ping_all_pairs
 from topo.network import require_root, running_network
 from topo.profiles import DirectionSpec
+from topo.scenario.mobility import Mobility, MoveSchedule
 from topo.scenario.probe import network_all_pairs
 
 DETAILED_CHECK_MAX_HOSTS = 8  # above this, --check uses the one-process ICMP probe and lists only failures
@@ -104,9 +105,22 @@ def _quick_check(net) -> int:
     return len(failed)
 
 
+def _start_moves(net, moves):
+    if not moves:
+        return None
+
+    def show(h):
+        print(f"handover {h.device}: {h.from_cell} -> {h.to_cell}, address {h.address_before} -> {h.address_after} "
+              f"({h.address_mode}), interrupted {(h.end_ns - h.start_ns) / 1e6:.1f} ms", flush=True)
+    schedule = MoveSchedule(Mobility(net), moves, on_handover=show)
+    schedule.start()
+    return schedule
+
+
 def run(args) -> int:
     require_root("topology")
     spec = scenario_options.scenario_spec(args) if args.scenario else network_options.network_spec(args)
+    moves = scenario_options.scenario_moves(args, spec if args.scenario else None)
     if args.packet_log and not args.log_dir:
         raise HarnessError("--packet-log needs --log-dir DIR")
     if args.log_dir:
@@ -120,10 +134,20 @@ def run(args) -> int:
         failed = 0
         if args.check:
             failed = _detailed_check(net) if len(spec.hosts) <= DETAILED_CHECK_MAX_HOSTS else _quick_check(net)
-        if args.cli:
-            net.cli()
-        elif args.hold:
-            print("network is up; Ctrl-C to stop", flush=True)
-            signal.pause()
+        schedule = _start_moves(net, moves)
+        try:
+            if args.cli:
+                net.cli()
+            elif args.hold:
+                print("network is up; Ctrl-C to stop", flush=True)
+                signal.pause()
+            elif moves:  # no --hold: stay up until the last move is done
+                schedule.wait_done(moves[-1].at_s + 30.0)
+        finally:
+            if schedule is not None:
+                schedule.stop()
+                failed += len(schedule.errors)
+                for error in schedule.errors:
+                    print(f"move failed: {error}", file=sys.stderr)
     print(f"torn down in {net.timings_s['stop_s']:.2f} s", file=sys.stderr)
     return 1 if failed else 0

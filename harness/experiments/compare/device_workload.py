@@ -3,9 +3,9 @@ with its own seed and rows file, their progress summed; Ctrl-C stops them all to
 
 The devices start their schedules together: each says ``ready`` once set up (imports, images), and when all
 have, every one gets the same ``start NS`` line (``START_DELAY_S`` ahead), so no device's start-up overlaps
-another's schedule. A schedule that bounds the device's CPU (open loop, or a think time) runs at SCHED_FIFO
-``DEVICE_FIFO_PRIORITY`` (below the emulators'): a device wakes on time although the servers share its cores
-(``nodes.device_timing``). What each device got, and how long the start-up took, is ``start-<placement>.json``
+another's schedule. Every schedule runs at SCHED_FIFO ``DEVICE_FIFO_PRIORITY`` (below the emulators'): a device
+wakes on time although the servers share its cores (``nodes.device_timing``); a device's own CPU is bounded by its
+schedule (open loop) or by its replies (closed loop: one request at a time), and it reports it. What each device got, and how long the start-up took, is ``start-<placement>.json``
 beside the rows."""
 from __future__ import annotations
 
@@ -57,9 +57,8 @@ class Workload:
 
     @property
     def realtime_priority(self) -> int:
-        """SCHED_FIFO priority of the devices' schedules: only where the schedule bounds their CPU (0: none)."""
-        bounded = self.rate_hz or self.arrivals_file or self.think_ms
-        return DEVICE_FIFO_PRIORITY if self.keep_time and bounded else 0
+        """SCHED_FIFO priority of the devices' schedules (0: none, ``keep_time`` off)."""
+        return DEVICE_FIFO_PRIORITY if self.keep_time else 0
 
     def device_tag(self, index: int) -> str:
         return self.tag if self.devices == 1 else f"{self.tag}-{ue_name(index)}"
@@ -148,8 +147,9 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
     launched_ns = time.monotonic_ns()
     record = {"devices": workload.devices, "realtime_priority_requested": workload.realtime_priority}
 
-    def started(ready: list[bool], scheduling: list[str]) -> None:
+    def started(ready: list[bool], scheduling: list[str], start_ns: int) -> None:
         record.update(setup_s=round((time.monotonic_ns() - launched_ns) / 1e9, 3), start_delay_s=START_DELAY_S,
+                      start_ns=start_ns,
                       ready=sum(ready), scheduling={ue_name(i): s for i, s in enumerate(scheduling, 1)})
         start_record_file(folder, placement).write_text(json.dumps(record, indent=1) + "\n")
         on_start()
@@ -160,8 +160,13 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
                 procs.append(net.popen(ue_name(index), workload.argv(index, out), "device", stdout=subprocess.PIPE,
                                        stdin=subprocess.PIPE, stderr=err, cwd=REPO_ROOT))
         if not workload.keep_time:  # no shared start: each device started its schedule on its own
-            started([False] * len(procs), [""] * len(procs))
-        _follow(procs, on_progress, started if workload.keep_time else lambda ready, scheduling: None)
+            started([False] * len(procs), [""] * len(procs), time.monotonic_ns())
+        cpu_s = _follow(procs, on_progress,
+                        started if workload.keep_time else lambda ready, scheduling, start_ns: None)
+        said = [s for s in cpu_s if s is not None]
+        record.update(devices_cpu_s=round(sum(said), 3) if said else None, devices_cpu_reported=len(said),
+                      ended_ns=time.monotonic_ns())
+        start_record_file(folder, placement).write_text(json.dumps(record, indent=1) + "\n")
         failed = [(i, p) for i, p in enumerate(procs, 1) if p.wait() != 0]
         if failed:
             index, proc = failed[0]
@@ -180,6 +185,13 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
     return outs
 
 
+def _seconds(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _close(stream) -> None:
     try:
         stream.close()
@@ -187,8 +199,9 @@ def _close(stream) -> None:
         pass
 
 
-def _send_start(procs: list[subprocess.Popen], ready: list[bool]) -> None:
-    """The same start line to every ready device (one that exited before it was ready gets none)."""
+def _send_start(procs: list[subprocess.Popen], ready: list[bool]) -> int:
+    """The same start line to every ready device (one that exited before it was ready gets none); returns the
+    start (monotonic ns)."""
     line = start_line(START_DELAY_S)
     for proc, is_ready in zip(procs, ready):
         if is_ready:
@@ -198,15 +211,19 @@ def _send_start(procs: list[subprocess.Popen], ready: list[bool]) -> None:
             except OSError:  # it exited meanwhile: its exit code tells
                 pass
         _close(proc.stdin)
+    return int(line.split()[1])
 
 
 def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None],
-            on_started: Callable[[list[bool], list[str]], None] = lambda ready, scheduling: None) -> None:
+            on_started: Callable[[list[bool], list[str], int], None] = lambda ready, scheduling, start_ns: None) \
+        -> list[float | None]:
     """Read every device's lines until all have closed their output: ``scheduling ...`` (what it got),
-    ``ready`` (set up; once every device is ready or gone, all get the start line) and ``progress DONE TOTAL``."""
+    ``ready`` (set up; once every device is ready or gone, all get the start line), ``progress DONE TOTAL`` and
+    ``cpu S`` (its schedule's CPU seconds, at its end). Returns each device's CPU seconds (None: not said)."""
     done = [0] * len(procs)
     partial = [b""] * len(procs)
     ready, gone, scheduling = [False] * len(procs), [False] * len(procs), [""] * len(procs)
+    cpu_s: list[float | None] = [None] * len(procs)
     sent = False
     with selectors.DefaultSelector() as selector:
         for index, proc in enumerate(procs):
@@ -230,8 +247,10 @@ def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None],
                             ready[index] = True
                         elif (got := parse_scheduling(text)) is not None:
                             scheduling[index] = got
+                        elif len(parts) == 2 and parts[0] == "cpu":
+                            cpu_s[index] = _seconds(parts[1])
                     on_progress(sum(done))
                 if not sent and all(r or g for r, g in zip(ready, gone)):
                     sent = True
-                    _send_start(procs, ready)
-                    on_started(ready, scheduling)
+                    on_started(ready, scheduling, _send_start(procs, ready))
+    return cpu_s

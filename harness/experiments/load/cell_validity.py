@@ -2,7 +2,8 @@
 
 - 1. emulator p99 lateness: the worst of the access's emulators (their counters cover the whole access, not one
   cell: every cell of an access shares that outcome, and the detail says so);
-- 2. host CPU: the cell's own longest stretch above the limit (host_load's ``host_cpu_saturated_s``);
+- 2. host CPU: the cell's own longest stretch above the limit (host_load's ``host_cpu_saturated_s``), from the
+  devices' shared start to the cell's end: their set-up before it (processes, images) measures nothing;
 - 3. client schedule lateness p99 over the cell's rows;
 - 4. rows lost: the cell's ``requests_expected`` (open loop) against its rows; a closed loop is not checked.
 """

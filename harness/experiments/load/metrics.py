@@ -9,7 +9,8 @@ Per cell (access x load level x placement), from requests.csv and experiment.jso
   devices x rate); ``achieved_rps``: ok replies completed in the window per second;
 - response p50 / p90 / p99 and server queueing (arrival to preprocess start) median / p90 of the ok
   requests sent in the window; how late the devices left against their schedule (p99);
-- server CPU: the answering server's cores used on average over the cell and that over its quota.
+- server CPU: the answering server's cores used on average over the cell and that over its quota; the devices'
+  own CPU (their schedules' CPU seconds, as each reports at its end) in cores over the cell.
 
 The crossover (per access and rate): the lowest load at which the cloud's median response is below the edge's.
 """
@@ -27,7 +28,7 @@ LOAD_FIELDS = ["access", "level", "placement", "devices", "rate_hz", "load", "lo
                "response_ms_p50", "response_ms_p90", "response_ms_p99", "queue_ms_median", "queue_ms_p90",
                "schedule_lateness_ms_p99", "server", "server_cpu_cores", "server_cpu_utilisation", "server_cpu_of",
                "other_server_cpu_cores", "host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "host_cpu_saturated_s",
-               "emulators_cpu_cores", "validity", "validity_failed"]
+               "emulators_cpu_cores", "devices_cpu_cores", "validity", "validity_failed"]
 MIN_WINDOW_S = 1.0
 
 
@@ -92,6 +93,8 @@ def cell_metrics(cell: dict, rows: list[dict]) -> dict:
         "schedule_lateness_ms_p99": _pct(lateness, 99), "server": server,
         "server_cpu_cores": mine.get("cores"), "server_cpu_utilisation": mine.get("utilisation"),
         "server_cpu_of": mine.get("of"), "other_server_cpu_cores": other.get("cores"),
+        "devices_cpu_cores": (cell["devices_cpu_s"] / cell["wall_s"]
+                              if isinstance(cell.get("devices_cpu_s"), (int, float)) and cell.get("wall_s") else None),
     }
 
 

@@ -113,7 +113,7 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
             "cell (the host monitor's samples), emulators = the link emulators' cores.", ""]
     out.append(table(["access", "placement", "devices", "rate Hz", "status", "ok/requests", "window s", "offered",
                       "achieved", "p50", "p90", "p99", "queue median (p90)", "lateness p99", "server CPU cores (util)",
-                      "host CPU % mean/max", "emulators cores", "validity"],
+                      "host CPU % mean/max", "emulators cores", "devices cores", "validity"],
                      [[r["access"], r["placement"], r["devices"], fmt(r["rate_hz"], empty="-"), r["status"],
                        f"{r['ok']}/{r['requests']}", fmt(r["window_s"], 1),
                        fmt(r["nominal_offered_rps"] or r["offered_rps"], 2), fmt(r["achieved_rps"], 2),
@@ -122,7 +122,8 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
                        fmt(r["schedule_lateness_ms_p99"], empty="-"),
                        f"{fmt(r['server_cpu_cores'], 2)} ({fmt(_pct(r['server_cpu_utilisation']), 0, '-')}%)",
                        f"{fmt(r.get('host_cpu_busy_pct_mean'), 0, '-')}/{fmt(r.get('host_cpu_busy_pct_max'), 0, '-')}",
-                       fmt(r.get("emulators_cpu_cores"), 2, "-"), r.get("validity", "")]
+                       fmt(r.get("emulators_cpu_cores"), 2, "-"), fmt(r.get("devices_cpu_cores"), 2, "-"),
+                       r.get("validity", "")]
                       for r in rows]))
     invalid = [r for r in rows if r.get("validity_failed")]
     if invalid:

@@ -150,7 +150,8 @@ def _run_cell(run: Run, net, cell: Cell, nodes: dict, log_dir: Path, bar: tqdm) 
         for got in start.get("scheduling", {}).values():
             scheduling[got or "not reported"] = scheduling.get(got or "not reported", 0) + 1
         record.update(ended_ns=time.monotonic_ns(), wall_s=round(cpu.wall_s, 3), server_cpu=cpu.record(),
-                      setup_s=start.get("setup_s"), device_scheduling=scheduling)
+                      setup_s=start.get("setup_s"), schedule_start_ns=start.get("start_ns"),
+                      device_scheduling=scheduling, devices_cpu_s=start.get("devices_cpu_s"))
         run.save()
     bar.update(1)
 

@@ -140,7 +140,7 @@ class WifiMedium:
         """The next TXOP's queue and start time if it starts by ``now_s``, else (None, its start or inf).
 
         The turn order only moves when a TXOP really starts."""
-        _none, start_s = self._pick_time()
+        start_s = self._next_start_s()
         if start_s > now_s:
             return None, start_s
         for _ in range(len(self._contenders)):
@@ -233,10 +233,10 @@ class WifiMedium:
         """Valid after ``advance``: the end of the PPDU on air, or inf when nothing waits."""
         if self._txop is not None:
             return self._txop.deliver_s
-        _queue, start_s = self._pick_time()
-        return start_s
+        return self._next_start_s()
 
-    def _pick_time(self):
+    def _next_start_s(self) -> float:
+        """When the next TXOP can start: the medium free and a frame waiting (inf: none waits)."""
         earliest = INF
         for queues in self._queues.values():
             for queue in queues.values():
@@ -244,8 +244,8 @@ class WifiMedium:
                 if head < earliest:
                     earliest = head
         if earliest == INF:
-            return None, INF
-        return None, self._free_s if self._free_s > earliest else earliest
+            return INF
+        return self._free_s if self._free_s > earliest else earliest
 
     def airtime_fraction(self, elapsed_s: float) -> float:
         return self.stats["busy_us"] * 1e-6 / elapsed_s if elapsed_s > 0 else 0.0

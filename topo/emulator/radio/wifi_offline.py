@@ -6,7 +6,8 @@ with any mix of:
 * a saturating TCP-like download and/or upload per station: the sender keeps ``window``
   full-size segments in flight (ACK clocked: one new segment per segment acknowledged), the
   receiver answers every ``segments_per_ack`` segments with a 52-byte ACK in the other
-  direction, which takes its own airtime;
+  direction, which takes its own airtime; ``segments_per_ack = 0``: one ACK for each group of
+  segments that arrive together (an A-MPDU's), as Linux's receiver does with such bursts;
 * nothing else: no handshakes, no losses to recover (the window never overflows the queue).
 
 It returns what was delivered, per station and direction, after ``warmup_s``.
@@ -33,7 +34,7 @@ class Flow:
     station: str                # the device's IPv4 address
     direction: str              # "downlink" (server -> station) or "uplink"
     window: int = 256           # segments in flight (enough to fill the largest A-MPDUs)
-    segments_per_ack: int = 2
+    segments_per_ack: int = 2  # 0: one ACK per burst of segments released together
 
 
 def wifi_spec(radio: dict | None = None, rate_bps: float = 150e6, delay_ms: float = 0.0,
@@ -55,10 +56,10 @@ def wifi_shapers(spec: DirectionSpec, start_s: float = 0.0):
     return shapers, shared
 
 
-def _packet(now_s, side, station, size_bytes, flow_id):
+def _packet(now_s, side, station, size_bytes, flow_id, acked=0):
     source, destination = (station, SERVER) if side == "uplink" else (SERVER, station)
     packet = Packet(now_s, size_bytes, ipv4_frame(source, destination, size_bytes))
-    packet.frame = packet.frame + bytes([flow_id])  # tag (one byte after the IP packet; not charged)
+    packet.frame = packet.frame + bytes([flow_id, acked])  # tags after the IP packet (not charged)
     return packet
 
 
@@ -92,24 +93,28 @@ def run_flows(flows: list[Flow], radio: dict | None = None, duration_s: float = 
         for side in ("uplink", "downlink"):
             released.clear()
             shapers[side].pop_due(now_s, released)
-            for release_s, packet in released:
-                flow_id = packet.frame[-1]
+            for index, (release_s, packet) in enumerate(released):
+                flow_id, acked = packet.frame[-2], packet.frame[-1]
                 flow = flows[flow_id]
-                station = flow.station
+                station, back = flow.station, other[side]
                 if packet.size_bytes == SEGMENT_IP_BYTES:     # a data segment reached its receiver
                     if release_s >= warmup_s:
                         delivered[flow_id] += MSS_BYTES * 8
                     unacked[flow_id] += 1
-                    if unacked[flow_id] == flow.segments_per_ack:
-                        unacked[flow_id] = 0
-                        back = other[side]
+                    if flow.segments_per_ack:
+                        due = unacked[flow_id] == flow.segments_per_ack
+                    else:                                     # the last of this flow's burst
+                        due = not any(later.frame[-2] == flow_id and at_s == release_s
+                                      for at_s, later in released[index + 1:index + 2])
+                    if due:
                         heapq.heappush(events, (release_s, next(order), back,
-                                                _packet(release_s, back, station, ACK_IP_BYTES, flow_id)))
+                                                _packet(release_s, back, station, ACK_IP_BYTES, flow_id,
+                                                        unacked[flow_id])))
+                        unacked[flow_id] = 0
                 else:                                         # an ACK: the sender sends that many more
-                    for _ in range(flow.segments_per_ack):
-                        heapq.heappush(events, (release_s, next(order), other[side],
-                                                _packet(release_s, other[side], station, SEGMENT_IP_BYTES,
-                                                        flow_id)))
+                    for _ in range(acked):
+                        heapq.heappush(events, (release_s, next(order), back,
+                                                _packet(release_s, back, station, SEGMENT_IP_BYTES, flow_id)))
     measured_s = max(now_s - warmup_s, 1e-9)
     return {"goodput_bps": [bits / measured_s for bits in delivered], "stats": dict(medium.stats),
             "airtime_fraction": medium.airtime_fraction(now_s), "elapsed_s": now_s,

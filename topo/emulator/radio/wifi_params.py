@@ -9,14 +9,14 @@ link's own choices:
   of what the link carries, so a network floor computed from it stays a lower bound.
   ``station_phy_rate`` overrides it per device, both directions: an array of
   ``["10.0.1.2", "65 Mbit/s"]`` pairs (a far station is a slow one).
-* ``mpdu_error_rate`` 8 % per MPDU (rate control such as Minstrel runs links at a few to ~10 %
-  frame loss to pick the fastest rate) and ``retry_limit`` 7 (dot11ShortRetryLimit, Annex C):
-  a failed MPDU is resent in the station's next TXOP, dropped after ``retry_limit`` retries.
+* ``mpdu_error_rate`` 3 % per MPDU (rate control such as Minstrel runs a link at the fastest rate
+  that still delivers most frames: a few % loss) and ``retry_limit`` 7 (dot11ShortRetryLimit,
+  Annex C): a failed MPDU is resent in its queue's next TXOP, dropped after ``retry_limit`` retries.
 * Aggregation: up to ``max_ampdu_mpdus`` MPDUs, ``max_ampdu_bytes`` bytes (HT: 65,535) and
-  ``max_ppdu`` of airtime (aPPDUMaxTime 5,484 us). ``max_ampdu_mpdus`` = 6 is FITTED (with the
-  8 % error rate): with the constants above it is the aggregate at which one saturating TCP flow
+  ``max_ppdu`` of airtime (aPPDUMaxTime 5,484 us). ``max_ampdu_mpdus`` = 5 is FITTED (with the
+  3 % error rate): with the constants above it is the aggregate at which one saturating TCP flow
   gets the seeds' 72 Mbit/s; the standard's limit (42 full-size MPDUs in 65,535 B) would give
-  ~114 Mbit/s on this PHY (the arithmetic: topo/profiles/wifi.toml).
+  ~120 Mbit/s on this PHY (the arithmetic: topo/profiles/wifi.toml).
 * ``queue_limit_packets`` per device and direction (the AP's per-station queue, the station's
   own queue): the direction's ``queue_limit`` when not given here.
 """
@@ -63,9 +63,9 @@ class WifiParams:
     station_phy_rate_bps: tuple = ()       # ((4-byte address, bit/s), ...) sorted
     symbol_us: float = 3.6                 # 3.6 short guard interval, 4.0 long
     spatial_streams: int = 1
-    mpdu_error_rate: float = 0.08
+    mpdu_error_rate: float = 0.03
     retry_limit: int = 7
-    max_ampdu_mpdus: int = 6
+    max_ampdu_mpdus: int = 5
     max_ampdu_bytes: int = HT_MAX_AMPDU_BYTES
     max_ppdu_us: float = PPDU_MAX_US
     queue_limit_packets: int | None = None  # None: the direction's queue limit
