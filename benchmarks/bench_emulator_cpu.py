@@ -19,7 +19,8 @@ cores. Variants: ``before`` = topo/emulator of git ``--baseline-ref`` (default B
 temporary folder, run with the same Python; config fields it does not know are left out when they
 hold their default), ``after`` = this working tree, ``after-no-fifo`` = this tree with
 ECT_EMULATOR_FIFO_PRIORITY=0, and with ``--min-sleep-ms X`` ``after-min-sleep-X`` = this tree with
-wakeup.MIN_SLEEP_S = X ms (a patched copy: the batching sleep's cost and gain). Goals (issue 13): <= 0.05 core idle, <= 0.3 core at 100 Mbit/s,
+wakeup.MIN_SLEEP_S = X ms (a patched copy: the batching sleep's cost and gain).
+Goals (issue 13): <= 0.05 core idle, <= 0.3 core at 100 Mbit/s,
 idle RTT excess median <= +0.3 ms and p99 <= +0.5 ms. Writes benchmarks/results/emulator_cpu.json/.md.
 Mahimahi is not installed here: its figures in the issue (0.11 core at 72 Mbit/s, 0.07 at 8,
 +2.5 ms RTT) were measured elsewhere and are quoted, not re-measured.
@@ -103,7 +104,8 @@ class Variant:
         return emulator
 
 
-BUSY = "import numpy as np, time\na = np.random.rand(200, 200)\nend = time.monotonic() + {s}\nwhile time.monotonic() < end: a @ a\n"
+BUSY = ("import numpy as np, time\na = np.random.rand(200, 200)\nend = time.monotonic() + {s}\n"
+        "while time.monotonic() < end: a @ a\n")
 LOAD_S, LOAD_RATE_BPS = 10, 40e6
 
 
@@ -285,7 +287,7 @@ def main(argv=None) -> int:
                 runs[variant.name].append(row)
                 print(f"repeat {repeat + 1} {variant.name}: idle {row['idle']['cpu_cores']:.3f}, rtt excess "
                       f"{row['rtt']['excess_median_ms']:+.3f}/{row['rtt']['excess_p99_ms']:+.3f} ms, 8M "
-                      f"{row['sat8']['cpu_cores']:.2f}, 100M {row['sat100']['cpu_cores']:.2f} core, loaded lateness p99 "
+                      f"{row['sat8']['cpu_cores']:.2f}, 100M {row['sat100']['cpu_cores']:.2f} core, loaded p99 "
                       f"{row['load']['lateness_p99_ms']} ms", flush=True)
     summary = {name: {f"{part}.{key}": spread([r[part][key] for r in rows]) for _, part, key, _ in METRICS}
                for name, rows in runs.items()}

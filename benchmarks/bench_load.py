@@ -98,7 +98,8 @@ def fifty_figures(run_dir: Path) -> dict:
     ok = [r for r in rows if r["status"] == "ok"]
     lateness = [v for v in (_float(r["schedule_lateness_ms"]) for r in rows) if v is not None]
     (load,) = _rows(run_dir / "load.csv")
-    return {"run": str(run_dir), "devices": devices, "rate_hz": rate, "seed": spec["seed"], "due": due, "recorded": len(rows),
+    return {"run": str(run_dir), "devices": devices, "rate_hz": rate, "seed": spec["seed"], "due": due,
+            "recorded": len(rows),
             "ok": len(ok), "rows_lost": due - len(rows), "failed": len(rows) - len(ok),
             "response_ms_p50": _float(load["response_ms_p50"]), "response_ms_p99": _float(load["response_ms_p99"]),
             "lateness_ms_p99": sorted(lateness)[int(0.99 * (len(lateness) - 1))] if lateness else None,
@@ -189,8 +190,8 @@ def markdown(result: dict) -> list[str]:
         runs = result["fifty"]
         out += [f"Over the {len(runs)} runs (min..max): rows lost {min(f['rows_lost'] for f in runs)}.."
                 f"{max(f['rows_lost'] for f in runs)}; lateness p99 {_range(runs, 'lateness_ms_p99')} ms; response p50 "
-                f"{_range(runs, 'response_ms_p50')} ms; host CPU longest above 95% {_range(runs, 'host_cpu_saturated_s')}"
-                f" s; cells VALID {sum(f['cell_validity'] == 'VALID' for f in runs)} of {len(runs)}.", ""]
+                f"{_range(runs, 'response_ms_p50')} ms; host CPU longest above 95% "
+                f"{_range(runs, 'host_cpu_saturated_s')} s; cells VALID {sum(f['cell_validity'] == 'VALID' for f in runs)} of {len(runs)}.", ""]
     if "overhead" in result:
         out += ["## Harness overhead per device (cell wall time / mean per-device sum of response times)", "",
                 "Wall = the devices' shared start to the cell's end; with set-up = plus the devices' start-up "
@@ -238,7 +239,8 @@ def main() -> int:
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if "overhead" in parts and "sweep" not in parts:
         parts.insert(0, "sweep")  # the overhead is the sweep's cells
-    repeats = args.fifty_repeats or (1 if args.quick else 2)
+    reused_fifty = [d for d in reuse.get("fifty", "").split(",") if d]
+    repeats = len(reused_fifty) or args.fifty_repeats or (1 if args.quick else 2)
     result: dict = {"quick": args.quick, "matrix": "; ".join(f"{part}: load {' '.join(plans[part])}"
                                                              + (f" (x{repeats}, --seed 1..{repeats})" if part == "fifty"
                                                                 else "") for part in plans if part in parts)}

@@ -7,7 +7,7 @@ Run as root from the repository root:
 
 "up" is from the call to the moment every one of the 38 x 37 ordered pairs has answered an ICMP echo
 (topo/scenario/probe.py); "down" is the network's own teardown timing; "left" counts the project's root-namespace
-links, namespaces and processes still there afterwards. Goals: up < 5 s, down < 3 s, nothing left; at most
+links and namespaces, and this run's processes (those carrying its owner mark), still there afterwards. Goals: up < 5 s, down < 3 s, nothing left; at most
 0.05 core per idle shaped link (issue 13's budget). Writes benchmarks/results/scenario.{csv,json,md}.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from topo.network import running_network  # noqa: E402
+from topo.registry import owner_of  # noqa: E402
 from topo.scenario import load_scenario, plan_scenario  # noqa: E402
 from topo.scenario.probe import network_all_pairs  # noqa: E402
 
@@ -39,11 +40,15 @@ def snapshot() -> dict:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     names = {line.split(": ")[1].split("@")[0] for line in links.splitlines() if ": " in line}
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-    procs = set()
+    procs = set()  # this benchmark's own: other sessions on the machine start emulators of their own
     for proc in psutil.process_iter(["pid", "cmdline"]):
         line = " ".join(proc.info["cmdline"] or [])
         if proc.pid != os.getpid() and ("topo.emulator" in line or "mininet:" in line):
-            procs.add(proc.pid)
+            try:
+                if owner_of(proc.environ()) == os.getpid():
+                    procs.add(proc.pid)
+            except psutil.Error:
+                pass
     return {"links": {n for n in names if n.startswith("ect")}, "netns": {n for n in netns if n.startswith("ect")},
             "procs": procs}
 

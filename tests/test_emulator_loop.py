@@ -112,8 +112,10 @@ def test_summary_is_written_in_a_gap_or_half_a_second_late_and_has_the_process_c
     emulator, _up, down = emulator_on(world, tmp_path, arrivals)
     writes = []
     original = emulator._write_closed
-    monkeypatch.setattr(emulator, "_write_closed", lambda now_s: (writes.append((now_s, [c[0] for c in emulator._closed])),
-                                                                  original(now_s)))
+    def spy(now_s):
+        writes.append((now_s, [closed[0] for closed in emulator._closed]))
+        original(now_s)
+    monkeypatch.setattr(emulator, "_write_closed", spy)
     run(emulator)
     assert len(down.sent) > 5100
     in_loop = writes[:-1]

@@ -57,7 +57,7 @@ def test_every_cell_ran_and_both_devices_sent_at_once(load_run):
         assert all(r["queue_ms"] != "" for r in two)  # every answered request has its server queueing time
     for cell in record["cells"]:  # the devices started together once set up; what scheduling each got
         assert cell["setup_s"] > 0 and sum(cell["device_scheduling"].values()) == cell["devices"], cell
-        assert all(got.startswith("SCHED_OTHER") for got in cell["device_scheduling"]), cell  # closed loop
+        assert all(got.startswith("SCHED_FIFO 5") for got in cell["device_scheduling"]), cell  # as root
     cpu = record["cells"][2]["server_cpu"]["edge"]
     assert cpu["cores"] is not None and 0 < cpu["cores"] <= os.cpu_count()
 

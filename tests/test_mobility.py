@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -90,6 +91,7 @@ import socket, sys, time
 size, timeout = int(sys.argv[2]), float(sys.argv[3])
 try:
     c = socket.create_connection((sys.argv[1], 5201), timeout=timeout)
+    print("connected", flush=True)
     c.sendall(b"x" * size); c.shutdown(socket.SHUT_WR)
     print("ok", c.recv(64).decode(), flush=True)
 except OSError as err:
@@ -113,8 +115,8 @@ def test_handover_with_a_request_in_flight(clean_machine, tmp_path, address):
             assert server.stdout.readline().strip() == "listening"
             client = net.popen("ue1", [sys.executable, "-c", CLIENT, spec.hosts["edge1"], str(size), "6"],
                                "test-client", stdout=subprocess.PIPE, text=True)
-            import time
-            time.sleep(0.4)
+            assert client.stdout.readline().strip() == "connected"
+            time.sleep(0.3)  # the upload is under way (it takes ~1.5 s)
             mobility = Mobility(net)
             handover = mobility.move("ue1", "c2")
             out, _ = client.communicate(timeout=30)
@@ -137,3 +139,75 @@ def test_handover_with_a_request_in_flight(clean_machine, tmp_path, address):
     else:
         assert handover.address_after == "10.1.1.1"
         assert out.startswith("error"), out  # the old address is gone: the request fails, with its error
+
+
+class _FakeIntf:
+    def __init__(self, name, ip=None):
+        self.name, self._ip, self.link = name, ip, None
+
+    def IP(self):  # noqa: N802 (Mininet's name)
+        return self._ip
+
+
+class _FakeLink:
+    def __init__(self, one, two):
+        self.intf1, self.intf2 = one, two
+        one.link = two.link = self
+
+
+class _FakeHost:
+    def __init__(self, name, log, intfs):
+        self.name, self.log, self.intfs = name, log, intfs
+
+    def intf(self):
+        return self.intfs[0]
+
+    def intfList(self):  # noqa: N802
+        return self.intfs
+
+    def cmd(self, script):
+        self.log.append((self.name, script))
+        return ""
+
+
+class _FakeNet:
+    """Just what Mobility touches: hosts with interfaces, and the spec."""
+
+    def __init__(self, spec, log):
+        self.spec, self.hosts = spec, {}
+        for plan in spec.host_plans:
+            intfs = [_FakeIntf(f"{plan.name}-eth0", plan.address)]
+            self.hosts[plan.name] = _FakeHost(plan.name, log, intfs)
+        _FakeLink(self.hosts["ue1"].intfs[0], _FakeIntf("ects1-eth1"))
+
+    def host(self, name):
+        return self.hosts[name]
+
+
+@pytest.mark.parametrize("address", ["keep", "new"])
+def test_handover_steps_in_order(tmp_path, monkeypatch, address):
+    """Detach, re-point routes (keep) or the device's address (new), flush ARP, wait out the interruption, attach."""
+    import topo.scenario.mobility as mobility_module
+
+    spec = two_cells(tmp_path, address)
+    log: list = []
+    monkeypatch.setattr(mobility_module.commands, "run", lambda argv, **_: log.append(("root", " ".join(argv))))
+    mobility = mobility_module.Mobility(_FakeNet(spec, log))
+    handover = mobility.move("ue1", "c2")
+    assert log[0] == ("root", "ip link set ects1-eth1 nomaster")
+    assert log[-1] == ("root", "ip link set ects1-eth1 master ects2")
+    middle = " | ".join(f"{host}: {script}" for host, script in log[1:-1])
+    if address == "keep":
+        assert "bs2: ip route replace 10.0.1.1/32 dev bs2-eth0" in middle
+        assert "bs1: ip route replace 10.0.1.1/32 via 10.0.4.2" in middle   # towards metro
+        assert "metro: ip route replace 10.0.1.1/32 via 10.1.4.1" in middle  # towards bs2
+        assert handover.address_after == "10.0.1.1"
+    else:
+        assert "ue1: ip addr flush dev ue1-eth0" in middle and "ip addr add 10.1.1.1/24 dev ue1-eth0" in middle
+        assert "ip route replace default via 10.1.1.254" in middle and "bs1:" not in middle
+        assert handover.address_after == "10.1.1.1"
+    assert "ue1: ip neigh flush dev ue1-eth0" in middle
+    assert (handover.end_ns - handover.start_ns) / 1e6 >= 150.0  # the configured interruption
+    assert mobility.cell["ue1"] == "c2" and mobility.handovers == [handover]
+    again = mobility.move("ue1", "c2")  # already there: nothing happens
+    assert again.interruption_ms == 0.0 and len(mobility.handovers) == 1

@@ -148,6 +148,10 @@ def test_per_station_queue_limit_drops_tail_and_counts():
     assert shapers["downlink"].dropped_packets == 100   # an MPDU on air stays queued until its BlockAck
     assert len(shapers["downlink"].service) == 250
     assert len(drain(shapers["downlink"])) == 250 and len(shapers["downlink"].service) == 0
+    shapers, _ = wifi_shapers(wifi_spec({"mpdu_error_rate": 0.0, "queue_limit_packets": 50}, queue_limit_packets=200))
+    for _ in range(300):
+        shapers["uplink"].accept(packet(0.0, "uplink"), 0.0)
+    assert shapers["uplink"].dropped_packets == 250              # the [radio] table's limit wins
 
 
 def test_slow_station_drags_the_fast_one_down_performance_anomaly():

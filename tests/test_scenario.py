@@ -117,9 +117,23 @@ def test_profile_paths_are_relative_to_the_scenario_file(tmp_path):
     assert spec.hosts == {"ue1": "10.0.1.1", "bs": "10.0.1.254", "cloud": "10.0.3.2"}
 
 
+@pytest.mark.root  # `topology` checks for root first
 def test_cli_bad_scenario_is_one_line_before_anything_is_built(tmp_path):
     path = write(tmp_path, '[scenario]\n[[cells]]\nname="c1"\ndevices=500\n[[edges]]\nat="c1"\n')
     result = run_cli("topology", "--scenario", str(path), timeout=60)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "cells[1].devices" in lines[0], result.stderr
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("args, message", [
+    (["--move", "1:ue1:cell2"], "--move needs --scenario FILE"),
+    (["--scenario", str(SCENARIOS / "three-cells.toml"), "--move", "1:ue1:cell9"], "move to 'cell9': not a cell"),
+    (["--scenario", str(SCENARIOS / "three-cells.toml"), "--move", "soon:ue1:cell2"], "expected AT_S:DEVICE:CELL"),
+    (["--scenario", str(SCENARIOS / "default.toml"), "--access", "wifi"], "--access cannot be combined with --scenario"),
+])
+def test_cli_bad_moves_and_flag_clashes_are_one_line(args, message):
+    result = run_cli("topology", *args, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and message in lines[0], result.stderr

@@ -115,7 +115,8 @@ def write_summary(path, seconds):
 
 @pytest.mark.parametrize("seconds, words", [
     ([(4000, 150, 0, 5000, 100)] * 3 + [(300, 0, 0, 200, 100)] * 5,
-     "cause: the host (vCPU steal), not the emulator - in its 3 late seconds host vCPU steal 150 ms/s (other seconds 0)"),
+     "cause: the host (vCPU steal), not the emulator - in its 3 late seconds host vCPU steal 150 ms/s "
+     "(other seconds 0)"),
     ([(4000, 0, 7, 7500, 100)] + [(300, 0, 0, 200, 100)] * 5, "cause: the emulator's garbage collector"),
     ([(4000, 0, 0, 3500, 100)] + [(300, 0, 0, 200, 100)] * 5, "cause: the emulator not running when due"),
     ([(4000, 0, 0, 300, 2500)] + [(300, 0, 0, 200, 100)] * 5, "cause: the receivers' kernel work inside"),

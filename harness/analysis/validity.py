@@ -108,8 +108,8 @@ def emulator_lateness(run_dir: Path, limits: ValidityLimits) -> Constraint:
     if p99 > limits.emulator_lateness_p99_ms:
         cause = lateness_cause(path.with_name(path.name.replace("-counters.json", "-summary.csv")), side,
                                limits.emulator_lateness_p99_ms, run_dir)
-        return Constraint(1, name, FAILED, f"emulator p99 lateness {p99:.2f} ms > {limits.emulator_lateness_p99_ms:g} ms"
-                                            f" on {where}; {cause}")
+        return Constraint(1, name, FAILED, f"emulator p99 lateness {p99:.2f} ms > "
+                                            f"{limits.emulator_lateness_p99_ms:g} ms on {where}; {cause}")
     return Constraint(1, name, MET, f"worst {p99:.3f} ms on {where}, {len(worst)} directions")
 
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from topo.emulator.config import EmulatorConfig
 from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
-from topo.emulator.measurements import GcPauses, HostSteal, LatenessHistogram, ProcessCpu
+from topo.emulator.measurements import GcPauses, HostSteal, ProcessCpu
 from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
 from topo.emulator.packet_socket import (PACKET_OUTGOING, TIMESTAMP_ANCILLARY_BYTES, enable_timestamps,
                                         open_packet_socket)
-from topo.emulator.recorders import Fanout, MahimahiLog, SecondBins, SummaryCsv
-from topo.emulator.source_bins import SourceBins, SourcesCsv, address_key
+from topo.emulator.recorders import SIDES, Recorders
+from topo.emulator.source_bins import address_key
 from topo.emulator.wakeup import (MAX_WAIT_S, NICENESS, Waiter, prctl, raise_priority,  # noqa: F401 (re-exported)
                                   set_fine_timer_slack)
 
@@ -38,7 +38,6 @@ RX_BURST = 256           # frames taken from one socket before releasing due pac
 SUMMARY_PERIOD_S = 1.0
 WRITE_GAP_S = 0.002           # write the closed interval's summary when nothing is due for this long ...
 WRITE_POSTPONE_MAX_S = 0.5    # ... or this long after it closed, whichever comes first
-SIDES = ("uplink", "downlink")
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -46,62 +45,6 @@ def die_with_parent(parent_pid: int) -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:
         raise SystemExit(1)
-
-
-class Recorders:
-    """Summary CSV (always, when log_dir is set) and Mahimahi packet logs (when asked)."""
-
-    def __init__(self, config: EmulatorConfig, start_s: float):
-        self.start_s = start_s
-        self.bins = {side: SecondBins(side, start_s) for side in SIDES}
-        self.sources = {side: SourceBins(side) for side in SIDES}
-        self.lateness = {side: LatenessHistogram() for side in SIDES}
-        self.logs: dict[str, MahimahiLog] = {}
-        self.summary = self.sources_csv = None
-        self.log_dir = Path(config.log_dir) if config.log_dir else None
-        if self.log_dir is None:
-            return
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.summary = SummaryCsv(self.log_dir / f"{config.name}-summary.csv", list(self.bins.values()))
-        self.sources_csv = SourcesCsv(self.log_dir / f"{config.name}-sources.csv")
-        if config.packet_log:
-            for side in ("uplink", "downlink"):
-                spec = getattr(config, side)
-                source = spec.rate_trace or spec.describe_rate()
-                self.logs[side] = MahimahiLog(self.log_dir / f"{config.name}-{side}.log",
-                                              f"{config.name} {side}", source, start_s)
-
-    def recorder(self, side: str):
-        if self.log_dir is None:
-            return None
-        if side in self.logs:
-            return Fanout([self.bins[side], self.logs[side]])
-        return self.bins[side]
-
-    def opportunity_hook(self, side: str):
-        log = self.logs.get(side)
-        return log.opportunity if log is not None else None
-
-    def interval(self, second: int, lateness: dict, process: list) -> None:
-        """What the loop measured over the interval that ends now (``second`` since start);
-        ``process``: the recorders.PROCESS_COLUMNS values (None where not measured)."""
-        rows = []
-        for side in SIDES:
-            self.lateness[side].add_all(lateness[side])
-            self.bins[side].add_lateness(second, lateness[side])
-            rows += self.sources[side].take_rows(second)
-        if self.summary is not None:
-            self.summary.process_by_second[second] = process
-        if self.sources_csv is not None and rows:
-            self.sources_csv.write(rows)
-
-    def close(self) -> None:
-        if self.summary is not None:
-            self.summary.close()
-        if self.sources_csv is not None:
-            self.sources_csv.close()
-        for log in self.logs.values():
-            log.close()
 
 
 class LinkEmulator:

@@ -21,7 +21,10 @@ import math
 from array import array
 from pathlib import Path
 
-from topo.emulator.measurements import nearest_rank
+from topo.emulator.measurements import LatenessHistogram, nearest_rank
+from topo.emulator.source_bins import SourceBins, SourcesCsv
+
+SIDES = ("uplink", "downlink")
 
 PROCESS_COLUMNS = ["cpu_fraction", "steal_ms", "gc_ms", "wake_delay_max_us", "send_max_us"]
 SUMMARY_COLUMNS = ["second", "direction", "offered_bytes", "delivered_bytes", "dropped_bytes",
@@ -163,3 +166,60 @@ class Fanout:
     def drop(self, time_s, size_bytes):
         for recorder in self._recorders:
             recorder.drop(time_s, size_bytes)
+
+
+class Recorders:
+    """Summary CSV (always, when log_dir is set) and Mahimahi packet logs (when asked)."""
+
+    def __init__(self, config, start_s: float):
+        """``config``: the EmulatorConfig (name, log_dir, packet_log, uplink / downlink specs)."""
+        self.start_s = start_s
+        self.bins = {side: SecondBins(side, start_s) for side in SIDES}
+        self.sources = {side: SourceBins(side) for side in SIDES}
+        self.lateness = {side: LatenessHistogram() for side in SIDES}
+        self.logs: dict[str, MahimahiLog] = {}
+        self.summary = self.sources_csv = None
+        self.log_dir = Path(config.log_dir) if config.log_dir else None
+        if self.log_dir is None:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.summary = SummaryCsv(self.log_dir / f"{config.name}-summary.csv", list(self.bins.values()))
+        self.sources_csv = SourcesCsv(self.log_dir / f"{config.name}-sources.csv")
+        if config.packet_log:
+            for side in ("uplink", "downlink"):
+                spec = getattr(config, side)
+                source = spec.rate_trace or spec.describe_rate()
+                self.logs[side] = MahimahiLog(self.log_dir / f"{config.name}-{side}.log",
+                                              f"{config.name} {side}", source, start_s)
+
+    def recorder(self, side: str):
+        if self.log_dir is None:
+            return None
+        if side in self.logs:
+            return Fanout([self.bins[side], self.logs[side]])
+        return self.bins[side]
+
+    def opportunity_hook(self, side: str):
+        log = self.logs.get(side)
+        return log.opportunity if log is not None else None
+
+    def interval(self, second: int, lateness: dict, process: list) -> None:
+        """What the loop measured over the interval that ends now (``second`` since start);
+        ``process``: the recorders.PROCESS_COLUMNS values (None where not measured)."""
+        rows = []
+        for side in SIDES:
+            self.lateness[side].add_all(lateness[side])
+            self.bins[side].add_lateness(second, lateness[side])
+            rows += self.sources[side].take_rows(second)
+        if self.summary is not None:
+            self.summary.process_by_second[second] = process
+        if self.sources_csv is not None and rows:
+            self.sources_csv.write(rows)
+
+    def close(self) -> None:
+        if self.summary is not None:
+            self.summary.close()
+        if self.sources_csv is not None:
+            self.sources_csv.close()
+        for log in self.logs.values():
+            log.close()

@@ -5,8 +5,8 @@ The devices start their schedules together: each says ``ready`` once set up (imp
 have, every one gets the same ``start NS`` line (``START_DELAY_S`` ahead), so no device's start-up overlaps
 another's schedule. Every schedule runs at SCHED_FIFO ``DEVICE_FIFO_PRIORITY`` (below the emulators'): a device
 wakes on time although the servers share its cores (``nodes.device_timing``); a device's own CPU is bounded by its
-schedule (open loop) or by its replies (closed loop: one request at a time), and it reports it. What each device got, and how long the start-up took, is ``start-<placement>.json``
-beside the rows."""
+schedule (open loop) or by its replies (closed loop: one request at a time), and it reports it. What each device
+got, and how long the start-up took, is ``start-<placement>.json`` beside the rows."""
 from __future__ import annotations
 
 import json
@@ -161,11 +161,11 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
                                        stdin=subprocess.PIPE, stderr=err, cwd=REPO_ROOT))
         if not workload.keep_time:  # no shared start: each device started its schedule on its own
             started([False] * len(procs), [""] * len(procs), time.monotonic_ns())
-        cpu_s = _follow(procs, on_progress,
-                        started if workload.keep_time else lambda ready, scheduling, start_ns: None)
+        cpu_s, scheduling = _follow(procs, on_progress,
+                                    started if workload.keep_time else lambda ready, scheduling, start_ns: None)
         said = [s for s in cpu_s if s is not None]
         record.update(devices_cpu_s=round(sum(said), 3) if said else None, devices_cpu_reported=len(said),
-                      ended_ns=time.monotonic_ns())
+                      ended_ns=time.monotonic_ns(), scheduling={ue_name(i): s for i, s in enumerate(scheduling, 1)})
         start_record_file(folder, placement).write_text(json.dumps(record, indent=1) + "\n")
         failed = [(i, p) for i, p in enumerate(procs, 1) if p.wait() != 0]
         if failed:
@@ -216,10 +216,11 @@ def _send_start(procs: list[subprocess.Popen], ready: list[bool]) -> int:
 
 def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None],
             on_started: Callable[[list[bool], list[str], int], None] = lambda ready, scheduling, start_ns: None) \
-        -> list[float | None]:
+        -> tuple[list[float | None], list[str]]:
     """Read every device's lines until all have closed their output: ``scheduling ...`` (what it got),
     ``ready`` (set up; once every device is ready or gone, all get the start line), ``progress DONE TOTAL`` and
-    ``cpu S`` (its schedule's CPU seconds, at its end). Returns each device's CPU seconds (None: not said)."""
+    ``cpu S`` (its schedule's CPU seconds, at its end). Returns each device's CPU seconds (None: not said) and
+    scheduling ("" not said)."""
     done = [0] * len(procs)
     partial = [b""] * len(procs)
     ready, gone, scheduling = [False] * len(procs), [False] * len(procs), [""] * len(procs)
@@ -253,4 +254,4 @@ def _follow(procs: list[subprocess.Popen], on_progress: Callable[[int], None],
                 if not sent and all(r or g for r, g in zip(ready, gone)):
                     sent = True
                     on_started(ready, scheduling, _send_start(procs, ready))
-    return cpu_s
+    return cpu_s, scheduling
