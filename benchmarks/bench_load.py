@@ -191,7 +191,8 @@ def markdown(result: dict) -> list[str]:
         out += [f"Over the {len(runs)} runs (min..max): rows lost {min(f['rows_lost'] for f in runs)}.."
                 f"{max(f['rows_lost'] for f in runs)}; lateness p99 {_range(runs, 'lateness_ms_p99')} ms; response p50 "
                 f"{_range(runs, 'response_ms_p50')} ms; host CPU longest above 95% "
-                f"{_range(runs, 'host_cpu_saturated_s')} s; cells VALID {sum(f['cell_validity'] == 'VALID' for f in runs)} of {len(runs)}.", ""]
+                f"{_range(runs, 'host_cpu_saturated_s')} s; cells VALID "
+                f"{sum(f['cell_validity'] == 'VALID' for f in runs)} of {len(runs)}.", ""]
     if "overhead" in result:
         out += ["## Harness overhead per device (cell wall time / mean per-device sum of response times)", "",
                 "Wall = the devices' shared start to the cell's end; with set-up = plus the devices' start-up "
@@ -211,6 +212,11 @@ def _recorded_wall_s(record: dict) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return (finished - started).total_seconds()
+
+
+def _fifty_runs(repeats: int, reused: bool) -> str:
+    return f" ({repeats} runs made before, seeds as their headings say)" if reused else \
+        f" (x{repeats}, --seed 1..{repeats})"
 
 
 def _range(runs: list[dict], key: str) -> str:
@@ -241,9 +247,10 @@ def main() -> int:
         parts.insert(0, "sweep")  # the overhead is the sweep's cells
     reused_fifty = [d for d in reuse.get("fifty", "").split(",") if d]
     repeats = len(reused_fifty) or args.fifty_repeats or (1 if args.quick else 2)
-    result: dict = {"quick": args.quick, "matrix": "; ".join(f"{part}: load {' '.join(plans[part])}"
-                                                             + (f" (x{repeats}, --seed 1..{repeats})" if part == "fifty"
-                                                                else "") for part in plans if part in parts)}
+    matrix = [f"{part}: load {' '.join(plans[part])}" + (_fifty_runs(repeats, bool(reused_fifty))
+                                                          if part == "fifty" else "")
+              for part in plans if part in parts]
+    result: dict = {"quick": args.quick, "matrix": "; ".join(matrix)}
     out = args.out or default_out(args.quick)
     cells: list[dict] = []
     for part in (p for p in parts if p in plans):

@@ -13,6 +13,7 @@ that segment need the same (``lower_segment_mtu``).
 from __future__ import annotations
 
 import itertools
+import os
 import re
 
 from topo import commands
@@ -23,6 +24,7 @@ from topo.cluster.servers import LOCAL, Server
 _cluster = load()
 VXLAN_PORT = 4789
 VNI_BASE = 4200
+VNIS_PER_PROCESS = 64  # each process its own block of VNIs: a dying run's tunnel cannot clash with the next one's
 MAX_FRAME_MTU = 1500
 
 END_SCRIPT = r"""set -e
@@ -48,7 +50,7 @@ def _server_of(node) -> Server:
 class VxlanLink(_cluster.RemoteLink):
     """``RemoteLink`` over VXLAN; ``mtu_bytes`` is the tunnel's MTU (None for a same-server veth)."""
 
-    _vnis = itertools.count(VNI_BASE)
+    _vnis = itertools.count(VNI_BASE + (os.getpid() % 200_000) * VNIS_PER_PROCESS)
 
     def __init__(self, node1, node2, **kwargs):
         self.mtu_bytes = None
