@@ -4,6 +4,12 @@
 cannot load) or ``"cpu"``. onnxruntime-gpu lists CUDA as *available* even where its libraries cannot load,
 so CUDA is probed once per process with a tiny model while ORT's logger is silenced; a failed probe means
 CPU without any provider error printed.
+
+Spinning: ORT's intra-op threads busy-wait after every run by default. On a testbed where the servers, the
+link emulators and the devices share a few cores, that burns a core at ~40 runs/s (measured: 23 ms of CPU per
+2.4 ms inference) and makes the testbed its own bottleneck, so sessions here do NOT spin unless
+``$ECT_ORT_SPINNING=1`` (a single run then costs ~1.5 ms more on this 2-core VM). ``Session.spinning``
+records what a session got.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from models.onnx_import import parse_onnx
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
+SPINNING_ENV = "ECT_ORT_SPINNING"
 _QUIET_SEVERITY = 3  # ORT: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
 _ORT_TO_KSERVE = {
     "tensor(float)": "FP32", "tensor(float16)": "FP16", "tensor(double)": "FP64", "tensor(int64)": "INT64",
@@ -107,6 +114,9 @@ class Session:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        spinning = spinning_wanted()
+        for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+            options.add_session_config_entry(key, "1" if spinning else "0")
         ort.set_default_logger_severity(_QUIET_SEVERITY)
         try:
             self._session = ort.InferenceSession(bytes(data), options, providers=providers)
@@ -119,6 +129,7 @@ class Session:
         self.name = name
         self.provider: str = obtained[0]
         self.threads: int = options.intra_op_num_threads
+        self.spinning: bool = spinning
         self.inputs: list[TensorInfo] = _tensor_infos(self._session.get_inputs())
         self.outputs: list[TensorInfo] = _tensor_infos(self._session.get_outputs())
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map or {})
@@ -135,6 +146,11 @@ class Session:
 
     def __repr__(self) -> str:
         return f"Session({self.name!r}, provider={self.provider!r}, threads={self.threads})"
+
+
+def spinning_wanted() -> bool:
+    """Whether ORT's threads may busy-wait between runs: only with ``$ECT_ORT_SPINNING=1`` (see the module)."""
+    return os.environ.get(SPINNING_ENV, "0").strip() == "1"
 
 
 def open_session(model: str | Path | bytes, device: str = "auto", threads: int | None = None) -> Session:

@@ -68,7 +68,8 @@ class InferencePacer:
             self.profile.check_model(model_name)
         with self._lock:
             self.models[model_name] = {"provider": getattr(session, "provider", ""),
-                                       "threads": getattr(session, "threads", None)}
+                                       "threads": getattr(session, "threads", None),
+                                       "ort_spinning": getattr(session, "spinning", None)}
         self.write_record()
 
     def target_ns(self, model_name: str, batch: int, measured_ns: int) -> tuple[int, int | None]:

@@ -156,7 +156,7 @@ def test_a_served_model_reports_the_emulated_inference_and_the_node_records_what
     assert emulated >= 4 * stamps["inference_compute_ns"] * 0.99 and stamps["compute_honoured"]
     record = json.loads((tmp_path / "compute.json").read_text())
     assert record["speed_factor"] == 4.0 and record["models"]["pca-classifier"] == {"provider": "CPUExecutionProvider",
-                                                                                    "threads": 1}
+                                                                                    "threads": 1, "ort_spinning": False}
 
 
 def test_a_node_refuses_a_profile_without_its_model(tmp_path, models_dir):
