@@ -35,7 +35,7 @@ def test_the_sentence_splits_the_difference_into_floors_and_mechanisms():
     assert "## Radio mechanisms vs rates" in text
     assert "median response 400.0 ms on lte vs 300.0 ms on lte-ideal (+100.0 ms, 95% CI [" in text
     assert "rates and delays alone account for -20.0 ms" in text
-    assert "the radio mechanisms for +120.0 ms (120% of the difference)" in text
+    assert "the radio mechanisms for +120.0 ms (more than the whole difference: the other part pulls the opposite way)" in text
 
 
 def test_no_floor_no_split_and_no_pipe_no_section():
@@ -63,3 +63,12 @@ def test_the_bootstrap_interval_brackets_the_difference_and_is_reproducible():
     assert median_difference_ci(a, b) == (low, high)
     assert median_difference_ci(a[:2], b) is None
     assert np.median(a) - np.median(b) == pytest.approx((low + high) / 2, abs=1.5)
+
+
+def test_share_is_a_share_only_when_the_parts_pull_the_same_way():
+    from harness.analysis.radio_section import _share
+
+    assert _share(30.0, 40.0) == " (75% of the difference)"
+    assert "opposite way" in _share(96.2, 27.8)
+    assert _share(-68.4, 27.8) == " (against the difference)"
+    assert _share(1.0, 0.1) == ""

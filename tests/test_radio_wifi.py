@@ -238,3 +238,15 @@ def test_radio_parameters_survive_the_emulator_config_json():
     shapers, shared = wifi_shapers(again)
     assert shared["wifi_medium"].params.phy_rate_for(bytes([10, 0, 1, 2]), 150e6) == 65e6
     assert shared["wifi_medium"].params.max_ampdu_mpdus == 8
+
+
+def test_calibrate_compares_wifi_goodput_with_the_model_not_the_phy_rate():
+    from topo.emulator.radio import tcp_goodput_bps
+    from topo.profiles import load_profile
+
+    up = load_profile("wifi").up
+    assert up.radio_model == "wifi" and up.rate_bps == 150e6
+    expected = tcp_goodput_bps(up.radio_model, up.radio_params, up.rate_bps)
+    assert 69e6 < expected < 74e6  # the profile's own arithmetic: ~70.9 Mbit/s, not the 150 Mbit/s PHY rate
+    lte = load_profile("lte").up
+    assert tcp_goodput_bps(lte.radio_model, lte.radio_params, lte.rate_bps) == lte.rate_bps

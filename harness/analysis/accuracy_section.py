@@ -12,6 +12,7 @@ import csv
 import math
 from pathlib import Path
 
+from harness.analysis.accuracy import accuracy_fields  # noqa: F401 (re-exported)
 from harness.analysis.summary import PLACEMENT_ORDER, format_cell, size_label
 
 ACCURACY_FIELDS = ["access", "placement", "size", "size_bytes", "model", "ok", "judged", "correct", "accuracy",
@@ -27,13 +28,6 @@ def wilson_interval(correct: int, n: int) -> tuple[float | None, float | None]:
     centre = (p + Z95 * Z95 / (2 * n)) / (1 + Z95 * Z95 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95 * Z95 / (4 * n * n)) / (1 + Z95 * Z95 / n)
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def accuracy_fields(rows: list[dict]) -> dict:
-    """``accuracy`` (None: nothing judged) and ``accuracy_n`` (requests judged) of some request rows."""
-    judged = [r for r in rows if str(r.get("correct")) in ("0", "1")]
-    return {"accuracy": sum(r["correct"] == "1" for r in judged) / len(judged) if judged else None,
-            "accuracy_n": len(judged) or None}
 
 
 def _int(value) -> int:

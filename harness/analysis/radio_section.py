@@ -70,7 +70,16 @@ def _interval(ci) -> str:
 
 
 def _share(part: float, total: float) -> str:
-    return f" ({part / total * 100:.0f}% of the difference)" if abs(total) >= 0.5 else ""
+    """The part's share of the difference, when the parts pull the same way (a share over 100 % or under 0 %
+    would only say that the other part pulls the opposite way, so that is what is said)."""
+    if abs(total) < 0.5:
+        return ""
+    share = part / total
+    if share > 1.0:
+        return " (more than the whole difference: the other part pulls the opposite way)"
+    if share < 0.0:
+        return " (against the difference)"
+    return f" ({share * 100:.0f}% of the difference)"
 
 
 def _cell_sentence(radio: str, ideal: str, where: str, row_r: dict, row_i: dict, responses: dict) -> str:

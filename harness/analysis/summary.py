@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.analysis.accuracy import accuracy_fields
 from harness.analysis.floor import NO_FLOOR, connection_states, path_of, request_floor, wire_bytes
 from harness.analysis.node_records import read_node_records, record_of, reply_payload_bytes, request_payload_bytes, server_ms
 
@@ -141,8 +142,6 @@ def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = 
               flow_rows: list[dict] | None = None, open_loop: bool = False) -> list[dict]:
     """summary.csv rows, ordered by access, placement, size. Values are numbers, None, or "no floor".
     ``run_dir``: where the nodes' timings.jsonl are (server times and body bytes by node)."""
-    from harness.analysis.accuracy_section import accuracy_fields  # late: it imports this module
-
     rows = [dict(r) for r in requests_rows]
     notes = _annotate(rows, profiles, read_node_records(run_dir) if run_dir else {}, open_loop)
     groups: dict[tuple, list[dict]] = {}

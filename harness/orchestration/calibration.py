@@ -19,6 +19,7 @@ from harness.repo_paths import REPO_ROOT
 from topo.commands import wait_for_line
 from topo.errors import TopoError
 from topo.topology import ACCESS_GW, LAN_BS, LAN_EDGE, PING_FRAME_BYTES, WAN_BS, WAN_CLOUD, ue_address
+from topo.emulator.radio import tcp_goodput_bps
 from topo.udp_probe import read_window_bytes
 from traces.readers import read_delivery_trace
 
@@ -106,6 +107,10 @@ def measure_links(net, duration_s: float = 5.0, ping_count: int = 20, progress=p
             goodput = _iperf_goodput_mbps(net, a, b, address, duration_s, reverse)
             configured = spec.rate_bps / 1e6 if spec.rate_bps else None
             note = f"TCP payload ceiling {configured * TCP_PAYLOAD_SHARE:.2f} Mbit/s" if configured else "unlimited"
+            if configured and spec.radio_model:  # a radio delivers less than its PHY rate: compare with its model
+                configured = round(tcp_goodput_bps(spec.radio_model, spec.radio_params, spec.rate_bps) / 1e6, 3)
+                note = (f"{spec.radio_model} model's analytic saturated TCP goodput (profile rate "
+                        f"{spec.rate_bps / 1e6:g} Mbit/s)")
             rows.append(LinkMeasurement(link.name, direction, "tcp_goodput_mbps", configured,
                                         None if goodput is None else round(goodput, 3), note))
     return rows

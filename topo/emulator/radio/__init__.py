@@ -10,7 +10,9 @@ its parameters; both directions get ``DirectionSpec.radio_model`` and ``radio_pa
 * ``build(spec, params, side, start_s, shared, on_drop) -> service``;
 * ``needs_constant_rate`` (default True): the profile must give each direction a ``rate``;
 * ``peak_rate`` (optional): ``peak_rate(params, rate_bps)``, the most the model ever delivers at
-  (an analytic floor must use it to stay a lower bound); default: the profile's rate.
+  (an analytic floor must use it to stay a lower bound); default: the profile's rate;
+* ``tcp_goodput`` (optional): ``tcp_goodput(params, rate_bps)``, the analytic goodput of one
+  saturating TCP flow (what ``calibrate`` compares its measurement with); default: the profile's rate.
 
 The service has the rate-service contract of topo/emulator/rate_schedule.py plus three things:
 ``advance(now_s, queue, depart)`` (it may move packets from the shaper's queue into its own
@@ -31,6 +33,7 @@ from topo.emulator.radio.lte_cell import LteCellService
 from topo.emulator.radio.lte_params import LteParams
 from topo.emulator.radio.cellreplay_params import CellReplayParams
 from topo.emulator.radio.cellreplay_service import CellReplayService
+from topo.emulator.radio.wifi_airtime import saturated_tcp_goodput_bps
 from topo.emulator.radio.wifi_params import WifiParams
 from topo.emulator.radio.wifi_service import WifiService
 
@@ -43,10 +46,16 @@ class RadioModel:
     build: Callable
     needs_constant_rate: bool = True
     peak_rate: Callable | None = None
+    tcp_goodput: Callable | None = None
 
 
 def _build_lte(spec, params, side, start_s, shared, on_drop):
     return LteCellService(spec, params, side, start_s, shared, on_drop)
+
+
+def _wifi_tcp_goodput(params, rate_bps):
+    return saturated_tcp_goodput_bps(rate_bps, params.max_ampdu_mpdus, params.mpdu_error_rate,
+                                     symbol_us=params.symbol_us)
 
 
 def _lte_peak_rate(params, rate_bps):
@@ -55,7 +64,8 @@ def _lte_peak_rate(params, rate_bps):
 
 RADIO_MODELS: dict[str, RadioModel] = {
     "lte": RadioModel(LteParams, _build_lte, peak_rate=_lte_peak_rate),
-    "wifi": RadioModel(WifiParams, WifiService, peak_rate=WifiParams.peak_rate_bps),  # radio/wifi_medium.py
+    "wifi": RadioModel(WifiParams, WifiService, peak_rate=WifiParams.peak_rate_bps,
+                       tcp_goodput=_wifi_tcp_goodput),  # radio/wifi_medium.py
     "cellreplay": RadioModel(CellReplayParams, CellReplayService, needs_constant_rate=False),  # traces/cellreplay.py
 }
 
@@ -118,3 +128,11 @@ def build_radio_service(spec, side: str, start_s: float, shared: dict, on_drop=N
 
 def _ignore_drop(packet, now_s) -> None:
     return None
+
+
+def tcp_goodput_bps(model: str, pairs, rate_bps: float) -> float:
+    """What one saturating TCP flow should get from ``model`` when the profile says ``rate_bps``."""
+    entry = _model(model)
+    if entry.tcp_goodput is None:
+        return rate_bps
+    return entry.tcp_goodput(entry.params.from_mapping(dict(pairs)), rate_bps)
