@@ -55,3 +55,13 @@ def test_labels_without_images(tmp_path, models_dir):
     labels = tmp_path / "labels.csv"
     labels.write_text("a.png,0\n")
     assert "needs --images DIR" in refused(tmp_path, models_dir, "--labels", str(labels))
+
+
+@pytest.mark.parametrize("command", ["compare", "load"])
+def test_a_bad_folder_is_refused_before_any_model_is_built(tmp_path, command):
+    models = tmp_path / "no-models-yet"  # an empty model folder would be built first if the check came later
+    result = run_cli(command, "--access", "lte", "--sizes", "60K", "--models-dir", str(models), "--results-dir",
+                     str(tmp_path / "results"), "--images", str(tmp_path / "missing"), timeout=120)
+    assert result.returncode != 0 and "no such folder" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not models.exists() or not any(models.iterdir())

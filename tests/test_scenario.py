@@ -137,3 +137,11 @@ def test_cli_bad_moves_and_flag_clashes_are_one_line(args, message):
     result = run_cli("topology", *args, timeout=60)
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_a_missing_required_key_is_named_not_a_python_signature(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[scenario]\nname = "x"\n[[cells]]\naccess = "lte"\n')
+    with pytest.raises(ScenarioError, match=r"bad.toml: cells\[1\]: missing key 'name'") as info:
+        load_scenario(path)
+    assert "__init__" not in str(info.value)

@@ -40,6 +40,16 @@ def accuracy_note(labels: list[str], class_names) -> str:
     return "measured"
 
 
+def check_image_folder(images_dir: str, labels_file: str) -> None:
+    """HarnessError (one line) for a folder, image or labels CSV that cannot be used: before models are built."""
+    if not images_dir:
+        return
+    try:
+        load_folder(Path(images_dir), Path(labels_file) if labels_file else None)
+    except NodeConfigError as exc:
+        raise HarnessError(str(exc)) from None
+
+
 def prepare_images(images_dir: str, image_mode: str, labels_file: str, sizes, seeds, rounds: int | None,
                    cache_dir: Path, served_models: dict[str, str], models_dir: Path, progress=print) -> dict:
     """Read the folder, re-encode the images each device (one seed each) will send into ``cache_dir``, and

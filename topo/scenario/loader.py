@@ -5,6 +5,8 @@ A scenario file is told from a link profile (such as ``scenarios/system-b.toml``
 """
 from __future__ import annotations
 
+import dataclasses
+
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +67,13 @@ def _items(data: dict, kind: str) -> list[tuple[str, dict]]:
 
 
 def _build(cls, table: dict, where: str, **converted):
+    fields = {**table, **converted}
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in fields
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ScenarioError(f"{where}: missing key {missing[0]!r} (give it in the file)")
     try:
-        return cls(**{**table, **converted})
+        return cls(**fields)
     except ScenarioError as err:  # the dataclass names "cells.devices": say which cell
         kind = where.split("[")[0]
         raise ScenarioError(str(err).replace(f"{kind}.", f"{where}.", 1)) from None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.experiments.compare.run_images import spec_images
+from harness.orchestration.folder_images import check_image_folder
 from harness.experiments.compare.spec import ExperimentSpec, access_profile
 from harness.orchestration.model_set import models_for
 from harness.orchestration.preflight import check_faults_possible, check_traces
@@ -37,6 +38,7 @@ def check_experiment(spec: ExperimentSpec) -> str:
 
 def run_experiment(spec: ExperimentSpec) -> int:
     backend = check_experiment(spec)
+    check_image_folder(spec.images_dir, spec.labels_file)  # a bad folder: one line before models are built
     models_dir = models_for(spec.models_dir)
     spec_images(spec, models_dir, progress=_say)  # --images: a bad folder is one line before anything is built
     from harness.experiments.compare.run import execute  # late: the run's modules are not every command's
