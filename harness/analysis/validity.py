@@ -88,10 +88,10 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[rank]
 
 
-def emulator_lateness(run_dir: Path, limits: ValidityLimits) -> Constraint:
-    name = f"emulator p99 lateness <= {limits.emulator_lateness_p99_ms:g} ms"
-    worst = []
-    for path in sorted(Path(run_dir).glob("logs/**/*-counters.json")):
+def counters_lateness(paths) -> list[tuple[float, str, Path, str]]:
+    """(p99 ms, "<access>/<link>/<side>", counters file, side) of every direction the emulators' counters record."""
+    found = []
+    for path in sorted(paths):
         try:
             counters = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -100,7 +100,13 @@ def emulator_lateness(run_dir: Path, limits: ValidityLimits) -> Constraint:
             p99 = ((counters.get(side) or {}).get("lateness") or {}).get("p99_ms")
             if isinstance(p99, (int, float)):
                 link = path.name[: -len("-counters.json")]
-                worst.append((p99, f"{path.parent.name}/{link}/{side}", path, side))
+                found.append((p99, f"{path.parent.name}/{link}/{side}", path, side))
+    return found
+
+
+def emulator_lateness(run_dir: Path, limits: ValidityLimits) -> Constraint:
+    name = f"emulator p99 lateness <= {limits.emulator_lateness_p99_ms:g} ms"
+    worst = counters_lateness(Path(run_dir).glob("logs/**/*-counters.json"))
     if not worst:
         return Constraint(1, name, NOT_CHECKED, "no emulator lateness recorded (kernel backend, unshaped links, "
                                                  "or an emulator older than issue 13)")

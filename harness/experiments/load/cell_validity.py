@@ -9,30 +9,20 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from harness.analysis.validity import (FAILED, MET, NOT_CHECKED, Constraint, Validity, ValidityLimits, rows_lost,
-                                       schedule_lateness)
+from harness.analysis.validity import (FAILED, MET, NOT_CHECKED, Constraint, Validity, ValidityLimits,
+                                       counters_lateness, rows_lost, schedule_lateness)
 
 VALIDITY_FIELDS = ["validity", "validity_failed"]
 
 
 def access_emulator_lateness(run_dir: Path, access: str, limits: ValidityLimits) -> Constraint:
     name = f"emulator p99 lateness <= {limits.emulator_lateness_p99_ms:g} ms"
-    worst = []
-    for path in sorted((Path(run_dir) / "logs" / access).glob("*-counters.json")):
-        try:
-            counters = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        for side in ("uplink", "downlink"):
-            p99 = ((counters.get(side) or {}).get("lateness") or {}).get("p99_ms")
-            if isinstance(p99, (int, float)):
-                worst.append((p99, f"{access}/{path.name[: -len('-counters.json')]}/{side}"))
+    worst = counters_lateness((Path(run_dir) / "logs" / access).glob("*-counters.json"))
     if not worst:
         return Constraint(1, name, NOT_CHECKED, f"no emulator lateness recorded for {access}")
-    p99, where = max(worst)
+    p99, where, _path, _side = max(worst)
     if p99 > limits.emulator_lateness_p99_ms:
         return Constraint(1, name, FAILED, f"emulator p99 lateness {p99:.2f} ms > {limits.emulator_lateness_p99_ms:g}"
                                            f" ms on {where} (over the whole access)")
