@@ -56,9 +56,16 @@ def test_kernel_backend_without_netem_names_userspace(monkeypatch):
     from topo.links import netem_available
     if netem_available():
         pytest.skip("this kernel has sch_netem: the kernel backend works here")
-    result = run_cli("topology", "--link-backend", "kernel")
+    result = run_cli("topology", "--link-backend", "kernel", "--access", "lte-ideal")  # a pipe: netem could do it
     assert result.returncode == 1
     assert "no sch_netem" in result.stderr and "--link-backend userspace" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_kernel_backend_refuses_a_radio_profile_in_one_line():
+    result = run_cli("topology", "--link-backend", "kernel", "--access", "lte")
+    assert result.returncode == 1
+    assert "radio model lte" in result.stderr and "--link-backend userspace" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
