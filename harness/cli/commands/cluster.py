@@ -85,13 +85,13 @@ def run_on_cluster(args, spec, run):
         return run(spec)
     servers = parse_servers(args.servers)
     placement = parse_placement(args.place or "")
-    print("warning: a multi-server compare is experimental and does not complete yet (issue 18: the node on the "
-          "other server stops right after it is ready); cluster check and the VXLAN links work", file=sys.stderr)
     problems = [line for report in check_servers(servers) for line in report.lines() if not report.ready]
     if problems:
         raise ClusterError(f"{len(problems)} problem(s) with --servers: " + "; ".join(problems))
     if spec.link_backend != "userspace":
         print("note: a cluster run shapes its links with the userspace emulator (--link-backend userspace)")
         spec = dataclasses.replace(spec, link_backend="userspace")
+    print("warning: a multi-server compare is experimental and does not complete yet (issue 18: the node on the "
+          "other server stops right after it is ready); cluster check and the VXLAN links work", file=sys.stderr)
     with using_cluster(servers, placement):
         return run(spec)
