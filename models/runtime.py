@@ -3,7 +3,8 @@
 ``device``: ``"auto"`` (CUDA when it really works here, else CPU), ``"cuda"`` (required; DeviceError if it
 cannot load) or ``"cpu"``. onnxruntime-gpu lists CUDA as *available* even where its libraries cannot load,
 so CUDA is probed once per process with a tiny model while ORT's logger is silenced; a failed probe means
-CPU without any provider error printed.
+CPU without any provider error printed. Where CUDA works and TensorRT's provider also really runs the probe,
+sessions ask for TensorRT first (then CUDA, then CPU); ``Session.provider`` says which one a session got.
 
 Spinning: ORT's intra-op threads busy-wait after every run by default. On a testbed where the servers, the
 link emulators and the devices share a few cores, that burns a core at ~40 runs/s (measured: 23 ms of CPU per
@@ -26,6 +27,7 @@ from models.onnx_import import parse_onnx
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
 SPINNING_ENV = "ECT_ORT_SPINNING"
 _QUIET_SEVERITY = 3  # ORT: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
@@ -36,7 +38,7 @@ _ORT_TO_KSERVE = {
     "tensor(string)": "BYTES", "tensor(bfloat16)": "BF16",
 }
 _probe_lock = threading.Lock()
-_cuda_works: bool | None = None
+_works: dict[str, bool] = {}  # provider -> it really ran the probe model here
 
 
 @dataclass(frozen=True)
@@ -57,26 +59,30 @@ def _tiny_model() -> bytes:
     return proto.SerializeToString()
 
 
-def cuda_works() -> bool:
-    """True if a CUDA session can really be created and run here (probed once, quietly)."""
-    global _cuda_works
+def provider_works(provider: str) -> bool:
+    """True if a session on ``provider`` can really be created and run here (probed once per provider, quietly)."""
     with _probe_lock:
-        if _cuda_works is None:
-            _cuda_works = False
-            if CUDA in ort.get_available_providers():
+        if provider not in _works:
+            _works[provider] = False
+            if provider in ort.get_available_providers():
                 ort.set_default_logger_severity(4)
                 try:
                     options = ort.SessionOptions()
                     options.log_severity_level = 4
-                    session = ort.InferenceSession(_tiny_model(), options, providers=[CUDA])
-                    if session.get_providers()[0] == CUDA:
+                    session = ort.InferenceSession(_tiny_model(), options, providers=[provider])
+                    if session.get_providers()[0] == provider:
                         session.run(None, {"x": np.ones(1, np.float32)})
-                        _cuda_works = True
-                except Exception:  # noqa: BLE001 - any failure means "no working CUDA"
-                    _cuda_works = False
+                        _works[provider] = True
+                except Exception:  # noqa: BLE001 - any failure means "this provider does not work here"
+                    _works[provider] = False
                 finally:
                     ort.set_default_logger_severity(_QUIET_SEVERITY)
-        return _cuda_works
+        return _works[provider]
+
+
+def cuda_works() -> bool:
+    """True if a CUDA session can really be created and run here."""
+    return provider_works(CUDA)
 
 
 def _providers(device: str) -> list[str]:
@@ -85,7 +91,7 @@ def _providers(device: str) -> list[str]:
     if device == "cpu":
         return [CPU]
     if cuda_works():
-        return [CUDA, CPU]
+        return [TENSORRT, CUDA, CPU] if provider_works(TENSORRT) else [CUDA, CPU]
     if device == "cuda":
         raise DeviceError("device 'cuda' requested but ONNX Runtime cannot use CUDA on this machine "
                           "(libraries missing or no GPU); use --device cpu or auto")
@@ -124,7 +130,7 @@ class Session:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise ModelError(f"{name}: ONNX Runtime cannot load the model ({first})") from None
         obtained = self._session.get_providers()
-        if device == "cuda" and obtained[0] != CUDA:
+        if device == "cuda" and obtained[0] not in (CUDA, TENSORRT):
             raise DeviceError(f"{name}: CUDA requested but the session got {obtained[0]}")
         self.name = name
         self.provider: str = obtained[0]

@@ -82,3 +82,22 @@ def test_run_is_thread_safe(model_bytes):
     for thread in threads:
         thread.join()
     assert not errors
+
+
+def test_tensorrt_is_asked_for_first_only_where_it_really_works(monkeypatch):
+    import models.runtime as runtime
+
+    works = {runtime.CUDA: True, runtime.TENSORRT: False}
+    monkeypatch.setattr(runtime, "provider_works", lambda provider: works[provider])
+    assert runtime._providers("auto") == [runtime.CUDA, runtime.CPU]
+    works[runtime.TENSORRT] = True
+    assert runtime._providers("cuda") == [runtime.TENSORRT, runtime.CUDA, runtime.CPU]
+    works[runtime.CUDA] = False
+    assert runtime._providers("auto") == [runtime.CPU]
+    assert runtime._providers("cpu") == [runtime.CPU]
+
+
+def test_the_provider_probe_says_no_for_a_provider_this_build_lacks():
+    from models.runtime import provider_works
+
+    assert provider_works("NoSuchExecutionProvider") is False
