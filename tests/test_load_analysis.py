@@ -219,3 +219,16 @@ def test_rows_of_several_devices_carry_their_device_and_queueing(tmp_path):
     counts = {c["device"]: c for c in device_counts(rows, flows)}
     assert counts["ue1"]["requests"] == 3 and counts["ue1"]["connections"] == 0
     assert counts["ue2"]["bytes_up"] == 70000 and counts["ue2"]["capture"] == "pcaps/lte-bs.pcap"
+
+
+def test_a_cell_reports_the_accuracy_of_its_judged_answers():
+    rows = [_row("ue1", t, 50) for t in (0.0, 1.0, 2.0, 3.0)]
+    for row, correct in zip(rows, ("1", "0", "1", "1")):
+        row["correct"] = correct
+    cell = {"access": "lte", "level": "d1", "placement": "edge", "devices": 1, "status": "complete",
+            "offered_per_device_hz": None}
+    metrics = cell_metrics(cell, rows)
+    assert metrics["accuracy_n"] == 4 and metrics["accuracy"] == pytest.approx(0.75)
+    for row in rows:
+        row["correct"] = ""  # no --images: nothing judged
+    assert cell_metrics(cell, rows)["accuracy"] is None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.analysis.accuracy import accuracy_fields
 from harness.experiments.load.cell_validity import cell_validity, validity_columns
 
 LOAD_FIELDS = ["access", "level", "placement", "devices", "rate_hz", "load", "load_unit", "status", "requests",
@@ -28,7 +29,7 @@ LOAD_FIELDS = ["access", "level", "placement", "devices", "rate_hz", "load", "lo
                "response_ms_p50", "response_ms_p90", "response_ms_p99", "queue_ms_median", "queue_ms_p90",
                "schedule_lateness_ms_p99", "server", "server_cpu_cores", "server_cpu_utilisation", "server_cpu_of",
                "other_server_cpu_cores", "host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "host_cpu_saturated_s",
-               "emulators_cpu_cores", "devices_cpu_cores", "validity", "validity_failed"]
+               "emulators_cpu_cores", "devices_cpu_cores", "accuracy", "accuracy_n", "validity", "validity_failed"]
 MIN_WINDOW_S = 1.0
 
 
@@ -95,6 +96,7 @@ def cell_metrics(cell: dict, rows: list[dict]) -> dict:
         "server_cpu_of": mine.get("of"), "other_server_cpu_cores": other.get("cores"),
         "devices_cpu_cores": (cell["devices_cpu_s"] / cell["wall_s"]
                               if isinstance(cell.get("devices_cpu_s"), (int, float)) and cell.get("wall_s") else None),
+        **accuracy_fields(ok),  # --images with labels: the served answers judged (None otherwise)
     }
 
 

@@ -125,6 +125,12 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
                        fmt(r.get("emulators_cpu_cores"), 2, "-"), fmt(r.get("devices_cpu_cores"), 2, "-"),
                        r.get("validity", "")]
                       for r in rows]))
+    judged = [r for r in rows if r.get("accuracy") is not None]
+    if judged:
+        out += ["", "Accuracy of the served answers (`--images` with labels; n = the ok answers judged in the "
+                "cell's window): " + "; ".join(f"{r['access']} {r['placement']} {r['devices']} devices "
+                                              f"{100 * r['accuracy']:.1f}% (n {r['accuracy_n']})" for r in judged)
+                + "."]
     invalid = [r for r in rows if r.get("validity_failed")]
     if invalid:
         out += ["", "INVALID cells (the constraint that failed, numbered as in the run's validity): "
