@@ -8,12 +8,11 @@ The per-request ``correct`` (1 / 0 / empty) is decided when requests.csv is join
 """
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 from harness.analysis.accuracy import accuracy_fields  # noqa: F401 (re-exported)
-from harness.analysis.summary import PLACEMENT_ORDER, format_cell, size_label
+from harness.analysis.summary import PLACEMENT_ORDER, size_label, write_formatted_csv
 
 ACCURACY_FIELDS = ["access", "placement", "size", "size_bytes", "model", "ok", "judged", "correct", "accuracy",
                    "ci95_low", "ci95_high", "note"]
@@ -66,11 +65,7 @@ def accuracy_table(requests: list[dict], record: dict) -> list[dict]:
 
 
 def write_accuracy_csv(table: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=ACCURACY_FIELDS)
-        writer.writeheader()
-        for row in table:
-            writer.writerow({k: format_cell(row.get(k)) for k in ACCURACY_FIELDS})
+    write_formatted_csv(table, path, ACCURACY_FIELDS)
 
 
 def _percent(value) -> str:

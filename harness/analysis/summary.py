@@ -189,14 +189,19 @@ def format_cell(value) -> str:
     return str(value)
 
 
-def write_summary_csv(rows: list[dict], path: Path) -> None:
+def write_formatted_csv(rows: list[dict], path: Path, fields: list[str]) -> None:
+    """``rows`` as a CSV of ``fields``, each value written by ``format_cell`` (None -> empty)."""
     import csv
 
     with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=SUMMARY_FIELDS)
+        writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: format_cell(row.get(k)) for k in SUMMARY_FIELDS})
+            writer.writerow({k: format_cell(row.get(k)) for k in fields})
+
+
+def write_summary_csv(rows: list[dict], path: Path) -> None:
+    write_formatted_csv(rows, path, SUMMARY_FIELDS)
 
 
 DEVICE_COUNT_FIELDS = ["access", "placement", "device", "address", "requests", "ok", "failed", "response_ms_median",
@@ -238,13 +243,7 @@ def device_counts(requests_rows: list[dict], flow_rows: list[dict] | None = None
 
 
 def write_device_counts_csv(rows: list[dict], path: Path) -> None:
-    import csv
-
-    with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=DEVICE_COUNT_FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: format_cell(row.get(k)) for k in DEVICE_COUNT_FIELDS})
+    write_formatted_csv(rows, path, DEVICE_COUNT_FIELDS)
 
 
 def devices_section(summary: list[dict], counts: list[dict]) -> list[str]:
