@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_links  # noqa: E402
 from bench_links import ECHO_PORT, bdp_queue_packets, iperf3_json, percentile  # noqa: E402
-from harness_runs import write_outputs  # noqa: E402
+from harness_runs import host_fields, print_and_write  # noqa: E402
 from topo.emulator.config import EmulatorConfig  # noqa: E402
 from topo.emulator.netns_path import ADDRESS_B, EmulatorProcess, WirePath  # noqa: E402
 from topo.profiles import DirectionSpec  # noqa: E402
@@ -291,15 +290,11 @@ def main(argv=None) -> int:
                       f"{row['load']['lateness_p99_ms']} ms", flush=True)
     summary = {name: {f"{part}.{key}": spread([r[part][key] for r in rows]) for _, part, key, _ in METRICS}
                for name, rows in runs.items()}
-    result = {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "repeats": args.repeats,
+    result = {**host_fields(), "repeats": args.repeats,
               "baseline_ref": None if args.no_baseline else args.baseline_ref, "goals": GOALS,
               "variants": list(runs), "scheduling": scheduling, "summary": summary, "runs": runs,
               "duration_s": time.monotonic() - started}
-    output = Path(args.output)
-    report = markdown(result)
-    print(report)
-    write_outputs(output.parent, output.stem, result, report.splitlines())
+    print_and_write(Path(args.output), result, markdown(result))
     return 0
 
 

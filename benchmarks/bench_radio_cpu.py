@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_emulator_cpu import IDLE_S, IPERF_S, Variant, process_cpu_s, spread  # noqa: E402
 from bench_links import iperf3_json  # noqa: E402
-from harness_runs import write_outputs  # noqa: E402
+from harness_runs import host_fields, print_and_write  # noqa: E402
 from topo.emulator.netns_path import ADDRESS_B, WirePath  # noqa: E402
 from topo.profiles import load_profile  # noqa: E402
 
@@ -85,13 +84,9 @@ def main(argv=None) -> int:
             print(f"repeat {repeat + 1} {name}: idle {row['idle_cpu_cores']:.3f}, saturated "
                   f"{row['saturated_cpu_cores']:.3f} core at {row['goodput_mbps']:.1f} Mbit/s", flush=True)
     summary = {name: {key: spread([r[key] for r in rows]) for key in rows[0]} for name, rows in runs.items()}
-    result = {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "repeats": args.repeats, "profiles": list(PROFILES),
+    result = {**host_fields(), "repeats": args.repeats, "profiles": list(PROFILES),
               "summary": summary, "runs": runs, "duration_s": time.monotonic() - started}
-    output = Path(args.output)
-    report = markdown(result)
-    print(report)
-    write_outputs(output.parent, output.stem, result, report.splitlines())
+    print_and_write(Path(args.output), result, markdown(result))
     return 0
 
 

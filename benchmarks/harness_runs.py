@@ -103,6 +103,22 @@ def write_outputs(out_dir: Path, name: str, result: dict, markdown: list[str]) -
     return [json_path, md_path]
 
 
+def host_fields() -> dict:
+    """Where and when a benchmark ran: host name, CPUs, kernel, local start time."""
+    import os
+    import platform
+    import time
+
+    return {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def print_and_write(output: Path, result: dict, report: str) -> list[Path]:
+    """Print the Markdown ``report`` and write ``output`` (.json) with the .md beside it."""
+    print(report)
+    return write_outputs(output.parent, output.stem, result, report.splitlines())
+
+
 def md_table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
