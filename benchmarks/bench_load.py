@@ -16,13 +16,24 @@ The matrix (full; --quick in brackets), default node profiles (system-b), defaul
   60 s [15 s]: the rows each
   device was scheduled to send (the same seeded schedule the devices draw, nodes.arrivals) against the rows
   recorded and answered, how late the devices left, the host CPU, and VALID / INVALID with the failed constraint;
+- crossover: the sweep's placements on WiFi, devices 1,2,4,8,16 [1,4], 10 s [5 s] per cell, with both nodes' CPU
+  quotas scaled by one factor so the cloud's fits in this host (cloud 0.8 core, edge 0.8 x its profile's cores /
+  the cloud's: the profile's edge : cloud core ratio kept, 3.35 : 11.61 for system-b). The default sweep cannot
+  show the cloud's 16 cores on a 2-core host: both quotas are capped at the host's 2 cores there, and per core the
+  Xeon VM is slower than the i5 (speed factors 1.378 vs 1.193), so the edge answers faster at any load. Scaled,
+  the load axis is in units of the scaled nodes (x 1 / the factor for the real ones);
 - overhead (no run of its own: the sweep's cells at 1 and 16 [1 and 4] devices, each access and placement): the
   cell's wall time (the devices' shared start to the last reply) over the mean per-device sum of response times
   (1.0 = nothing beyond the requests), and the same with the devices' set-up (process start to shared start).
 
+Each run's host load is recorded beside it (host_share.py, once a second from /proc): the host's busy cores and
+vCPU steal, this run's processes, kernel threads and every other process (other jobs sharing the machine), as means
+over the run's measured window (validity.json) and over the whole run.
+
 Every cell is VALID or INVALID with the constraint that failed (the load analysis's per-cell validity: its own
 client lateness, rows lost and host CPU; the access's emulators). Writes benchmarks/results/load.json, load.md,
-load.csv (one row per cell) and load.png (the sweep's response vs load) (--quick: .cache/bench-quick/).
+load.csv (one row per cell), load.png (the sweep's response vs load) and load-crossover.png (the scaled sweep's)
+(--quick: .cache/bench-quick/).
 Reads run folders only (``--reuse``: re-makes their analysis with ``run.py report`` first, runs nothing else).
 """
 from __future__ import annotations
@@ -31,130 +42,56 @@ import argparse
 import csv
 import json
 import shutil
-import statistics
 import subprocess
 import sys
+import tomllib
 from datetime import datetime
 from pathlib import Path
 
-from harness_runs import ROOT, RUN_PY, default_out, md_table, quick_models_args, run_harness, write_outputs
+from harness_runs import ROOT, RUN_PY, default_out, host_fields, md_table, quick_models_args, run_harness, write_outputs
+from host_share import HostShare
+from load_figures import (CELL_FIELDS, cell_rows, fifty_figures, overhead_figures, run_share, sweep_figures)
 
-sys.path.insert(0, str(ROOT))
-from nodes.arrivals import poisson_offsets_ns  # noqa: E402  (the devices' own schedule, to count what was due)
 
 FULL = {"sweep": ["--access", "lte,wifi", "--devices", "1,2,4,8,16,32", "--placements", "edge,cloud",
                   "--cell-seconds", "20"],
         "fifty": ["--access", "lte", "--devices", "50", "--rate-hz", "1", "--placements", "edge", "--sizes", "8K",
-                  "--cell-seconds", "60", "--timeout", "60"]}
+                  "--cell-seconds", "60", "--timeout", "60"],
+        "crossover": ["--access", "wifi", "--devices", "1,2,4,8,16", "--placements", "edge,cloud",
+                      "--cell-seconds", "10"]}
 QUICK = {"sweep": ["--access", "lte,wifi", "--devices", "1,4", "--placements", "edge,cloud", "--cell-seconds", "5"],
          "fifty": ["--access", "lte", "--devices", "16", "--rate-hz", "1", "--placements", "edge", "--sizes", "8K",
-                   "--cell-seconds", "15", "--timeout", "30"]}
+                   "--cell-seconds", "15", "--timeout", "30"],
+         "crossover": ["--access", "wifi", "--devices", "1,4", "--placements", "edge,cloud", "--cell-seconds", "5"]}
+SCALED_CLOUD_CPUS = 0.8   # crossover: the cloud's quota; the edge's keeps the node profile's edge : cloud ratio
+
+SHARE_FILE = "host-share.json"   # written into each run folder: the host's load while it ran
 OVERHEAD_DEVICES = {False: (1, 16), True: (1, 4)}
-CELL_FIELDS = ["part", "access", "placement", "devices", "rate_hz", "status", "requests", "ok", "failed",
-               "achieved_rps", "response_ms_p50", "response_ms_p90", "response_ms_p99", "queue_ms_median",
-               "schedule_lateness_ms_p99", "server_cpu_cores", "emulators_cpu_cores", "devices_cpu_cores",
-               "host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "host_cpu_saturated_s", "validity",
-               "validity_failed"]
 
 
-def _rows(path: Path) -> list[dict]:
-    try:
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
-    except OSError:
-        return []
+def scaled_budgets(profile: str = "system-b") -> tuple[list[str], dict]:
+    """The crossover part's quota flags: the cloud SCALED_CLOUD_CPUS, the edge the profile's ratio of it."""
+    doc = tomllib.loads((ROOT / "nodes" / "node_profiles" / f"{profile}.toml").read_text())
+    factor = SCALED_CLOUD_CPUS / doc["cloud"]["cpus"]
+    edge = round(doc["edge"]["cpus"] * factor, 3)
+    return (["--edge-cpus", f"{edge:g}", "--cloud-cpus", f"{SCALED_CLOUD_CPUS:g}"],
+            {"profile": profile, "factor": round(factor, 4), "edge_cpus": edge, "cloud_cpus": SCALED_CLOUD_CPUS,
+             "profile_edge_cpus": doc["edge"]["cpus"], "profile_cloud_cpus": doc["cloud"]["cpus"]})
 
 
-def _float(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def _share_line(share: dict | None, cpus: int) -> str:
+    if not share:
+        return "Host load: not recorded (a reused run)."
 
-
-def sweep_figures(run_dir: Path) -> dict:
-    load = _rows(run_dir / "load.csv")
-    curves = {}
-    for row in load:
-        curves.setdefault(row["access"], {}).setdefault(row["placement"], []).append(
-            {"devices": int(row["devices"]), "p50_ms": _float(row["response_ms_p50"]),
-             "p90_ms": _float(row["response_ms_p90"]), "achieved_rps": _float(row["achieved_rps"]),
-             "queue_ms_median": _float(row["queue_ms_median"]), "server_cpu_cores": _float(row["server_cpu_cores"]),
-             "host_cpu_busy_pct_max": _float(row.get("host_cpu_busy_pct_max")),
-             "lateness_ms_p99": _float(row.get("schedule_lateness_ms_p99")),
-             "validity": row.get("validity", ""), "validity_failed": row.get("validity_failed", "")})
-    return {"run": str(run_dir), "curves": curves,
-            "crossovers": {r["access"]: {"load": _float(r["crossover_load"]), "estimate": _float(r["crossover_estimate"]),
-                                         "finding": r["finding"]} for r in _rows(run_dir / "load-summary.csv")}}
-
-
-def fifty_figures(run_dir: Path) -> dict:
-    record = json.loads((run_dir / "experiment.json").read_text())
-    spec = record["spec"]
-    (devices,), rate = spec["devices"], spec["rates_hz"][0]
-    due = sum(len(poisson_offsets_ns(rate, spec["seed"] + i - 1, duration_s=spec["cell_seconds"]))
-              for i in range(1, devices + 1))
-    rows = _rows(run_dir / "requests.csv")
-    ok = [r for r in rows if r["status"] == "ok"]
-    lateness = [v for v in (_float(r["schedule_lateness_ms"]) for r in rows) if v is not None]
-    (load,) = _rows(run_dir / "load.csv")
-    return {"run": str(run_dir), "devices": devices, "rate_hz": rate, "seed": spec["seed"], "due": due,
-            "recorded": len(rows),
-            "ok": len(ok), "rows_lost": due - len(rows), "failed": len(rows) - len(ok),
-            "response_ms_p50": _float(load["response_ms_p50"]), "response_ms_p99": _float(load["response_ms_p99"]),
-            "lateness_ms_p99": sorted(lateness)[int(0.99 * (len(lateness) - 1))] if lateness else None,
-            "host_cpu_busy_pct_max": _float(load.get("host_cpu_busy_pct_max")),
-            "host_cpu_busy_pct_mean": _float(load.get("host_cpu_busy_pct_mean")),
-            "host_cpu_saturated_s": _float(load.get("host_cpu_saturated_s")),
-            "edge_cpu_cores": _float(load.get("server_cpu_cores")),
-            "emulators_cpu_cores": _float(load.get("emulators_cpu_cores")),
-            "devices_cpu_cores": _float(load.get("devices_cpu_cores")),
-            "validity": _headline(record.get("validity")),
-            "cell_validity": load.get("validity", ""), "cell_validity_failed": load.get("validity_failed", ""),
-            "setup_s": record["cells"][0].get("setup_s"),
-            "device_scheduling": record["cells"][0].get("device_scheduling"),
-            "per_device_rows": _spread_per_device(rows)}
-
-
-def _spread_per_device(rows: list[dict]) -> dict:
-    """Rows per device: min / median / max over the devices (every device's rows are kept and named)."""
-    per: dict[str, int] = {}
-    for r in rows:
-        per[r["device"]] = per.get(r["device"], 0) + 1
-    counts = sorted(per.values())
-    return {"devices": len(per), "min": counts[0], "median": statistics.median(counts), "max": counts[-1]} \
-        if counts else {}
-
-
-def _headline(validity: dict | None) -> str:
-    if not validity:
-        return "not recorded by this run"
-    failed = [c["detail"] for c in validity.get("constraints", []) if c.get("outcome") == "failed"]
-    return validity.get("verdict", "?") + (f" ({'; '.join(failed)})" if failed else "")
-
-
-def overhead_figures(run_dir: Path, devices: tuple[int, ...]) -> dict:
-    """Per access, placement and number of devices (of ``devices``): a sweep cell's wall / per-device busy time."""
-    record = json.loads((run_dir / "experiment.json").read_text())
-    rows = _rows(run_dir / "requests.csv")
-    out = []
-    for cell in record["cells"]:
-        if cell["devices"] not in devices or not cell.get("wall_s"):
-            continue
-        mine = [r for r in rows if (r["access"], r["level"], r["placement"]) ==
-                (cell["access"], cell["level"], cell["placement"]) and r["status"] == "ok"]
-        per_device = {}
-        for r in mine:
-            per_device[r["device"]] = per_device.get(r["device"], 0.0) + float(r["response_ms"]) / 1000
-        busy_s = statistics.fmean(per_device.values()) if per_device else None
-        setup_s = cell.get("setup_s") or 0.0
-        out.append({"access": cell["access"], "placement": cell["placement"], "devices": cell["devices"],
-                    "wall_s": cell["wall_s"], "setup_s": setup_s,
-                    "mean_device_response_sum_s": round(busy_s, 3) if busy_s else None,
-                    "overhead": round(cell["wall_s"] / busy_s, 3) if busy_s else None,
-                    "overhead_with_setup": round((cell["wall_s"] + setup_s) / busy_s, 3) if busy_s else None,
-                    "requests": len(mine)})
-    return {"run": str(run_dir), "cells": out}
+    def part(s: dict | None) -> str:
+        if not s or not s.get("samples"):
+            return "no samples"
+        return (f"busy {s['busy_cores']} of {cpus} cores (max {s['busy_cores_max']}), vCPU steal "
+                f"{s['steal_ms_per_s']:.0f} ms/s (max {s['steal_ms_per_s_max']:.0f}); this run's processes "
+                f"{s['ours_cores']}, kernel threads {s['kernel_cores']}, other processes {s['others_cores']} "
+                f"(max {s['others_cores_max']})")
+    return (f"Host load (host_share.py, per second): in the measured window {part(share['measured'])}; over the whole "
+            f"run {part(share['run'])}; other processes' CPU by name {share['run']['top_others_cpu_s']}.")
 
 
 def markdown(result: dict) -> list[str]:
@@ -162,15 +99,15 @@ def markdown(result: dict) -> list[str]:
            f"Mode: {'quick (test models, short cells)' if result['quick'] else 'full'}.", ""]
     out += [f"Matrix: {result['matrix']}", ""]
     if "sweep" in result:
-        out += ["## Load sweep (closed loop, default node profiles)", ""]
-        out += [f"- {access}: {c['finding']}" for access, c in result["sweep"]["crossovers"].items()]
-        rows = [[access, placement, p["devices"], p["p50_ms"], p["p90_ms"], p["achieved_rps"], p["queue_ms_median"],
-                 p["server_cpu_cores"], p["host_cpu_busy_pct_max"], p["validity"], p["validity_failed"]]
-                for access, by in result["sweep"]["curves"].items() for placement, points in by.items()
-                for p in points]
-        out += [""] + md_table(["access", "placement", "devices", "p50 ms", "p90 ms", "req/s", "queue ms",
-                                "server cores", "host CPU max %", "validity", "failed constraint"], rows) + [""]
-        out += ["![response vs load](load.png)", ""]
+        out += _sweep_section("## Load sweep (closed loop, default node profiles)", result["sweep"], "load.png",
+                              result["host"]["cpus"])
+    if "crossover" in result:
+        c = result["crossover"]["scaled"]
+        out += _sweep_section(
+            f"## Crossover: WiFi with scaled budgets (edge {c['edge_cpus']:g} core, cloud {c['cloud_cpus']:g}: the "
+            f"{c['profile']} profile's {c['profile_edge_cpus']:g} : {c['profile_cloud_cpus']:g} cores x "
+            f"{c['factor']:g})",
+            result["crossover"], "load-crossover.png", result["host"]["cpus"])
     for number, f in enumerate(result.get("fifty", []), 1):
         out += [f"## {f['devices']} devices at {f['rate_hz']:g} request/s on one LTE cell (run {number} of "
                 f"{len(result['fifty'])}, seed {f['seed']})", "",
@@ -185,7 +122,8 @@ def markdown(result: dict) -> list[str]:
                 f"Validity of the cell (the devices' shared start to its end; their set-up before it measures "
                 f"nothing): **{f['cell_validity']}**" + (f" ({f['cell_validity_failed']})" if f["cell_validity_failed"]
                                                          else "") + ".",
-                f"Validity of the whole run (also the network's and the devices' set-up): **{f['validity']}**.", ""]
+                f"Validity of the whole run: **{f['validity']}**. {f['judged']}", "",
+                _share_line(f.get("host_share"), result["host"]["cpus"]), ""]
     if len(result.get("fifty", [])) > 1:
         runs = result["fifty"]
         out += [f"Over the {len(runs)} runs (min..max): rows lost {min(f['rows_lost'] for f in runs)}.."
@@ -203,6 +141,25 @@ def markdown(result: dict) -> list[str]:
                           v["mean_device_response_sum_s"], v["overhead"], v["overhead_with_setup"], v["requests"]]
                          for v in result["overhead"]["cells"]])
     return out
+
+
+def _sweep_section(title: str, sweep: dict, figure: str, cpus: int) -> list[str]:
+    out = [title, ""] + [f"- {access}: {c['finding']}" for access, c in sweep["crossovers"].items()]
+    for access, by in sweep["curves"].items():  # how far from a crossover at the highest load
+        edge, cloud = by.get("edge") or [], by.get("cloud") or []
+        if edge and cloud and edge[-1]["p50_ms"] and cloud[-1]["p50_ms"]:
+            out.append(f"- {access} at {edge[-1]['devices']} devices: edge p50 {edge[-1]['p50_ms']:.0f} ms, cloud "
+                       f"{cloud[-1]['p50_ms']:.0f} ms (cloud / edge {cloud[-1]['p50_ms'] / edge[-1]['p50_ms']:.2f}); "
+                       f"edge queue median {edge[0]['queue_ms_median']} ms at {edge[0]['devices']} device(s) -> "
+                       f"{edge[-1]['queue_ms_median']} ms, cloud {cloud[0]['queue_ms_median']} -> "
+                       f"{cloud[-1]['queue_ms_median']} ms")
+    rows = [[access, placement, p["devices"], p["p50_ms"], p["p90_ms"], p["achieved_rps"], p["queue_ms_median"],
+             p["server_cpu_cores"], p["host_cpu_busy_pct_max"], p["validity"], p["validity_failed"]]
+            for access, by in sweep["curves"].items() for placement, points in by.items() for p in points]
+    out += [""] + md_table(["access", "placement", "devices", "p50 ms", "p90 ms", "req/s", "queue ms",
+                            "server cores", "host CPU max %", "validity", "failed constraint"], rows) + [""]
+    return out + [f"Run: **{sweep['validity']}**. {sweep['judged']}", "", _share_line(sweep.get("host_share"), cpus),
+                  "", f"![response vs load]({figure})", ""]
 
 
 def _recorded_wall_s(record: dict) -> float | None:
@@ -224,15 +181,11 @@ def _range(runs: list[dict], key: str) -> str:
     return f"{min(values):g}..{max(values):g}" if values else "-"
 
 
-def cell_rows(part: str, run_dir: Path) -> list[dict]:
-    return [{"part": part, **{k: r.get(k, "") for k in CELL_FIELDS if k != "part"}}
-            for r in _rows(run_dir / "load.csv")]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short cells, fewer devices, the tests' models")
-    parser.add_argument("--parts", default="sweep,fifty,overhead", help="comma list of sweep, fifty, overhead")
+    parser.add_argument("--parts", default="sweep,fifty,crossover,overhead",
+                        help="comma list of sweep, fifty, crossover, overhead")
     parser.add_argument("--out", type=Path, default=None, help="where load.json / load.md go")
     parser.add_argument("--reuse", nargs="*", default=[], metavar="PART=DIR[,DIR]",
                         help="take that part from run folders made before (their analysis re-made) instead of running")
@@ -240,7 +193,9 @@ def main() -> int:
                                                                         "(default 2; --quick 1)")
     args = parser.parse_args()
     reuse = dict(item.split("=", 1) for item in args.reuse)
+    scaled_args, scaled = scaled_budgets()
     plans = QUICK if args.quick else FULL
+    plans = {**plans, "crossover": [*plans["crossover"], *scaled_args]}
     results_dir = ROOT / ".cache" / "bench-load-runs"
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if "overhead" in parts and "sweep" not in parts:
@@ -250,7 +205,7 @@ def main() -> int:
     matrix = [f"{part}: load {' '.join(plans[part])}" + (_fifty_runs(repeats, bool(reused_fifty))
                                                           if part == "fifty" else "")
               for part in plans if part in parts]
-    result: dict = {"quick": args.quick, "matrix": "; ".join(matrix)}
+    result: dict = {"quick": args.quick, "matrix": "; ".join(matrix), "host": host_fields()}
     out = args.out or default_out(args.quick)
     cells: list[dict] = []
     for part in (p for p in parts if p in plans):
@@ -261,22 +216,33 @@ def main() -> int:
                 wall_s = _recorded_wall_s(json.loads((run_dir / "experiment.json").read_text()))
                 subprocess.run([sys.executable, str(RUN_PY), "report", str(run_dir)], cwd=ROOT, check=True,
                                stdout=subprocess.DEVNULL)
+                share = HostShare.load(run_dir / SHARE_FILE)
             else:
                 seed = ["--seed", str(index + 1)] if part == "fifty" else []
-                run_dir, wall_s = run_harness("load", [*plans[part], *seed, *quick_models_args(args.quick)],
-                                              results_dir)
-            figures = {**(sweep_figures if part == "sweep" else fifty_figures)(run_dir),
-                       "wall_s": round(wall_s, 1) if wall_s is not None else None}
+                share = HostShare()
+                share.start()
+                try:
+                    run_dir, wall_s = run_harness("load", [*plans[part], *seed, *quick_models_args(args.quick)],
+                                                  results_dir)
+                finally:
+                    share.stop()
+                share.save(run_dir / SHARE_FILE)
+            figures = {**(fifty_figures if part == "fifty" else sweep_figures)(run_dir),
+                       "wall_s": round(wall_s, 1) if wall_s is not None else None,
+                       "host_share": run_share(share, run_dir)}
+            if part == "crossover":
+                figures["scaled"] = scaled
             if part == "fifty":
                 result.setdefault("fifty", []).append(figures)
             else:
                 result[part] = figures
-            cells += cell_rows(part if part == "sweep" else f"fifty-{index + 1}", run_dir)
+            cells += cell_rows(part if part != "fifty" else f"fifty-{index + 1}", run_dir)
         if part == "sweep":
             result["overhead"] = overhead_figures(run_dir, OVERHEAD_DEVICES[args.quick])
+        if part in ("sweep", "crossover") and (run_dir / "response_vs_load.png").is_file():
             out.mkdir(parents=True, exist_ok=True)
-            if (run_dir / "response_vs_load.png").is_file():
-                shutil.copyfile(run_dir / "response_vs_load.png", out / "load.png")
+            shutil.copyfile(run_dir / "response_vs_load.png", out / ("load.png" if part == "sweep" else
+                                                                     "load-crossover.png"))
     write_outputs(out, "load", result, markdown(result))
     with open(out / "load.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CELL_FIELDS)

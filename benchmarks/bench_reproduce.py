@@ -15,18 +15,24 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness_runs import RESULTS_OUT, ROOT, RUN_PY, BenchError, md_table, write_outputs
+from harness_runs import RESULTS_OUT, ROOT, RUN_PY, BenchError, host_fields, md_table, write_outputs
 
 BUDGETS_S = {  # the issue's budgets on this 2-core machine (repro contract): per part and all together
     "quick": {"system_b_models": 360, "system_b_network": 300, "system_a": 180, "total": 900},
     "full": {"system_b_models": 7200, "system_b_network": 1800, "system_a": 1500, "total": 10800},
 }
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 min load averages: how busy the shared host was (2 cores: above ~0.5 it is not quiet)."""
+    return [round(v, 2) for v in os.getloadavg()]
 
 
 def run_reproduce(mode: str, results_dir: Path, reuse: bool) -> tuple[int, float]:
@@ -50,7 +56,7 @@ def read_folder(run_dir: Path) -> tuple[dict, list[dict], str]:
 
 
 def figures(mode: str, run_dir: Path, record: dict, rows: list[dict], exit_code: int | None,
-            wall_s: float | None) -> dict:
+            wall_s: float | None, host: dict | None = None) -> dict:
     budgets = BUDGETS_S[mode]
     part_rows = {name: {"status": p["status"], "wall_s": p["wall_s"], "budget_s": budgets.get(name),
                         "within_budget": None if p["wall_s"] is None else p["wall_s"] <= budgets.get(name, 1e9),
@@ -60,8 +66,8 @@ def figures(mode: str, run_dir: Path, record: dict, rows: list[dict], exit_code:
     for row in rows:
         if not row["key"].endswith("@stride1"):
             verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
-    return {"mode": mode, "run": str(run_dir), "exit_code": exit_code, "wall_s": None if wall_s is None else
-            round(wall_s, 1), "budget_s": budgets["total"],
+    return {"mode": mode, "run": str(run_dir), "host": host or {}, "exit_code": exit_code,
+            "wall_s": None if wall_s is None else round(wall_s, 1), "budget_s": budgets["total"],
             "within_budget": None if wall_s is None else wall_s <= budgets["total"],
             "summary": record.get("summary"), "verdicts": verdicts, "parts": part_rows, "scorecard": rows}
 
@@ -69,8 +75,12 @@ def figures(mode: str, run_dir: Path, record: dict, rows: list[dict], exit_code:
 def markdown(result: dict, scorecard_md: str) -> list[str]:
     wall = "not timed (read from a folder)" if result["wall_s"] is None else \
         f"{result['wall_s']:.0f} s (budget {result['budget_s']} s: {'within' if result['within_budget'] else 'OVER'})"
+    host = result.get("host") or {}
+    load = (f" Host {host.get('host')} ({host.get('cpus')} CPUs), started {host.get('started')}; load average "
+            f"(1/5/15 min) {host.get('load_start')} at the start, {host.get('load_end')} at the end."
+            if host.get("load_start") else " Host load not recorded (read from a folder).")
     lines = [f"# reproduce all ({result['mode']}) (benchmarks/bench_reproduce.py)", "",
-             f"Run folder `{result['run']}`, exit code {result['exit_code']}, wall time {wall}.", "",
+             f"Run folder `{result['run']}`, exit code {result['exit_code']}, wall time {wall}.{load}", "",
              f"**{result['summary']}**", "", "## Wall time per part", ""]
     lines += md_table(["part", "status", "wall s", "budget s", "figures", "note"],
                       [[name, p["status"], p["wall_s"], p["budget_s"], p["figures"], p["why"]]
@@ -91,18 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
     exit_code = wall_s = None
+    host: dict = {}
     if args.from_dir is not None:
         run_dir = args.from_dir
         mode = "quick" if run_dir.name.endswith("quick") else "full"
     else:
         run_dir = args.results_dir / f"reproduce-{mode}"
+        host = {**host_fields(), "load_start": load_average()}
         exit_code, wall_s = run_reproduce(mode, args.results_dir, args.reuse)
+        host["load_end"] = load_average()
     try:
         record, rows, scorecard_md = read_folder(run_dir)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    result = figures(mode, run_dir, record, rows, exit_code, wall_s)
+    result = figures(mode, run_dir, record, rows, exit_code, wall_s, host)
     write_outputs(args.out, f"reproduce-{mode}", result, markdown(result, scorecard_md))
     shutil.copyfile(run_dir / "scorecard.csv", args.out / f"reproduce-{mode}.csv")
     print(f"wrote {args.out / f'reproduce-{mode}.csv'}", flush=True)

@@ -16,14 +16,20 @@ from harness.experiments.reproduce.system_b_network_fit import (FIT_TARGETS, Cel
 from harness.experiments.reproduce.system_b_network_report import Change, bootstrap_change
 from harness.experiments.reproduce.system_b_network_scenario import (SCENARIO_PATH, load_scenario,
                                                                    rewrite_fitted_text)
+from topo.profiles import load_profile
 
 K = 1024
 SIZES = (60 * K, 512 * K)
 
 
 def _cells(server_ms=5.0, residual_ms=2.0) -> list[Cell]:
-    return [Cell(a, p, s, s + 300.0, 620.0, server_ms + (1.0 if p == "cloud" else 0.0), 100.0, 80.0,
-                 residual_ms, 1.0) for a in ("lte", "wifi") for p in ("edge", "cloud") for s in SIZES]
+    """Edge uploads on a line (the radio's delivered rate: 8 Mbit/s LTE, 70 WiFi), cloud ones 2x theirs."""
+    rates = {"lte": 8e6, "wifi": 70e6}
+    return [Cell(a, p, s, s + 300.0, 620.0, server_ms + (1.0 if p == "cloud" else 0.0),
+                 (2 if p == "cloud" else 1) * (30.0 + wire_bytes(s + 300.0) * 8 / rates[a] * 1000),
+                 (2 if p == "cloud" else 1) * (20.0 + wire_bytes(s + 300.0) * 8 / rates[a] * 1000),
+                 residual_ms, 1.0, 100.0, 20.0)
+            for a in ("lte", "wifi") for p in ("edge", "cloud") for s in SIZES]
 
 
 @pytest.mark.parametrize("rate_mbps, delay_ms", [(5.0, 30.0), (2.0, 5.0), (7.0, 80.0)])
@@ -41,6 +47,54 @@ def test_fit_says_when_no_wan_gives_the_targets():
     # the cloud cannot be faster than the edge: edge and cloud share the access link
     fit = fit_wan(model, [("lte", "upload_ms", 512 * K, +40.0), ("lte", "response_ms", 60 * K, +40.0)])
     assert not fit.converged
+
+
+def test_the_radio_line_is_measured_from_the_edge_cells():
+    model = model_for(_cells(), load_scenario())
+    lte, wifi = model.lines["lte"], model.lines["wifi"]
+    assert lte.delivered_bps == pytest.approx(8e6, rel=1e-6) and wifi.delivered_bps == pytest.approx(70e6, rel=1e-6)
+    assert lte.peak_bps > lte.nominal_bps                    # the floor's radio peak (BLER) is not what it delivers
+    assert lte.access_ms == pytest.approx(20.0 - load_profile("lte").up.delay_ms, abs=1e-6)
+    assert lte.rms_ms == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_model_keeps_each_cells_medians_on_its_own_wan_and_the_radio_bounds_a_fast_one():
+    cells = _cells()
+    model = model_for(cells, load_scenario())
+    for c in cells:                      # residuals are taken against the WAN each cell was measured on
+        got = model.predict(c.wan_up_mbps, c.wan_delay_ms, c.access, c.placement, c.size_bytes)
+        assert got["upload_ms"] == pytest.approx(c.upload_ms) and got["response_ms"] == pytest.approx(c.response_ms)
+    # a WAN far faster than the radio: the cloud upload is bounded by what the radio delivers, not the WAN
+    fast = [model.predict(r, 20.0, "lte", "cloud", 512 * K)["upload_ms"] for r in (100.0, 1000.0)]
+    assert fast[0] == pytest.approx(fast[1])
+    slow = model.predict(2.0, 20.0, "lte", "cloud", 512 * K)["upload_ms"]
+    assert slow - fast[0] == pytest.approx(wire_bytes(512 * K + 300) * 8 * (1 / 2e6 - 1 / 8e6) * 1000, rel=1e-6)
+
+
+def test_a_summary_without_its_runs_wan_is_one_line(tmp_path):
+    row = {"access": "lte", "placement": "edge", "size_bytes": "61440", "network_floor_ms": "80",
+           "upload_floor_ms": "70", "server_ms": "5", "response_ms_median": "100", "upload_ms_median": "80",
+           "floor_request_wire_bytes": str(wire_bytes(61_772)), "floor_reply_wire_bytes": str(wire_bytes(620))}
+    path = tmp_path / "summary.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    with pytest.raises(HarnessError, match="needs its run's WAN") as err:
+        read_calibration(path)
+    assert "\n" not in str(err.value)
+    (tmp_path / "experiment.json").write_text(json.dumps({"profiles": {"wan": {"up": {"rate_bps": 3e6,
+                                                                                      "delay_ms": 21.0}}}}))
+    cell, = read_calibration(path)
+    assert (cell.wan_up_mbps, cell.wan_delay_ms, cell.upload_residual_ms) == (3.0, 21.0, 10.0)
+
+
+def test_the_fitted_values_are_set_beside_the_cited_measurements():
+    from harness.experiments.reproduce.system_b_network_scenario import plausibility
+    usual = plausibility(3.5, 21.6)
+    assert "RTT 43 ms is inside" in usual and "bandwidth-capped VM" in usual and "implausible" not in usual
+    assert "OUTSIDE" in plausibility(3.5, 200.0) and "implausible" in plausibility(0.5, 20.0)
+    assert "within a campus link" in plausibility(400.0, 20.0)
 
 
 def test_payload_of_wire_inverts_wire_bytes():
@@ -112,6 +166,7 @@ def test_figures_have_their_basis_and_say_what_was_not_run():
     assert out["b.lte.response.60k"].ours == pytest.approx(-55.56, abs=0.01)
     assert out["b.lte.response.60k"].ci95 == 5.0
     assert "issue 13" in out["b.lte.inference.60k"].detail
+    assert "beside public measurements, RTT" in out["b.lte.upload.512k"].detail
     assert "-88.0%" in out["b.wifi.response"].detail and "2 sizes" in out["b.wifi.response"].detail
     missing = {m.key: m for m in part.figures_of(found[:1], lambda *a: None, wan, None)}
     assert missing["b.lte.upload.512k"].basis == "not run" and missing["b.wifi.response"].basis == "not run"
@@ -134,7 +189,8 @@ def _fake_run(folder, access, calibration):
     summary = [{"access": c.access, "placement": c.placement, "size_bytes": c.size_bytes,
                 "request_payload_bytes": c.request_payload_bytes, "reply_payload_bytes": c.reply_payload_bytes,
                 "server_ms": c.server_ms, "response_ms": c.response_ms, "upload_ms": c.upload_ms,
-                "response_residual_ms": c.response_residual_ms, "upload_residual_ms": c.upload_residual_ms}
+                "response_residual_ms": c.response_residual_ms, "upload_residual_ms": c.upload_residual_ms,
+                "wan_up_mbps": c.wan_up_mbps, "wan_delay_ms": c.wan_delay_ms}
                for c in calibration if c.access == access]
     for name, rows in (("requests.csv", requests), ("summary.csv", summary)):
         with open(run / name, "w", newline="") as f:
@@ -149,7 +205,7 @@ def test_a_finished_run_is_reused_without_root_and_the_part_writes_its_files(tmp
     calibration = read_calibration(part.CALIBRATION_PATH)
     tag = f"quick-{part.scenario_hash(SCENARIO_PATH)}"
     for access in ("lte", "wifi"):
-        _fake_run(tmp_path / "runs" / f"{access}-{tag}", access, calibration)
+        _fake_run(tmp_path / "runs" / f"{access}-{part.access_hash(access)}-{tag}", access, calibration)
     lines = []
     out = {m.key: m for m in part.run_part(tmp_path, True, lines.append)}
     assert any("reusing" in line for line in lines)

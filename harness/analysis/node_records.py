@@ -50,7 +50,8 @@ def record_of(row: dict, records: dict) -> dict:
     access = row.get("access", "")
     request_id = str(row.get("request_id") or "")
     device_id = request_id[len(access) + 1:] if request_id.startswith(f"{access}-") else request_id
-    return records.get((access, device_facing_node(row.get("placement", "")), device_id), {})
+    node = row.get("served_by") or device_facing_node(row.get("placement", ""))  # a scenario's row names its node
+    return records.get((access, node, device_id), {})
 
 
 def _int(value) -> int | None:

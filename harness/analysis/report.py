@@ -20,6 +20,8 @@ from harness.analysis.published import PUBLISHED_SOURCE
 from harness.analysis.published_compare import applicable, compare_with_published
 from harness.analysis.radio_section import radio_section
 from harness.analysis.replay_series import replay_section
+from harness.analysis.scenario_section import scenario_section
+from harness.analysis.timeline import scenario_outputs
 from harness.analysis.report_sections import (NOT_MEASURED, captures_section, failures_section, faults_section, fmt,
                                      links_section, setup_section, summary_section, table,
                                      test_models_warning)
@@ -137,6 +139,7 @@ def render_report(data: RunData, summary: list[dict] | None, traffic: list[dict]
         out += radio_section(summary, data.requests or [], record.get("profiles") or {})  # radio vs its pipe
         out += accuracy_section(data.requests or [], record)  # --images with labels
         out += devices_section(summary, device_counts(data.requests or [], data.flows))
+        out += scenario_section(data.requests, record)  # --scenario: per cell and serving node, handovers
     else:
         out += ["## Requests", "", "Not measured: no requests finished (requests.csv missing or empty).", ""]
     if data.requests:
@@ -191,6 +194,7 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
                                   out_dir / f"timeline-{access}.png")
             if path:
                 figures.append((f"{access}: requests over time with the fault windows", path))
+    figures += scenario_outputs(data.requests, data.record, out_dir)
     progress(f"figures: {', '.join(p.name for _, p in figures) or 'none (no finished requests)'}")
     validity = record_validity(data, out_dir)
     progress(f"validity: {validity.headline()}")

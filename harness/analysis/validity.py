@@ -11,7 +11,10 @@ reason); the run is INVALID when any is failed, and the verdict names each failu
    its worst wake-up delay and longest send; without those columns (an older emulator), the run's
    mean host steal from host-cpu.csv. The run stays INVALID either way: the link was late.
 2. Host CPU: the whole machine (all cores together, host-cpu.csv's ``all`` rows) is not busier
-   than ``host_cpu_busy_pct`` for longer than ``host_cpu_saturated_max_s`` at a stretch. All
+   than ``host_cpu_busy_pct`` for longer than ``host_cpu_saturated_max_s`` at a stretch inside the
+   run's measured window (harness/analysis/measured_window.py: the devices' shared start to the last
+   reply, per cell or workload; the whole run where the record has no window). The start-up outside
+   it (network, servers, model download, the devices' process launch) is reported, not judged. All
    cores, not any one: one busy core is the scheduler's to balance, and a single-threaded
    process pinned at 100 % (an emulator) already shows in constraint 1; when every core is
    full, every process waits, and nothing the run measured is the system under test alone.
@@ -30,6 +33,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from harness.analysis.measured_window import (cpu_summary, covered_s, longest_above_s, mean_busy_pct, measured_window,
+                                             split_samples)
 
 MET, FAILED, NOT_CHECKED = "met", "failed", "not checked"
 
@@ -64,6 +70,7 @@ class Constraint:
 @dataclass(frozen=True)
 class Validity:
     constraints: list[Constraint] = field(default_factory=list)
+    window: dict | None = None   # what constraint 2 judged (host_cpu): the measured window and the CPU around it
 
     @property
     def valid(self) -> bool:
@@ -79,7 +86,20 @@ class Validity:
         return self.verdict + (f": {'; '.join(failed)}" if failed else "")
 
     def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "constraints": [asdict(c) for c in self.constraints]}
+        return {"verdict": self.verdict, "constraints": [asdict(c) for c in self.constraints],
+                **({"window": self.window} if self.window is not None else {})}
+
+    def window_line(self) -> str:
+        """Which part of the run constraint 2 judged, in words ("" when not known)."""
+        w = self.window or {}
+        if w.get("judged") == "whole run":
+            return f"Host CPU judged over the whole run ({w.get('why', '')})."
+        if w.get("judged") != "measured window":
+            return ""
+        intervals = w.get("intervals_s") or [[0, 0]]
+        return (f"Host CPU judged in the measured window: {w.get('seconds', 0):g} s in {len(intervals)} interval(s), "
+                f"{intervals[0][0]:g}..{intervals[-1][1]:g} s on the host monitor's clock ({w.get('source')}); "
+                "the start-up outside it is reported, not judged; constraint 1 covers the emulators' whole run.")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -188,41 +208,55 @@ def lateness_cause(summary_path: Path, side: str, limit_ms: float, run_dir: Path
             f"{send_ms:.1f} ms, emulator CPU {cpu:.2f} core")
 
 
-def _longest_stretch_s(samples: list[tuple[float, float]], limit_pct: float) -> float:
-    """The longest run of consecutive intervals above ``limit_pct`` (samples: (end t_s, busy %))."""
-    longest = current = 0.0
-    previous_t = None
-    for t_s, busy in samples:
-        interval = t_s - previous_t if previous_t is not None else 0.0
-        previous_t = t_s
-        current = current + interval if busy > limit_pct else 0.0
-        longest = max(longest, current)
-    return longest
+def _read_host(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """host-cpu.csv: core -> [(interval end t_s, busy %)]; raises OSError / KeyError / ValueError / csv.Error."""
+    per_core: dict[str, list[tuple[float, float]]] = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            per_core.setdefault(row["core"], []).append((float(row["t_s"]), float(row["busy_pct"])))
+    return per_core
 
 
-def host_cpu(run_dir: Path, limits: ValidityLimits) -> Constraint:
+def _outside_text(outside, limit_pct: float) -> str:
+    if not covered_s(outside):
+        return "nothing sampled outside it"
+    return (f"outside it (start-up, set-up; reported, not judged) {covered_s(outside):.0f} s: mean "
+            f"{mean_busy_pct(outside):.0f}%, longest above {limit_pct:g}% {longest_above_s(outside, limit_pct):.1f} s")
+
+
+def host_cpu(run_dir: Path, limits: ValidityLimits, record: dict | None = None,
+             requests: list[dict] | None = None) -> tuple[Constraint, dict]:
+    """Constraint 2 over the run's measured window (harness/analysis/measured_window.py; the whole run where it has
+    none), and what was judged: the window, and the host's CPU inside and outside it."""
     name = (f"host CPU (all cores) <= {limits.host_cpu_busy_pct:g}% or above it for at most "
             f"{limits.host_cpu_saturated_max_s:g} s")
+    window, why = measured_window(record or {}, requests)
+    judged = {"judged": "measured window" if window else "whole run", **(window.to_dict() if window else {"why": why})}
     path = Path(run_dir) / "host-cpu.csv"
     if not path.is_file():
-        return Constraint(2, name, NOT_CHECKED, "no host-cpu.csv (the run had no host monitor)")
-    per_core: dict[str, list[tuple[float, float]]] = {}
+        return Constraint(2, name, NOT_CHECKED, "no host-cpu.csv (the run had no host monitor)"), judged
     try:
-        with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                per_core.setdefault(row["core"], []).append((float(row["t_s"]), float(row["busy_pct"])))
+        per_core = _read_host(path)
     except (OSError, KeyError, ValueError, csv.Error) as err:
-        return Constraint(2, name, NOT_CHECKED, f"{path.name} unreadable ({err})")
+        return Constraint(2, name, NOT_CHECKED, f"{path.name} unreadable ({err})"), judged
     if not per_core.get("all"):
-        return Constraint(2, name, NOT_CHECKED, f"{path.name} has no samples")
-    stretch_s = _longest_stretch_s(per_core["all"], limits.host_cpu_busy_pct)
-    mean_pct = sum(b for _, b in per_core["all"]) / len(per_core["all"])
-    cores = {c: _longest_stretch_s(s, limits.host_cpu_busy_pct) for c, s in per_core.items() if c != "all"}
+        return Constraint(2, name, NOT_CHECKED, f"{path.name} has no samples"), judged
+    limit = limits.host_cpu_busy_pct
+    inside, outside = split_samples(per_core["all"], window)
+    judged["host_cpu"] = {"inside": cpu_summary(inside, limit), "outside": cpu_summary(outside, limit)}
+    if not covered_s(inside):
+        return Constraint(2, name, NOT_CHECKED, f"no host sample inside the measured window; "
+                                                f"{_outside_text(outside, limit)}"), judged
+    stretch_s = longest_above_s(inside, limit)
+    cores = {c: longest_above_s(split_samples(s, window)[0], limit) for c, s in per_core.items() if c != "all"}
     busiest = max(cores.items(), key=lambda kv: kv[1], default=("none", 0.0))
-    info = f"mean {mean_pct:.0f}%; busiest core {busiest[0]} above {limits.host_cpu_busy_pct:g}% for {busiest[1]:.1f} s"
+    where = (f"in the measured window ({covered_s(inside):.0f} s)" if window else
+             f"over the whole run ({covered_s(inside):.0f} s; {why})")
+    info = (f"mean {mean_busy_pct(inside):.0f}%; busiest core {busiest[0]} above {limit:g}% for {busiest[1]:.1f} s"
+            + (f"; {_outside_text(outside, limit)}" if window else ""))
     if stretch_s > limits.host_cpu_saturated_max_s:
-        return Constraint(2, name, FAILED, f"host CPU > {limits.host_cpu_busy_pct:g}% for {stretch_s:.1f} s ({info})")
-    return Constraint(2, name, MET, f"longest stretch above {limits.host_cpu_busy_pct:g}%: {stretch_s:.1f} s; {info}")
+        return Constraint(2, name, FAILED, f"host CPU > {limit:g}% for {stretch_s:.1f} s {where} ({info})"), judged
+    return Constraint(2, name, MET, f"longest stretch above {limit:g}% {where}: {stretch_s:.1f} s; {info}"), judged
 
 
 def schedule_lateness(requests: list[dict] | None, limits: ValidityLimits) -> Constraint:
@@ -280,11 +314,14 @@ def rows_lost(record: dict, requests: list[dict] | None, limits: ValidityLimits)
 
 def evaluate(run_dir: Path, record: dict, requests: list[dict] | None,
              limits: ValidityLimits = ValidityLimits()) -> Validity:
-    return Validity([emulator_lateness(run_dir, limits), host_cpu(run_dir, limits),
-                     schedule_lateness(requests, limits), rows_lost(record, requests, limits)])
+    host, window = host_cpu(run_dir, limits, record, requests)
+    return Validity([emulator_lateness(run_dir, limits), host,
+                     schedule_lateness(requests, limits), rows_lost(record, requests, limits)], window)
 
 
 def validity_lines(validity: Validity) -> list[str]:
     """The report's first lines: the verdict, then each constraint."""
+    window = validity.window_line()
     return [f"**{validity.headline()}** (is the testbed itself the bottleneck? constraints below, "
-            "harness/analysis/validity.py)", ""] + [f"- {c.line()}" for c in validity.constraints]
+            "harness/analysis/validity.py)", ""] + [f"- {c.line()}" for c in validity.constraints] + \
+        (["", window] if window else [])

@@ -8,6 +8,7 @@ from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.deprecated_flags import add_deprecated
 from harness.cli.model_options import add_model_options, model_spec_flags
 from harness.cli.image_options import IMAGE_OPTION_FIELDS, add_image_options
+from harness.cli.scenario_options import add_scenario_option, scenario_flags
 from harness.experiments.compare.spec import PLACEMENTS, SIZES_BYTES, ExperimentSpec, resolve_spec
 from topo.links import BACKENDS
 from topo.topology import MAX_UES
@@ -39,7 +40,8 @@ def add_experiment_options(parser: argparse.ArgumentParser, *, access: str | Non
                         help=f"seed of images, arrivals, loss; device i uses seed + i - 1 (default: {d.seed})")
     parser.add_argument("--devices", type=int, metavar="N",
                         help=f"devices running the workload at once, ue1..ueN, 1..{MAX_UES}, each with its own seed "
-                             f"and rows; they share the access link (default: {d.devices})")
+                             f"and rows; they share the access link; with --scenario: N of its devices, taken in turn from each "
+                             f"cell (default: {d.devices})")
     parser.add_argument("--ues", type=int, metavar="N",
                         help=f"hosts on the access network, 1..{MAX_UES}; the network has max(--ues, --devices) "
                              f"(default: {d.ues})")
@@ -73,6 +75,7 @@ def add_experiment_options(parser: argparse.ArgumentParser, *, access: str | Non
     add_model_options(parser)
     add_image_options(parser)
     add_compute_options(parser)
+    add_scenario_option(parser)
 
 
 FIELDS = ("accesses", "placements", "sizes", "repetitions", "link_backend", "open_loop_rate_hz", "think_ms",
@@ -98,6 +101,7 @@ def add_arrival_options(parser: argparse.ArgumentParser, *, rate_help: str = "")
 def spec_from_args(experiment: str, args: argparse.Namespace, **fixed) -> ExperimentSpec:
     flags = {name: getattr(args, name, None) for name in FIELDS}
     flags["compute"] = compute_settings(args)  # --node-profile, --edge-cpus, ... over --config's
+    flags.update(scenario_flags(args))  # --scenario FILE, --move AT_S:DEVICE:CELL
     flags.update(model_spec_flags(args))  # --edge-model FILE.onnx ...: a model set with the files in it
     flags.update(fixed)
     return resolve_spec(experiment, args.config, flags)

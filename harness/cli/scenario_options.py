@@ -30,6 +30,12 @@ def add_scenario_option(parser: argparse.ArgumentParser) -> None:
                                            if parser.get_default(k) is not None or k in ("uplink", "downlink")})
 
 
+def scenario_flags(args: argparse.Namespace) -> dict:
+    """The spec fields of compare / sweep / replay / load (``scenario``, ``moves``; None: not given)."""
+    return {"scenario": str(args.scenario) if getattr(args, "scenario", None) else None,
+            "moves": tuple(args.move) if getattr(args, "move", None) else None}
+
+
 def scenario_spec(args: argparse.Namespace) -> ScenarioNetworkSpec:
     """Load ``args.scenario``, check its traces, resolve the backend over its profiles; raises ScenarioError
     (one line naming file and key), TraceFormatError, LinkBackendError or HarnessError."""

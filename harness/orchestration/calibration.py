@@ -83,10 +83,17 @@ def _iperf_goodput_mbps(net, client: str, server: str, address: str, duration_s:
         srv.wait()
 
 
-def measure_links(net, duration_s: float = 5.0, ping_count: int = 20, progress=print) -> list[LinkMeasurement]:
+def measure_links(net, duration_s: float = 5.0, ping_count: int = 20, progress=print,
+                  ends: dict | None = None) -> list[LinkMeasurement]:
+    """``ends``: link name -> (device-side host, far host, far address, device-side address), or a string: why
+    that link is not measured (a scenario's links; default: the fixed network's LINK_ENDS)."""
     rows: list[LinkMeasurement] = []
     for link in net.spec.links:
-        a, b, address = LINK_ENDS[link.name]
+        end = (ends or {}).get(link.name) or (*LINK_ENDS[link.name], DEVICE_SIDE_ADDRESSES[link.name])
+        if isinstance(end, str):
+            rows.append(LinkMeasurement(link.name, "rtt", "idle_rtt_ms", None, None, f"not measured: {end}"))
+            continue
+        a, b, address, device_side = end
         up, down = link.profile.up, link.profile.down
         progress(f"calibrate: {link.name} idle RTT ({a} -> {b})")
         rtts = _ping_rtts_ms(net, a, address, ping_count)
@@ -101,7 +108,8 @@ def measure_links(net, duration_s: float = 5.0, ping_count: int = 20, progress=p
             continue
         for direction, spec, reverse in (("uplink", up, False), ("downlink", down, True)):
             if spec.rate_trace:
-                rows += _saturate_trace(net, link, direction, spec, a, b, address, duration_s, progress)
+                rows += _saturate_trace(net, link, direction, spec, a, b, (address, device_side), duration_s,
+                                        progress)
                 continue
             progress(f"calibrate: {link.name} {direction} TCP goodput for {duration_s:g} s")
             goodput = _iperf_goodput_mbps(net, a, b, address, duration_s, reverse)
@@ -116,13 +124,15 @@ def measure_links(net, duration_s: float = 5.0, ping_count: int = 20, progress=p
     return rows
 
 
-def _saturate_trace(net, link, direction, spec, a, b, address, duration_s, progress) -> list[LinkMeasurement]:
+def _saturate_trace(net, link, direction, spec, a, b, addresses, duration_s, progress) -> list[LinkMeasurement]:
     """Saturate a trace direction with paced UDP (TCP under-uses a link whose capacity jumps up) and count,
-    in the receiving host, the bytes that arrive in each 1 s window of the trace (topo.udp_probe)."""
+    in the receiving host, the bytes that arrive in each 1 s window of the trace (topo.udp_probe);
+    ``addresses``: (far end's, device side's)."""
+    address, device_side = addresses
     trace = read_delivery_trace(spec.rate_trace)
     peak_mbps = trace.capacity_bytes_per_window(1000).max() * 8 / 1e6
     sender, receiver = (a, b) if direction == "uplink" else (b, a)
-    receiver_address = address if direction == "uplink" else DEVICE_SIDE_ADDRESSES[link.name]
+    receiver_address = address if direction == "uplink" else device_side
     progress(f"calibrate: {link.name} {direction} trace replay, UDP at {1.5 * peak_mbps:.1f} Mbit/s "
              f"for {duration_s:g} s, counted at {receiver}")
     origin_ns = _wire_started_ns(net, link.name)

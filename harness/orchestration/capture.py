@@ -26,11 +26,13 @@ class Capture:
                 "access": access, **self.stats}
 
 
-def start_captures(net, hosts: list[str], pcap_dir: Path, prefix: str, snaplen_bytes: int) -> list[Capture]:
-    """Start tcpdump on the first interface of each host; returns once each is capturing."""
+def start_captures(net, hosts: list[str], pcap_dir: Path, prefix: str, snaplen_bytes: int,
+                   interfaces: dict[str, str] | None = None) -> list[Capture]:
+    """Start tcpdump on the first interface of each host (or ``interfaces[host]``); returns once each is
+    capturing."""
     captures = []
     for host in hosts:
-        intf = net.host(host).defaultIntf().name
+        intf = (interfaces or {}).get(host) or net.host(host).defaultIntf().name
         path = pcap_dir / f"{prefix}-{host}.pcap"
         argv = ["tcpdump", "-i", intf, "-n", "-U", "--immediate-mode", "-s", str(snaplen_bytes), "-w", str(path), CAPTURE_FILTER]
         proc = net.popen(host, argv, "tcpdump", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

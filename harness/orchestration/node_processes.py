@@ -124,10 +124,12 @@ def compute_records(nodes, settings) -> dict:
 
 
 def node_in_host(net, host: str, kind: str, args: list[str], log_dir: Path,
-                 ready_timeout_s: float = NODE_READY_TIMEOUT_S, budget: ComputeBudget | None = None) -> NodeProcess:
-    """A node server for ``host`` (cloud or edge) at its address and NODE_PORT, logging into ``log_dir``; not
-    started yet (``start_node``). With ``budget``: its quota, threads and pacing (BudgetedNode)."""
-    kwargs = dict(log_dir=log_dir, host=NODE_ADDRESSES[host], port=NODE_PORT, ready_timeout_s=ready_timeout_s,
+                 ready_timeout_s: float = NODE_READY_TIMEOUT_S, budget: ComputeBudget | None = None,
+                 address: str = "") -> NodeProcess:
+    """A node server for ``host`` (cloud or edge) at its address (``address``, default the fixed network's) and
+    NODE_PORT, logging into ``log_dir``; not started yet (``start_node``). With ``budget``: its quota, threads and
+    pacing (BudgetedNode)."""
+    kwargs = dict(log_dir=log_dir, host=address or NODE_ADDRESSES[host], port=NODE_PORT, ready_timeout_s=ready_timeout_s,
                   stop_timeout_s=NODE_STOP_TIMEOUT_S)
     if budget is None:
         return NodeProcess(kind, args, popen=host_popen(net, host), **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli import scenario_options
 from harness.cli.compute_options import add_compute_options, compute_settings
 from harness.cli.help_text import add_command
 from harness.cli.image_options import IMAGE_OPTION_FIELDS, add_image_options
@@ -76,6 +77,7 @@ def add_parser(sub) -> None:
     add_model_options(parser, pairs=False)
     add_image_options(parser)
     add_compute_options(parser)
+    scenario_options.add_scenario_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,6 +85,7 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
     flags = {name: getattr(args, name, None) for name in FIELDS}
     flags["compute"] = compute_settings(args, LoadSpec)
     flags.update(model_spec_flags(args))  # --edge-model / --cloud-model FILE.onnx: a model set with the files
+    flags.update(scenario_options.scenario_flags(args))  # --scenario FILE, --move AT_S:DEVICE:CELL
     return resolve_load_spec(args.config, flags)
 
 

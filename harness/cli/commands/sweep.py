@@ -21,6 +21,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    fixed = {"accesses": args.accesses or ("lte" if not args.config else None),
+    fixed = {"accesses": args.accesses or ("lte" if not (args.config or args.scenario) else None),
              "placements": args.placement or args.placements or ("edge" if not args.config else None)}
     return run_experiment(spec_from_args("sweep", args, **fixed))

@@ -28,6 +28,9 @@ def check_experiment(spec: ExperimentSpec) -> str:
     missing = missing_tools() + missing_tools(["tcpdump", "iperf3"] if spec.capture else ["iperf3"])
     if missing:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
+    if spec.scenario:  # the file is the network: a bad file, move or device count is one line
+        from harness.experiments.compare.scenario_compare import compare_setup
+        return compare_setup(spec).spec.backend
     accesses = [access_profile(spec, access) for access in spec.accesses]  # unknown profile: one line
     wan, lan = load_profile(spec.wan), load_profile(spec.lan)
     check_traces([*accesses, wan, lan])                                    # a trace that does not parse

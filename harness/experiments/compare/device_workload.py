@@ -54,6 +54,14 @@ class Workload:
     images: str = ""              # --images DIR: the folder's files instead of synthetic images (nodes.image_folder)
     image_mode: str = "resize"
     labels_file: str = ""
+    hosts: tuple[str, ...] = ()   # a scenario's devices by position (""/empty: ue1..ue<devices>)
+    targets: tuple[tuple[str, str], ...] = ()  # per device (url, model) where they differ (a scenario's edges)
+
+    def device_name(self, index: int) -> str:
+        return self.hosts[index - 1] if self.hosts else ue_name(index)
+
+    def target(self, index: int) -> tuple[str, str]:
+        return self.targets[index - 1] if self.targets else (self.url, self.model)
 
     @property
     def realtime_priority(self) -> int:
@@ -61,13 +69,14 @@ class Workload:
         return DEVICE_FIFO_PRIORITY if self.keep_time else 0
 
     def device_tag(self, index: int) -> str:
-        return self.tag if self.devices == 1 else f"{self.tag}-{ue_name(index)}"
+        return self.tag if self.devices == 1 else f"{self.tag}-{self.device_name(index)}"
 
     def argv(self, index: int, out: Path) -> list[str]:
-        argv = python_module("nodes.workload", "--url", self.url, "--model", self.model,
+        url, model = self.target(index)
+        argv = python_module("nodes.workload", "--url", url, "--model", model,
                              "--sizes", ",".join(self.sizes), "--seed", str(self.seed + index - 1),
                              "--tag", self.device_tag(index),
-                             "--device", ue_name(index), "--timeout-s", f"{self.timeout_s:g}",
+                             "--device", self.device_name(index), "--timeout-s", f"{self.timeout_s:g}",
                              "--retries", str(self.retries), "--retry-backoff-s", f"{self.retry_backoff_s:g}",
                              "--images-dir", str(IMAGES_DIR), "--out", str(out),
                              "--realtime-priority", str(self.realtime_priority))
@@ -105,10 +114,11 @@ def compare_workload(spec: ExperimentSpec, placement: str, duration_s: float = 0
                     labels_file=spec.labels_file)
 
 
-def rows_file(folder: Path, placement: str, index: int, devices: int) -> Path:
-    """Where device ``index`` writes its rows: ``device-<placement>.csv`` alone, ``device-<placement>-ue<i>.csv``
-    among several."""
-    return folder / (f"device-{placement}.csv" if devices == 1 else f"device-{placement}-{ue_name(index)}.csv")
+def rows_file(folder: Path, placement: str, index: int, devices: int, name: str = "") -> Path:
+    """Where device ``index`` (host ``name``, default ue<index>) writes its rows: ``device-<placement>.csv``
+    alone, ``device-<placement>-ue<i>.csv`` among several."""
+    return folder / (f"device-{placement}.csv" if devices == 1
+                     else f"device-{placement}-{name or ue_name(index)}.csv")
 
 
 def device_rows_files(folder: Path, placement: str) -> list[Path]:
@@ -142,7 +152,8 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
     here): ``on_stop()`` at once, then every device is stopped together as a terminal would (SIGINT first:
     each keeps its finished rows), and the stop is raised on."""
     folder.mkdir(parents=True, exist_ok=True)
-    outs = [rows_file(folder, placement, i, workload.devices) for i in range(1, workload.devices + 1)]
+    names = [workload.device_name(i) for i in range(1, workload.devices + 1)]
+    outs = [rows_file(folder, placement, i, workload.devices, names[i - 1]) for i in range(1, workload.devices + 1)]
     procs: list[subprocess.Popen] = []
     launched_ns = time.monotonic_ns()
     record = {"devices": workload.devices, "realtime_priority_requested": workload.realtime_priority}
@@ -150,14 +161,14 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
     def started(ready: list[bool], scheduling: list[str], start_ns: int) -> None:
         record.update(setup_s=round((time.monotonic_ns() - launched_ns) / 1e9, 3), start_delay_s=START_DELAY_S,
                       start_ns=start_ns,
-                      ready=sum(ready), scheduling={ue_name(i): s for i, s in enumerate(scheduling, 1)})
+                      ready=sum(ready), scheduling={names[i - 1]: s for i, s in enumerate(scheduling, 1)})
         start_record_file(folder, placement).write_text(json.dumps(record, indent=1) + "\n")
         on_start()
 
     try:
         for index, out in enumerate(outs, 1):
             with open(out.with_suffix(".err"), "wb") as err:
-                procs.append(net.popen(ue_name(index), workload.argv(index, out), "device", stdout=subprocess.PIPE,
+                procs.append(net.popen(names[index - 1], workload.argv(index, out), "device", stdout=subprocess.PIPE,
                                        stdin=subprocess.PIPE, stderr=err, cwd=REPO_ROOT))
         if not workload.keep_time:  # no shared start: each device started its schedule on its own
             started([False] * len(procs), [""] * len(procs), time.monotonic_ns())
@@ -165,14 +176,14 @@ def run_workloads(net, workload: Workload, folder: Path, placement: str, label: 
                                     started if workload.keep_time else lambda ready, scheduling, start_ns: None)
         said = [s for s in cpu_s if s is not None]
         record.update(devices_cpu_s=round(sum(said), 3) if said else None, devices_cpu_reported=len(said),
-                      ended_ns=time.monotonic_ns(), scheduling={ue_name(i): s for i, s in enumerate(scheduling, 1)})
+                      ended_ns=time.monotonic_ns(), scheduling={names[i - 1]: s for i, s in enumerate(scheduling, 1)})
         start_record_file(folder, placement).write_text(json.dumps(record, indent=1) + "\n")
         failed = [(i, p) for i, p in enumerate(procs, 1) if p.wait() != 0]
         if failed:
             index, proc = failed[0]
             lines = outs[index - 1].with_suffix(".err").read_text(errors="replace").strip().splitlines()
             others = f" (and {len(failed) - 1} other device(s))" if len(failed) > 1 else ""
-            raise HarnessError(f"device workload ({label}, {ue_name(index)}) failed: "
+            raise HarnessError(f"device workload ({label}, {names[index - 1]}) failed: "
                                f"{lines[-1] if lines else f'exit code {proc.returncode}'}{others}")
     except (KeyboardInterrupt, Terminated):
         on_stop()

@@ -96,18 +96,21 @@ def request_row(row: dict, access: str, placement: str, server: dict, device: st
 
 
 def collect_requests(run: Run, access: str, placements: list[str], requests: CsvRows,
-                     stopped_ns: int | None = None) -> int:
+                     stopped_ns: int | None = None, scenario_rows=None) -> int:
     """The device rows of ``access`` (every device's file) joined with the answering node's stamps, into
     requests.csv; see ``collect_rows``."""
     folder = run.run_dir / "logs" / access
     files = [(path, placement) for placement in placements for path in device_rows_files(folder, placement)]
-    return collect_rows(run, access, files, server_stamps(folder), requests, stopped_ns)
+    stamps = scenario_rows.stamps if scenario_rows is not None else server_stamps(folder)
+    return collect_rows(run, access, files, stamps, requests, stopped_ns, scenario_rows=scenario_rows)
 
 
 def collect_rows(run: Run, access: str, files: list[tuple[Path, str]], stamps: dict, requests: CsvRows,
-                 stopped_ns: int | None = None, extra: dict | None = None) -> int:
+                 stopped_ns: int | None = None, extra: dict | None = None, scenario_rows=None) -> int:
     """The rows of the device files ``files`` ((path, placement)), each joined with its answering node's record
-    in ``stamps`` (``server_stamps``), into ``requests`` with the ``extra`` columns; returns how many.
+    in ``stamps`` (``server_stamps``), into ``requests`` with the ``extra`` columns; returns how many. On a
+    scenario (``scenario_rows``: compare.scenario_rows.ScenarioRows) the answering node is the one whose records
+    hold the request, and the row gains its cell, serving node, path and handover columns.
 
     ``stopped_ns``: when Ctrl-C / SIGTERM stopped the run; an error row of a request sent after it is the
     stop's doing, not a measurement, and is left out (counted in experiment.json). A row cut short by a
@@ -125,8 +128,14 @@ def collect_rows(run: Run, access: str, files: list[tuple[Path, str]], stamps: d
                     continue
                 if row.get("provider") and row.get("node"):
                     run.record["environment"]["onnxruntime_providers"][row["node"]] = row["provider"]
-                server = stamps.get((answering_node(placement), str(row["request_id"])), {})
+                if scenario_rows is None:
+                    server = stamps.get((answering_node(placement), str(row["request_id"])), {})
+                else:
+                    node, server = scenario_rows.server_of(placement, row.get("device") or device,
+                                                           str(row["request_id"]))
                 joined = request_row(row, access, placement, server, device)
+                if scenario_rows is not None:
+                    joined.update(scenario_rows.columns(joined, placement, node))
                 joined["correct"] = answer_correct(run.record.get("images"), placement, joined)
                 requests.write({**joined, **(extra or {})})
                 written += 1

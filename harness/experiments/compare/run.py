@@ -18,6 +18,7 @@ from harness.experiments.compare.device_workload import compare_workload, run_wo
 from harness.experiments.compare.request_rows import collect_requests
 from harness.experiments.compare.run_images import spec_images
 from harness.experiments.compare.run_record import Run
+from harness.experiments.compare.scenario_compare import compare_setup, run_scenario_pass
 from harness.experiments.compare.spec import ExperimentSpec, access_profile
 from harness.orchestration.calibration import measure_links
 from harness.orchestration.capture import start_captures, stop_captures
@@ -66,16 +67,18 @@ def _save_windows(log_dir: Path, access: str, windows) -> None:
 def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str, progress=print) -> None:
     """Run ``spec`` into ``run_dir`` (made by harness.orchestration.running.run_with_lock, which checked every input and
     resolved ``backend`` before); experiment.json says how far it got, also when this raises."""
-    access_profiles = {a: access_profile(spec, a) for a in spec.accesses}
+    setup = compare_setup(spec) if spec.scenario else None
+    access_profiles = {} if setup else {a: access_profile(spec, a) for a in spec.accesses}
     wan, lan = load_profile(spec.wan), load_profile(spec.lan)
     run = Run(spec, run_dir)
     manifest = load_manifest(models_dir)
     run.record = {
         "experiment": spec.experiment, "status": "running", "spec": spec.to_dict(),
         "environment": environment(backend), "started_utc": utc_stamp(), "finished_utc": None,
-        "profiles": {p.name if a != "trace" else "trace": {"up": p.up.to_dict(), "down": p.down.to_dict()}
-                     for a, p in access_profiles.items()} | {"wan": {"up": wan.up.to_dict(), "down": wan.down.to_dict()},
-                                                               "lan": {"up": lan.up.to_dict(), "down": lan.down.to_dict()}},
+        "profiles": setup.profiles_record(spec.experiment == "replay") if setup else
+        {p.name if a != "trace" else "trace": {"up": p.up.to_dict(), "down": p.down.to_dict()}
+         for a, p in access_profiles.items()} | {"wan": {"up": wan.up.to_dict(), "down": wan.down.to_dict()},
+                                                   "lan": {"up": lan.up.to_dict(), "down": lan.down.to_dict()}},
         "models": {name: {k: entry.get(k) for k in ("file", "bytes", "sha256", "role")}
                    for name, entry in manifest.get("models", {}).items()},
         "models_origin": models_origin(models_dir),
@@ -85,15 +88,21 @@ def execute(spec: ExperimentSpec, models_dir: Path, run_dir: Path, backend: str,
     }
     run.record["environment"]["onnxruntime_providers"] = {}
     run.record["images"] = spec_images(spec, models_dir, progress=lambda _: None)  # made before: the cache's
+    if setup:
+        run.record["scenario"] = setup.record()
     run.save()
     sizes = 1 if spec.images_dir and spec.image_mode == "as-is" else len(spec.sizes)  # as-is: one file a repetition
-    total = len(spec.accesses) * len(spec.placements) * sizes * spec.repetitions * spec.devices
+    total = (1 if setup else len(spec.accesses)) * len(spec.placements) * sizes * spec.repetitions * spec.devices
     requests = CsvRows(run.run_dir / "requests.csv", REQUEST_FIELDS)
     links = CsvRows(run.run_dir / "links.csv", LINK_FIELDS)
     bar = tqdm(total=total if spec.experiment != "replay" else None, unit="req", desc="requests", file=sys.stderr,
                dynamic_ncols=True)
 
     def accesses(_monitor) -> None:
+        if setup:
+            run_scenario_pass(run, setup, models_dir, requests, links, bar, progress)
+            if spec.experiment != "replay" and not (spec.open_loop_rate_hz or spec.arrivals_file):
+                run.record["requests_expected"] = total  # closed loop: validity's rows lost (one pass, not accesses)
         for access, profile in access_profiles.items():
             _run_access(run, access, profile, wan, lan, backend, models_dir, requests, links, bar, progress)
 

@@ -34,6 +34,7 @@ class Run:
         try:
             with HostMonitor(self.run_dir) as monitor:
                 self.monitor = monitor
+                self.record["host_monitor_start_s"] = monitor.start_s  # host-cpu.csv's t_s count from here (s)
                 body(monitor)
             self.record["status"] = "complete"
         except BaseException as exc:

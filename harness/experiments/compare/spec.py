@@ -16,6 +16,7 @@ from harness.orchestration.node_processes import compute_plan
 from harness.orchestration.spec_resolver import resolve_spec as resolve
 from harness.experiments.compare.arrivals import check_arrival_pattern
 from harness.orchestration.folder_images import check_image_options
+from harness.experiments.compare.scenario_fields import check_scenario_fields
 from topo.links import BACKENDS
 from topo.profiles import LinkProfile, load_profile, trace_profile
 from topo.topology import MAX_UES
@@ -67,6 +68,8 @@ class ExperimentSpec:
     compute: tuple[str, ...] = ()       # node compute budgets, KEY=VALUE: node_profile=system-b (the default),
                                         # edge.cpus=0.5, cloud.threads=2, ... (nodes/compute_budget.py)
     results_dir: str = "results"
+    scenario: str = ""                  # a scenario file (topo/scenario): the network instead of accesses/ues/wan/lan
+    moves: tuple[str, ...] = ()         # with scenario: extra handovers AT_S:DEVICE:CELL (its [[mobility.moves]] too)
 
     def __post_init__(self):
         if self.experiment not in EXPERIMENTS:
@@ -102,6 +105,7 @@ class ExperimentSpec:
             parse_schedule(self.faults)
         compute_plan(self.compute)  # an unknown node profile or a bad budget: SpecError
         check_image_options(self.images_dir, self.image_mode, self.labels_file)
+        check_scenario_fields(self)
         if self.experiment == "replay" and not (self.uplink_trace and self.downlink_trace):
             raise SpecError("replay needs both an uplink and a downlink trace (--uplink FILE --downlink FILE)")
 

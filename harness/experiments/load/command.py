@@ -28,6 +28,9 @@ def check_load(spec: LoadSpec) -> str:
     missing = missing_tools() + missing_tools(["tcpdump", "iperf3"] if spec.capture else ["iperf3"])
     if missing:
         raise HarnessError(f"missing tools: {', '.join(sorted(set(missing)))}: run 'sudo ./setup.sh'")
+    if spec.scenario:  # the file is the network: a bad file, move or device count is one line
+        from harness.experiments.compare.scenario_run import load_setup
+        return load_setup(spec.scenario, spec.moves, spec.link_backend, max(spec.devices), spec.placements).spec.backend
     profiles = [load_profile(name) for name in (*spec.accesses, spec.wan, spec.lan)]  # unknown profile: one line
     check_traces(profiles)
     return resolve_backend(spec.link_backend, profiles)

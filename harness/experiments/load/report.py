@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+from harness.analysis.scenario_section import scenario_section
+from harness.analysis.timeline import scenario_outputs
 from harness.analysis.compute_section import compute_section
 from harness.analysis.report import load_run, record_validity
 from harness.analysis.validity import Validity, validity_lines
@@ -80,7 +82,8 @@ def _series(rows: list[dict], access: str) -> dict:
 
 
 def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict],
-           figure: Path | None, run_dir: Path, validity: Validity | None = None) -> str:
+           figure: Path | None, run_dir: Path, validity: Validity | None = None, extra: list[str] = ()) -> str:
+    """report.md; ``extra``: more sections, before the links (a scenario's cells and handovers)."""
     status = record.get("status", "unknown")
     cells = record.get("cells") or []
     out = [f"# Load run: {run_dir.name}", "",
@@ -145,6 +148,7 @@ def render(record: dict, rows: list[dict], summary: list[dict], links: list[dict
                 + ", ".join(f"{r['access']}/{r['level']}/{r['placement']} {r['failed']}" for r in failed)
                 + " (requests.csv has each error)."]
     out.append("")
+    out += list(extra)
     out += links_section(links)
     if figure:
         out += ["## Figure", "", f"![response vs load]({figure.name})", ""]
@@ -168,10 +172,13 @@ def analyse_load(run_dir: Path, progress=print, out_dir: Path | None = None) -> 
     _write(summary, SUMMARY_FIELDS, out_dir / "load-summary.csv")
     progress(f"load: {len(rows)} cells -> {out_dir / 'load.csv'}; crossover -> {out_dir / 'load-summary.csv'}")
     figure = response_figure(rows, summary, out_dir / FIGURE)
+    extra = scenario_section(data.requests, data.record)  # --scenario: per cell and serving node, handovers
+    for caption, path in scenario_outputs(data.requests, data.record, out_dir):  # cells.csv and the timeline
+        extra += [f"![{caption}]({path.name})", ""]
     validity = record_validity(data, out_dir)
     progress(f"validity: {validity.headline()}")
     report = out_dir / "report.md"
-    report.write_text(render(data.record, rows, summary, data.links, figure, run_dir, validity))
+    report.write_text(render(data.record, rows, summary, data.links, figure, run_dir, validity, extra))
     progress(f"report: {report}")
     return report
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.errors import SpecError
 from harness.experiments.compare.arrivals import check_arrival_pattern, offered_rate_hz
+from harness.experiments.compare.scenario_fields import check_scenario_fields
 from harness.experiments.compare.spec import SIZES_BYTES
 from harness.orchestration.folder_images import check_image_options
 from harness.orchestration.node_processes import compute_plan
@@ -51,6 +52,8 @@ class LoadSpec:
     images_dir: str = ""                # the devices send the JPEG/PNG files of this folder ("": synthetic images)
     image_mode: str = "resize"          # images_dir: "resize" (re-encoded to each size) or "as-is" (the files)
     labels_file: str = ""               # images_dir: filename,label CSV ("": labels from DIR/<label>/ folders)
+    scenario: str = ""                  # a scenario file (topo/scenario): the network instead of accesses/wan/lan
+    moves: tuple[str, ...] = ()         # with scenario: extra handovers AT_S:DEVICE:CELL (its [[mobility.moves]] too)
 
     def __post_init__(self):
         for name in ("accesses", "placements", "devices", "sizes"):
@@ -85,6 +88,7 @@ class LoadSpec:
         if self.request_timeout_s <= 0 or self.edge_cloud_timeout_s <= 0 or not 0 <= self.edge_cloud_retries <= 10:
             raise SpecError("request_timeout_s and edge_cloud_timeout_s must be > 0, edge_cloud_retries 0..10")
         compute_plan(self.compute)  # an unknown node profile or a bad budget: SpecError
+        check_scenario_fields(self)
 
     @property
     def levels(self) -> list[tuple[int, float]]:

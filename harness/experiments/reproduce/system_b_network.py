@@ -1,9 +1,10 @@
-"""``reproduce``'s System B network part: compare (edge vs cloud, LTE and WiFi, System B's sizes) on the
-fitted WAN of ``scenarios/system-b.toml``, set beside the published figures.
+"""``reproduce``'s System B network part: compare (edge vs cloud, System B's sizes) over the radio models
+``lte`` and ``wifi`` (topo/emulator/radio/) with the default node compute budgets, on the fitted WAN of
+``scenarios/system-b.toml``, set beside the published figures.
 
 Two figures were fitted (``system_b_network_fit``: LTE upload 512K, LTE response 60K), so those come back
 with basis "fitted"; the WiFi response is "predicted"; the inference figure is "measured". One compare run
-per access network is a checkpoint: a run folder under ``work_dir/runs/<access>-<mode>-<scenario hash>``
+per access network is a checkpoint: a run folder under ``work_dir/runs/<access>-<profile hash>-<mode>-<scenario hash>``
 whose experiment.json says complete is reused, so a re-run after Ctrl-C redoes only the access that had not
 finished. Writes network.csv, response_vs_size.png, upload_vs_size.png and fit.json into ``work_dir``.
 """
@@ -19,11 +20,11 @@ from typing import Callable
 
 from harness.errors import HarnessError
 from harness.experiments.reproduce.measured import Measured
-from harness.experiments.reproduce.system_b_network_fit import (PIPE_PROFILE, cells_from_summary, fit_wan,
+from harness.experiments.reproduce.system_b_network_fit import (cells_from_summary, fit_wan,
                                                               model_for, read_calibration, write_calibration)
 from harness.experiments.reproduce.system_b_network_report import (changes, find, pooled_change, values_by_cell,
                                                                  write_figures, write_network_csv)
-from harness.experiments.reproduce.system_b_network_scenario import SCENARIO_PATH, load_scenario
+from harness.experiments.reproduce.system_b_network_scenario import SCENARIO_PATH, load_scenario, plausibility
 from harness.repo_paths import REPO_ROOT
 
 CALIBRATION_PATH = REPO_ROOT / "scenarios" / "system-b-calibration.csv"
@@ -51,19 +52,9 @@ QUICK = PartSettings(("lte", "wifi"), ("60K", "124K", "256K", "512K", "1024K"), 
 FULL = PartSettings(("lte", "wifi"), ("60K", "124K", "256K", "512K", "1024K", "2048K", "4096K"), repetitions=20)
 
 
-# Each access runs its pipe profile (PIPE_PROFILE, system_b_network_fit: the WAN was fitted on the pipes), and its
-# rows keep the short label ("lte") that the fit, the figures and the scorecard use.
-_LABEL = {pipe: label for label, pipe in PIPE_PROFILE.items()}
-
-
-def _labelled(rows: list[dict]) -> list[dict]:
-    """Rows with the pipe profiles' access names back to their labels ("lte-ideal" -> "lte")."""
-    return [{**r, "access": _LABEL.get(r.get("access"), r.get("access"))} for r in rows]
-
-
 def _spec(settings: PartSettings, access: str, scenario: Path, results_dir: Path):
     from harness.experiments.compare.spec import ExperimentSpec
-    return ExperimentSpec(accesses=(PIPE_PROFILE.get(access, access),), placements=("edge", "cloud"), sizes=settings.sizes,
+    return ExperimentSpec(accesses=(access,), placements=("edge", "cloud"), sizes=settings.sizes,
                           repetitions=settings.repetitions, wan=str(scenario), capture=False,
                           calibrate_seconds=settings.calibrate_seconds, models_dir=settings.models_dir,
                           results_dir=str(results_dir))
@@ -171,11 +162,15 @@ def compute_note(run: Path | None) -> str:
     return BUDGET_NOTE
 
 
-def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE, inference=None) -> list[Measured]:
+def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE, inference=None,
+               radio: str = "") -> list[Measured]:
     """The four B network figures from the measured changes, the fitted model and this run's refit;
-    ``inference``: the LTE inference change pooled over the sizes (else the 60K cell's)."""
+    ``inference``: the LTE inference change pooled over the sizes (else the 60K cell's); ``radio``: what the
+    model measured of the access radios (system_b_network_radio)."""
     rate, delay = wan.up.rate_bps / 1e6, wan.up.delay_ms
-    fitted = f"the WAN (uplink {rate:.3f} Mbit/s, one-way delay {delay:.2f} ms) was solved for this figure"
+    fitted = (f"the WAN (uplink {rate:.3f} Mbit/s, one-way delay {delay:.2f} ms) was solved for this figure"
+              + (f" on the radio models ({radio})" if radio else "") + f"; beside public measurements, "
+              f"{plausibility(rate, delay)}")
     refit_text = (f"; a refit on this run's own times gives {refit.rate_mbps:.3f} Mbit/s, {refit.delay_ms:.2f} ms"
                   if refit else "")
     out = []
@@ -213,6 +208,14 @@ def scenario_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
+def access_hash(access: str) -> str:
+    """A short hash of the access profile's values: a run on another profile (the old pipes) is not reused."""
+    from topo.profiles import load_profile
+    profile = load_profile(access)
+    text = json.dumps({"up": profile.up.to_dict(), "down": profile.down.to_dict()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], settings: PartSettings | None = None,
              scenario: Path = SCENARIO_PATH, calibration: Path = CALIBRATION_PATH) -> list[Measured]:
     """Run (or reuse) one compare run per access on the fitted WAN; the B network figures (module doc)."""
@@ -225,10 +228,10 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
     tag = f"{'quick' if quick else 'full'}-{scenario_hash(scenario)}"
     rows, summaries, runs = [], [], {}
     for access in settings.accesses:
-        run = runs[access] = _run_access(settings, access, Path(scenario), work_dir / "runs" / f"{access}-{tag}",
-                                         progress)
-        rows += _labelled(_read_csv(run / "requests.csv"))
-        summaries += _labelled(_read_csv(run / "summary.csv"))
+        run = runs[access] = _run_access(settings, access, Path(scenario),
+                                         work_dir / "runs" / f"{access}-{access_hash(access)}-{tag}", progress)
+        rows += _read_csv(run / "requests.csv")
+        summaries += _read_csv(run / "summary.csv")
     progress("system-b network: analysing (bootstrap CIs, figures)")
     cells_measured = values_by_cell(rows)
     found = changes(cells_measured)
@@ -243,7 +246,7 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
 
     write_network_csv(work_dir / "network.csv", found, model_change)
     write_figures(work_dir, cells_measured, model_time)
-    own = cells_from_summary(summaries, "this part's runs")
+    own = cells_from_summary(summaries, "this part's runs", (rate, delay))
     write_calibration(own, work_dir / "calibration.csv")
     try:
         refit = fit_wan(model_for(own, wan))
@@ -252,9 +255,40 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
     (work_dir / "fit.json").write_text(json.dumps({
         "scenario": str(scenario), "scenario_sha256_12": scenario_hash(scenario), "calibration": str(calibration),
         "wan_uplink_mbps": rate, "wan_delay_ms": delay,
+        "radio_lines": [line.to_dict() for line in model.lines.values()],
         "refit_on_this_run": None if refit is None else {"rate_mbps": refit.rate_mbps, "delay_ms": refit.delay_ms,
                                                          "converged": refit.converged},
         "settings": {"accesses": settings.accesses, "sizes": settings.sizes, "repetitions": settings.repetitions}},
         indent=2) + "\n")
+    lte_line = model.lines.get("lte")
     return figures_of(found, model_change, wan, refit, compute_note(runs.get("lte")),
-                      pooled_change(cells_measured, "lte", "inference_ms", 60 * 1024))
+                      pooled_change(cells_measured, "lte", "inference_ms", 60 * 1024),
+                      lte_line.text() if lte_line else "")
+
+
+def main(argv=None) -> int:
+    """Only this part, into a folder: the calibration run of scenarios/README.md (needs root)."""
+    import argparse
+    import sys
+
+    from topo.errors import TopoError
+    parser = argparse.ArgumentParser(prog="python -m harness.experiments.reproduce.system_b_network",
+                                     description="Run reproduce's System B network part alone (e.g. to calibrate).")
+    parser.add_argument("work_dir", type=Path, help="the part's folder; finished runs in it are reused")
+    parser.add_argument("--quick", action="store_true", help="the quick plan (5 sizes x 8 requests)")
+    args = parser.parse_args(argv)
+    try:
+        found = run_part(args.work_dir, args.quick, lambda line: print(line, file=sys.stderr, flush=True))
+    except (HarnessError, TopoError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    for m in found:
+        print(f"{m.key}: {m.ours} ({m.basis}) {m.detail}")
+    print(f"calibration extract: {args.work_dir / 'calibration.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

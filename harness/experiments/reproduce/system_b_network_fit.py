@@ -2,14 +2,18 @@
 
 The model of one cell (access x placement x image size), a median request on a kept-alive connection:
 
-    response_ms = network_floor_ms(path) + server_ms + response_residual_ms
-    upload_ms   = upload_floor_ms(path) + upload_residual_ms
+    response_ms = network_ms(path) + server_ms + response_residual_ms
+    upload_ms   = upload_ms(path) + upload_residual_ms
 
-- the floors are ``harness.analysis.floor`` (serialisation at the path's bottleneck, one-way delays; the
-  same floor summary.csv puts beside every run), the path is the access link plus the LAN (edge) or the
-  WAN (cloud);
-- ``server_ms`` and the residuals (what the floor and the server leave: client, TCP, queueing) are measured
-  medians of a calibration run (summary.csv of a compare run), one per cell.
+- ``network_ms`` / ``upload_ms`` are the floor of ``harness.analysis.floor`` (serialisation at the path's
+  bottleneck, one-way delays) on a path whose access uplink is the radio *as it delivers*
+  (``system_b_network_radio``: the delivered rate and the once-per-upload access time, measured from the
+  calibration's edge cells), not the floor's peak-rate radio; the path is the access link plus the LAN (edge)
+  or the WAN (cloud);
+- ``server_ms`` and the residuals (what that model and the server leave: the radio's downlink, client, TCP,
+  queueing) are measured medians of a calibration run (summary.csv of a compare run on the radio profiles
+  ``lte`` / ``wifi``), one per cell, taken against the WAN that cell was measured on (the calibration's
+  ``wan_up_mbps`` / ``wan_delay_ms`` columns).
 
 The WAN has two free values, its uplink rate (device -> cloud direction) and its one-way delay (the same
 both ways). They are solved so that the model gives exactly the two fitted figures (LTE upload at 512K,
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -37,19 +42,16 @@ from scipy.optimize import least_squares
 
 from harness.analysis.floor import MSS_BYTES, SEGMENT_HEADER_BYTES, path_of, request_floor
 from harness.errors import HarnessError
-from topo.profiles import LinkProfile, load_profile
-
-# The WAN was fitted (scenarios/system-b-calibration.csv) on the ideal pipes, before the radio models of issue 14:
-# the access labels "lte" / "wifi" of the fit, the part and the scorecard name these pipe profiles explicitly.
-# Refitting on the radio models (profiles lte / wifi) is future work.
-PIPE_PROFILE = {"lte": "lte-ideal", "wifi": "wifi-ideal"}
+from harness.experiments.reproduce.system_b_network_radio import AccessLine, measure_access, radio_path
+from topo.profiles import LinkProfile, ProfileError, load_profile
 
 # The two published figures the WAN is fitted to: (access, metric, size_bytes, change_pct edge vs cloud).
 FIT_TARGETS = (("lte", "upload_ms", 512 * 1024, -55.42), ("lte", "response_ms", 60 * 1024, -55.08))
 RATE_BOUNDS_MBPS = (0.1, 1000.0)
 DELAY_BOUNDS_MS = (0.0, 500.0)
 CALIBRATION_FIELDS = ("access", "placement", "size_bytes", "request_payload_bytes", "reply_payload_bytes",
-                      "server_ms", "response_ms", "upload_ms", "response_residual_ms", "upload_residual_ms")
+                      "server_ms", "response_ms", "upload_ms", "response_residual_ms", "upload_residual_ms",
+                      "wan_up_mbps", "wan_delay_ms")
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,18 @@ class Cell:
     server_ms: float
     response_ms: float               # the measured medians (kept to compare the model with)
     upload_ms: float
-    response_residual_ms: float
+    response_residual_ms: float      # against the summary's floor (peak-rate radio), as summary.csv has them
     upload_residual_ms: float
+    wan_up_mbps: float               # the WAN the cell was measured on (the cloud cells' residuals depend on it)
+    wan_delay_ms: float
 
     def __post_init__(self):
         if self.placement not in ("edge", "cloud"):
             raise ValueError(f"calibration cell placement must be edge or cloud, got {self.placement!r}")
-        for name in ("request_payload_bytes", "reply_payload_bytes", "server_ms", "response_ms", "upload_ms"):
+        for name in ("request_payload_bytes", "reply_payload_bytes", "server_ms", "response_ms", "upload_ms",
+                     "wan_up_mbps", "wan_delay_ms"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if not (math.isfinite(value) and value >= 0) or (name == "wan_up_mbps" and value <= 0):
                 raise ValueError(f"calibration cell {self.access}/{self.placement}/{self.size_bytes}: "
                                  f"{name} {value!r} must be a finite number >= 0")
 
@@ -113,21 +118,43 @@ class NetworkModel:
         missing = sorted({c.access for c in cells} - set(accesses))
         if missing:
             raise HarnessError(f"calibration has access {missing[0]!r} but no profile was given for it")
+        self.lines: dict[str, AccessLine] = {
+            a: measure_access(a, accesses[a], [c for c in cells if c.access == a and c.placement == "edge"])
+            for a in sorted({c.access for c in cells})}
+        self._residuals = {key: self._residuals_of(c) for key, c in self.cells.items()}
 
-    def predict(self, rate_mbps: float, delay_ms: float, access: str, placement: str, size_bytes: int) -> dict:
+    def _cell(self, access: str, placement: str, size_bytes: int) -> Cell:
         cell = self.cells.get((access, placement, size_bytes))
         if cell is None:
             raise HarnessError(f"the calibration has no {placement} cell for {access} at {size_bytes} bytes: "
                                "calibrate with a run that measured it")
+        return cell
+
+    def _core(self, cell: Cell, rate_mbps: float, delay_ms: float) -> dict:
+        """The network part of the cell's times over a WAN of ``rate_mbps`` / ``delay_ms`` (no residuals)."""
         wan = wan_with(self.wan, rate_mbps, delay_ms)
-        profiles = {access: _profile_dict(self.accesses[access]), "lan": _profile_dict(self.lan),
+        profiles = {cell.access: _profile_dict(self.accesses[cell.access]), "lan": _profile_dict(self.lan),
                     "wan": _profile_dict(wan)}
-        path, notes = path_of(placement, access, profiles)
+        path, notes = path_of(cell.placement, cell.access, profiles)
         if path is None:
-            raise HarnessError(f"no network floor for {placement} over {access}: {'; '.join(notes)}")
-        floor = request_floor(path, cell.request_payload_bytes, cell.reply_payload_bytes, "warm")
-        return {"response_ms": floor["network_floor_ms"] + cell.server_ms + cell.response_residual_ms,
-                "upload_ms": floor["upload_floor_ms"] + cell.upload_residual_ms}
+            raise HarnessError(f"no network floor for {cell.placement} over {cell.access}: {'; '.join(notes)}")
+        link = (wan if cell.placement == "cloud" else self.lan).up.rate_bps
+        floor = request_floor(radio_path(path, self.lines[cell.access], link), cell.request_payload_bytes,
+                              cell.reply_payload_bytes, "warm")
+        return {"response_ms": floor["network_floor_ms"] + cell.server_ms, "upload_ms": floor["upload_floor_ms"]}
+
+    def _residuals_of(self, cell: Cell) -> dict:
+        core = self._core(cell, cell.wan_up_mbps, cell.wan_delay_ms)
+        return {"response_ms": cell.response_ms - core["response_ms"], "upload_ms": cell.upload_ms - core["upload_ms"]}
+
+    def predict(self, rate_mbps: float, delay_ms: float, access: str, placement: str, size_bytes: int) -> dict:
+        cell = self._cell(access, placement, size_bytes)
+        core, residual = self._core(cell, rate_mbps, delay_ms), self._residuals[(access, placement, size_bytes)]
+        return {metric: core[metric] + residual[metric] for metric in ("response_ms", "upload_ms")}
+
+    def residual(self, access: str, placement: str, size_bytes: int) -> dict:
+        """What the model leaves of the cell's measured medians (response_ms, upload_ms) on its own WAN."""
+        return dict(self._residuals[(access, placement, size_bytes)])
 
     def change_pct(self, rate_mbps: float, delay_ms: float, access: str, metric: str, size_bytes: int) -> float:
         edge = self.predict(rate_mbps, delay_ms, access, "edge", size_bytes)[metric]
@@ -169,8 +196,10 @@ def _number(row: dict, key: str, where: str) -> float:
     return value
 
 
-def cells_from_summary(rows: list[dict], where: str = "summary") -> list[Cell]:
-    """Calibration cells from summary.csv rows (a compare run's), or from a calibration extract."""
+def cells_from_summary(rows: list[dict], where: str = "summary",
+                       wan: tuple[float, float] | None = None) -> list[Cell]:
+    """Calibration cells from summary.csv rows (a compare run's, measured on ``wan``: its uplink Mbit/s and
+    one-way delay ms), or from a calibration extract (which names its WAN in each row)."""
     cells = []
     for index, row in enumerate(rows):
         if row.get("placement") not in ("edge", "cloud"):
@@ -182,11 +211,18 @@ def cells_from_summary(rows: list[dict], where: str = "summary") -> list[Cell]:
             floor, up_floor = _number(row, "network_floor_ms", at), _number(row, "upload_floor_ms", at)
             server = _number(row, "server_ms", at)
             response, upload = _number(row, "response_ms_median", at), _number(row, "upload_ms_median", at)
+            if wan is None:
+                raise HarnessError(f"{where}: a summary.csv needs its run's WAN (experiment.json beside it), or "
+                                   "give the calibration.csv extract the part writes")
             values = {"request_payload_bytes": payload_of_wire(_number(row, "floor_request_wire_bytes", at)),
                       "reply_payload_bytes": payload_of_wire(_number(row, "floor_reply_wire_bytes", at)),
                       "server_ms": server, "response_ms": response, "upload_ms": upload,
-                      "response_residual_ms": response - floor - server, "upload_residual_ms": upload - up_floor}
-        cells.append(Cell(row["access"], row["placement"], int(_number(row, "size_bytes", at)), **values))
+                      "response_residual_ms": response - floor - server, "upload_residual_ms": upload - up_floor,
+                      "wan_up_mbps": wan[0], "wan_delay_ms": wan[1]}
+        try:
+            cells.append(Cell(row["access"], row["placement"], int(_number(row, "size_bytes", at)), **values))
+        except ValueError as err:
+            raise HarnessError(f"{at}: {err}") from None
     if not cells:
         raise HarnessError(f"{where}: no edge or cloud cell to calibrate with")
     return cells
@@ -198,7 +234,16 @@ def read_calibration(path: Path) -> list[Cell]:
             rows = list(csv.DictReader(f))
     except OSError as err:
         raise HarnessError(f"calibration {path}: cannot read it ({err.strerror or err})") from None
-    return cells_from_summary(rows, str(path))
+    return cells_from_summary(rows, str(path), _run_wan(Path(path).parent / "experiment.json"))
+
+
+def _run_wan(experiment_json: Path) -> tuple[float, float] | None:
+    """The uplink Mbit/s and one-way delay ms of the WAN a compare run recorded, or None."""
+    try:
+        up = json.loads(experiment_json.read_text())["profiles"]["wan"]["up"]
+        return float(up["rate_bps"]) / 1e6, float(up["delay_ms"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def write_calibration(cells: list[Cell], path: Path) -> None:
@@ -211,8 +256,12 @@ def write_calibration(cells: list[Cell], path: Path) -> None:
 
 
 def model_for(cells: list[Cell], wan: LinkProfile) -> NetworkModel:
-    """The model over the shipped access and LAN profiles (SEEDS rates) and ``wan``'s downlink."""
-    accesses = {a: load_profile(PIPE_PROFILE.get(a, a)) for a in sorted({c.access for c in cells})}
+    """The model over the shipped access profiles named by the cells (the radios ``lte`` / ``wifi``), the LAN
+    and ``wan``'s downlink."""
+    try:
+        accesses = {a: load_profile(a) for a in sorted({c.access for c in cells})}
+    except ProfileError as err:   # an access the calibration names is not a profile here
+        raise HarnessError(f"calibration: {err}") from None
     return NetworkModel(cells, accesses, load_profile("lan"), wan)
 
 
@@ -235,6 +284,8 @@ def main(argv=None) -> int:
     print(f"fit: WAN uplink {fit.rate_mbps:.3f} Mbit/s, one-way delay {fit.delay_ms:.2f} ms "
           f"(RTT {fit.rtt_ms:.1f} ms); errors at the targets {', '.join(f'{e:+.3f}' for e in fit.target_errors_points)}"
           f" points; converged: {fit.converged}")
+    for line in model.lines.values():
+        print(f"  radio (edge cells' line): {line.text()}, rms {line.rms_ms:.1f} ms over {line.sizes} sizes")
     for access in sorted(model.accesses):
         for metric in ("response_ms", "upload_ms"):
             changes = [f"{s // 1024}K {model.change_pct(fit.rate_mbps, fit.delay_ms, access, metric, s):+.1f}%"

@@ -85,3 +85,30 @@ def write_fitted(path: Path, fit, calibration: str) -> None:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     load_scenario(path)  # what was written loads and validates
+
+
+# What public measurements of campus -> public-cloud paths allow (scenarios/README.md has the sources):
+# RTTs to the nearest cloud region mostly 20-60 ms, tens of ms to a same-continent one (Charyyev et al.,
+# GLOBECOM 2020; Corneo et al., WWW 2021; Li et al., IMC 2010); a campus link to AWS / Azure of hundreds of
+# Mbit/s (Allen, Cornell, 2016), one flow at busy hours far less (Mok et al., IMC 2021), VM bandwidth caps
+# sold from 1 Mbit/s (Alibaba Cloud ECS API documentation).
+PLAUSIBLE_RTT_MS = (10.0, 150.0)
+CAMPUS_LINK_MBPS = 100.0
+LOWEST_CAP_MBPS = 1.0
+
+
+def plausibility(rate_mbps: float, delay_ms: float) -> str:
+    """One clause setting the fitted WAN beside the cited measurements (computed, so an odd fit says so)."""
+    rtt = 2 * delay_ms
+    low, high = PLAUSIBLE_RTT_MS
+    delay = (f"RTT {rtt:.0f} ms is inside the {low:.0f}-{high:.0f} ms measured to public-cloud regions"
+             if low <= rtt <= high else f"RTT {rtt:.0f} ms is OUTSIDE the {low:.0f}-{high:.0f} ms measured to "
+             "public-cloud regions (implausible)")
+    if rate_mbps < LOWEST_CAP_MBPS:
+        rate = f"an uplink of {rate_mbps:.2f} Mbit/s is below any cited cap or path (implausible)"
+    elif rate_mbps < CAMPUS_LINK_MBPS:
+        rate = (f"an uplink of {rate_mbps:.2f} Mbit/s is plausible only as a bandwidth-capped VM or a congested "
+                f"path (a campus link to a cloud measures hundreds of Mbit/s)")
+    else:
+        rate = f"an uplink of {rate_mbps:.1f} Mbit/s is within a campus link's measured capacity"
+    return f"{delay}; {rate}"

@@ -1,0 +1,235 @@
+"""compare / sweep / replay / load on a scenario network (``--scenario FILE``): what differs from the fixed one.
+
+- Every cloud starts first, then every edge (each fetches its models from its nearest cloud over the network).
+- ``--devices N`` picks N of the scenario's devices, in turn from each cell (cell1's first, cell2's first, ...).
+- Each device is told, when each workload starts, which node to use: for ``cloud`` its nearest cloud; for
+  ``edge`` / ``features`` / ``split`` the scenario's edge policy from the cell it is in then: ``keep-edge`` its
+  home cell's edge, ``new-edge`` the edge nearest its cell, ``cloud`` its nearest cloud (with the cloud's model).
+  A device moved during a workload keeps that node until the workload ends (its traffic then crosses the
+  backhaul); the next workload applies the policy again.
+- The scenario's moves (and ``--move``s) run during the run, counted from the devices' shared start of the
+  first workload.
+- Captures on each base station's access side and on every edge and cloud; each shaped link measured between
+  its two ends (an access link from a device of its cell; skipped, with the reason, in a cell with no device).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.experiments.compare.scenario_rows import CellHistory, ScenarioRows
+from harness.experiments.compare.request_rows import server_stamps
+from harness.orchestration.capture import start_captures, stop_captures
+from harness.orchestration.node_processes import (CLOUD_URL, NODE_PORT, NODE_STOP_TIMEOUT_S,
+                                                  STOPPED_NODE_STOP_TIMEOUT_S, compute_plan, compute_records,
+                                                  node_in_host, start_node)
+from harness.orchestration.preflight import check_traces
+from nodes.launch import stop_nodes
+from topo.links import resolve_backend
+from topo.network import Terminated, running_network
+from topo.scenario import ScenarioError, load_scenario, plan_scenario
+from topo.scenario.mobility import Mobility, MoveSchedule, check_moves, parse_move, serving_node
+from topo.scenario.routing import router_path
+
+
+@dataclass(frozen=True)
+class ScenarioSetup:
+    """A scenario planned for a run: the network, the moves (file's and ``--move``s, by time), the devices."""
+
+    spec: object                  # ScenarioNetworkSpec
+    moves: tuple
+    devices: tuple[str, ...]
+    file: str
+
+    def record(self) -> dict:
+        sc, mobility = self.spec.scenario, self.spec.scenario.mobility
+        return {"name": sc.name, "file": self.file, "source": sc.source, "edge_policy": mobility.edge_policy,
+                "address": mobility.address, "interruption_ms": mobility.interruption_ms,
+                "moves": [dataclasses.asdict(m) for m in self.moves], "devices": list(self.devices),
+                "home_cells": {d: self.spec.host(d).cell for d in self.devices},
+                "hosts": self.spec.hosts, "passes": {}}
+
+    def profiles_record(self, trace: bool = False) -> dict:
+        """experiment.json's profiles: each link's by its name (replay: the access links' trace also as "trace")."""
+        links = {link.name: {"up": link.profile.up.to_dict(), "down": link.profile.down.to_dict()}
+                 for link in self.spec.links}
+        return links | ({"trace": links[self.spec.links[0].name]} if trace else {})
+
+
+def spread_devices(spec, count: int) -> list[str]:
+    """``count`` devices taken in turn from each cell (cell1's first, cell2's first, ..., cell1's second, ...)."""
+    per_cell = [[h.name for h in spec.of_kind("device") if h.cell == c.name] for c in spec.scenario.cells]
+    order = [cell[i] for i in range(max(map(len, per_cell))) for cell in per_cell if i < len(cell)]
+    return order[:count]
+
+
+def load_setup(path: str, move_texts, link_backend: str, devices: int, placements, trace=None) -> ScenarioSetup:
+    """Read and plan ``path``; refuse (one line) what a run on it cannot do. ``trace``: replay's trace profile,
+    put on every cell's access link."""
+    try:
+        loaded = load_scenario(Path(path))
+        if trace is not None:
+            loaded = dataclasses.replace(loaded, profiles={**loaded.profiles,
+                                                           **{c.access: trace for c in loaded.scenario.cells}})
+        profiles = list(loaded.profiles.values())
+        check_traces(profiles)
+        spec = plan_scenario(loaded, resolve_backend(link_backend, profiles))
+        moves = sorted([*spec.scenario.mobility.moves, *(parse_move(t) for t in move_texts)], key=lambda m: m.at_s)
+        check_moves(spec, moves)
+    except ScenarioError as err:
+        raise HarnessError(f"{path}: {err}" if str(path) not in str(err) else str(err)) from None
+    name = spec.scenario.name
+    if not spec.of_kind("cloud"):
+        raise HarnessError(f"{path}: the experiments need a cloud in the scenario (edges fetch their models from "
+                           f"it); {name} has none: add a [[clouds]] entry")
+    if any(p != "cloud" for p in placements) and not spec.of_kind("edge"):
+        raise HarnessError(f"{path}: placements {','.join(placements)} need an edge; {name} has none: "
+                           f"use --placements cloud or add an [[edges]] entry")
+    if devices > spec.scenario.device_count:
+        raise HarnessError(f"--devices {devices}: {name} has {spec.scenario.device_count} devices "
+                           f"(cells.devices in {path})")
+    return ScenarioSetup(spec, tuple(moves), tuple(spread_devices(spec, devices)), str(path))
+
+
+def link_ends(spec) -> dict:
+    """Each link's (device-side host, far host, far address, device-side address), or why it is not measured."""
+    ends: dict = {}
+    for plan in spec.link_plans:
+        link = plan.link
+        if link.name.startswith("access"):
+            cell = spec.host(link.node2).cell
+            device = next((h for h in spec.of_kind("device") if h.cell == cell), None)
+            ends[link.name] = ((device.name, link.node2, plan.address2, device.address) if device
+                               else f"cell {cell} has no device to measure its access link from")
+        else:  # lan / wan (router -> server) and backhaul (router -> router)
+            ends[link.name] = (link.node1, link.node2, plan.address2, plan.address1)
+    return ends
+
+
+def node_url(spec, node: str) -> str:
+    return f"http://{spec.hosts[node]}:{NODE_PORT}"
+
+
+def nearest_cloud(spec, router: str) -> str:
+    return min(spec.of_kind("cloud"), key=lambda h: len(router_path(router, h.router, spec.hops))).name
+
+
+class ScenarioSession:
+    """One running scenario network of a run: its servers, captures, mobility and which node each device used."""
+
+    def __init__(self, run, name: str, setup: ScenarioSetup, net, log_dir: Path, watch=lambda *_: None):
+        self.run, self.name, self.setup, self.net, self.log_dir = run, name, setup, net, log_dir
+        self.watch = watch
+        self.spec = setup.spec
+        self.nodes: dict = {}
+        self.captures: list = []
+        self.mobility = Mobility(net)
+        self.schedule: MoveSchedule | None = None
+        self.targets: dict[str, dict] = {}      # key (placement, or load level) -> {(placement, device): node}
+        self.home_edge = ({d: serving_node(self.spec, d, self.spec.host(d).cell, "new-edge") for d in setup.devices}
+                          if self.spec.of_kind("edge") else {})
+        self.record = run.record["scenario"]["passes"].setdefault(name, {})
+
+    def start_captures(self, snaplen_bytes: int) -> None:
+        interfaces = {}
+        for bs in self.spec.of_kind("bs"):
+            interfaces[bs.name] = next(i.name for i in self.net.host(bs.name).intfList() if i.IP() == bs.address)
+        hosts = [*interfaces, *(h.name for h in self.spec.of_kind("edge")), *(h.name for h in self.spec.of_kind("cloud"))]
+        self.captures = start_captures(self.net, hosts, self.run.run_dir / "pcaps", self.name, snaplen_bytes,
+                                       interfaces=interfaces)
+
+    def start_servers(self, cloud_argv: list[str], edge_argv: list[str], compute) -> None:
+        """Every cloud, then every edge (``edge_argv``'s cloud URL replaced by its nearest cloud's)."""
+        budgets = compute_plan(compute)[1] if compute is not None else {}
+        fetch_s = self.record.setdefault("model_fetch_s", {})
+        for kind in ("cloud", "edge"):
+            for host in self.spec.of_kind(kind):
+                argv = cloud_argv if kind == "cloud" else [
+                    node_url(self.spec, nearest_cloud(self.spec, host.router)) if a == CLOUD_URL else a
+                    for a in edge_argv]
+                started = time.monotonic()
+                node = node_in_host(self.net, host.name, kind, argv, self.log_dir / host.name,
+                                    budget=budgets.get(kind), address=host.address)
+                self.nodes[host.name] = start_node(node, f"the {kind} server {host.name}")
+                if kind == "edge":
+                    fetch_s[host.name] = round(time.monotonic() - started, 3)
+                if getattr(node, "process", None) is not None:
+                    self.watch(f"{host.name}:{self.name}", node.process.pid)
+
+    def assign(self, key: str, placement: str, placement_model: str, cloud_model: str) -> dict:
+        """The node, URL and model of each device for one workload (the policy from each device's cell now)."""
+        chosen, targets = {}, self.targets.setdefault(key, {})
+        policy = self.spec.scenario.mobility.edge_policy
+        for device in self.setup.devices:
+            cell = self.mobility.cell[device]
+            node = serving_node(self.spec, device, cell, "cloud" if placement == "cloud" else policy,
+                                home_edge=self.home_edge.get(device))
+            model = cloud_model if self.spec.host(node).kind == "cloud" else placement_model
+            chosen[device] = (node, node_url(self.spec, node), model)
+            targets[(placement, device)] = node
+        self.record.setdefault("targets", {})[key] = {d: n for d, (n, _, _) in chosen.items()}
+        return chosen
+
+    def start_moves(self) -> None:
+        """Start the move schedule (once: at the first workload's shared start)."""
+        if self.schedule is None and self.setup.moves:
+            self.schedule = MoveSchedule(self.mobility, self.setup.moves)
+            self.schedule.start()
+            self.record["schedule_start_ns"] = self.schedule.start_ns
+
+    def stop(self) -> None:
+        """Moves, servers (their stamps on disk), captures; what each did into the run's record."""
+        if self.schedule is not None:
+            self.schedule.stop()
+            self.record["move_errors"] = list(self.schedule.errors)
+        self.record["handovers"] = [h.record() for h in self.mobility.handovers]
+        stopped = self.run.stopped_ns is not None
+        stop_nodes(list(self.nodes.values()), STOPPED_NODE_STOP_TIMEOUT_S if stopped else NODE_STOP_TIMEOUT_S)
+        self.run.record.setdefault("compute", {})[self.name] = compute_records(list(self.nodes.values()),
+                                                                              self.run.spec.compute)
+        stop_captures(self.captures)
+        self.run.record["captures"] += [c.record(self.run.run_dir, self.name) for c in self.captures]
+
+    def rows(self, key: str | None = None, stamps: dict | None = None) -> ScenarioRows:
+        """What collect_rows needs for this pass (``key``: one workload's targets; None: every workload's)."""
+        targets = {}
+        for k, chosen in self.targets.items():
+            if key is None or k == key:
+                targets.update(chosen)
+        history = CellHistory({d: self.spec.host(d).cell for d in self.setup.devices},
+                              [h.record() for h in self.mobility.handovers])
+        return ScenarioRows(self.spec, history, stamps if stamps is not None else server_stamps(self.log_dir),
+                            targets)
+
+
+@contextmanager
+def scenario_network(run, name: str, setup: ScenarioSetup, progress, collect):
+    """The network of ``setup`` up for one pass of ``run`` (logs under logs/<name>); yields a ScenarioSession.
+    On the way out, also after Ctrl-C or a crash: the session stopped, then ``collect(session)`` (the rows)."""
+    log_dir = run.run_dir / "logs" / name
+    log_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"[{name}] network up: scenario {setup.spec.scenario.name}, {len(setup.spec.hosts)} hosts "
+             f"({setup.spec.backend} links)")
+    with running_network(setup.spec, run_dir=log_dir, log_dir=log_dir) as net:
+        run.record.setdefault("link_start_ns", {})[name] = {w.link_name: w.started_ns for w in net.wires()}
+        watch = run.monitor.watch if getattr(run, "monitor", None) is not None else lambda *_: None
+        for wire in net.wires():
+            if wire.process is not None:
+                watch(f"emulator:{name}:{wire.link_name}", wire.process.pid)
+        session = ScenarioSession(run, name, setup, net, log_dir, watch)
+        try:
+            yield session
+        except (KeyboardInterrupt, Terminated):
+            run.mark_stopped()
+            raise
+        finally:
+            try:
+                session.stop()
+            finally:
+                collect(session)
+                run.record["accesses_run"].append(name)
+                run.save()
