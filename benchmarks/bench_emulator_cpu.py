@@ -50,7 +50,7 @@ from topo.emulator.netns_path import ADDRESS_B, EmulatorProcess, WirePath  # noq
 from topo.profiles import DirectionSpec  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-BASELINE_REF = "9ebebd9"   # HEAD when session 5 began (before the receive ring, issue 13); 34c973c: before session 4
+BASELINE_REF = "34c973c"   # the emulator before session 4's lateness work (48e9483: before issue 13, SPIN_S polling)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_S = 5.0
 PINGS = 250

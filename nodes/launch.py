@@ -119,9 +119,6 @@ class NodeProcess:
         return self.process.returncode
 
     def _kill_group(self) -> None:
-        kill_group = getattr(self.process, "kill_group", None)  # a process on another server (topo.cluster)
-        if kill_group is not None:
-            return kill_group()
         try:
             os.killpg(self.process.pid, signal.SIGKILL)  # its own session: only its group
         except ProcessLookupError:

@@ -14,14 +14,13 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 from dataclasses import asdict
 
 import psutil
 
-from topo.cluster.servers import OWNER_ENV, REPO_ROOT, Server, owner_tag, pid_folder
+from topo.cluster.servers import OWNER_ENV, REPO_ROOT, Server, owner_tag
 from topo.cluster.test_server import NAMESPACE, STATE_TAG, TestServerSpec, remove_namespace
 from topo.registry import STATE_DIR
 
@@ -67,7 +66,6 @@ def kill_tagged(owner: str) -> list[str]:
             killed.append(f"{proc.pid} {' '.join(proc.cmdline())[:60]}")
             proc.send_signal(signal.SIGKILL)
     psutil.wait_procs(victims, timeout=2.0)
-    shutil.rmtree(pid_folder(owner), ignore_errors=True)
     return killed
 
 

@@ -7,48 +7,16 @@ process it starts run there through ssh (``RemoteMixin``), with the project key 
 """
 from __future__ import annotations
 
-import contextlib
-import itertools
 import os
 import shlex
-import signal
 import subprocess
 
 from mininet.node import Host
 
 from topo.cluster.mininet_cluster import load
-from topo.cluster.servers import OWNER_ENV, REPO_ROOT, Server, owner_tag, pid_folder, ssh_options
+from topo.cluster.servers import OWNER_ENV, REPO_ROOT, Server, owner_tag, ssh_options
 
 _cluster = load()
-_popen_numbers = itertools.count(1)
-SIGNAL_TIMEOUT_S = 10.0
-
-
-class RemoteProcess(subprocess.Popen):
-    """The local ssh of a command on another server. ``send_signal`` (so ``terminate`` and ``kill``) signals the
-    command there, by the pid it wrote to ``pidfile``; the ssh then ends with the command's exit status."""
-
-    def __init__(self, argv, *, server: Server, pidfile: str, **kwargs):
-        self.server, self.pidfile = server, pidfile
-        super().__init__(argv, **kwargs)
-
-    def send_signal(self, sig):
-        if self.poll() is not None:
-            return
-        script = (f"for i in $(seq 50); do [ -s {self.pidfile} ] && break; sleep 0.1; done; "
-                  f"kill -{int(sig)} $(cat {self.pidfile})")
-        if self.server.run(script, timeout_s=SIGNAL_TIMEOUT_S).returncode == 0:
-            return
-        try:  # the command is gone (its ssh ends on its own) or the server does not answer: end the ssh
-            self.wait(1.0)
-        except subprocess.TimeoutExpired:
-            super().send_signal(sig)
-
-    def kill_group(self):
-        """What ``NodeProcess`` does to a crashed node: SIGKILL there, then this ssh's process group."""
-        self.send_signal(signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
 
 
 class ClusterHost(_cluster.RemoteMixin, Host):
@@ -66,29 +34,20 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         return super()._popen(cmd, sudo=sudo, tt=tt, **params)
 
     def popen(self, *args, **kwargs):
-        """On another server: a :class:`RemoteProcess` running the command from the project's checkout there,
-        in this host's namespace, with the environment the caller gave (what differs from ours). Its ssh holds
-        no stdin (nothing there depends on it); signals go to the command itself, by the pid it recorded there,
-        so callers stop it as a local process and the exit status is the command's."""
+        """On another server: the command runs from the project's checkout there, with the environment the
+        caller gave (what differs from ours), and stops when its ssh does (a SIGTERM to the returned process
+        closes ssh; the command there reads EOF and gets SIGTERM), so callers stop it as a local process."""
         if not self.isRemote:
             return super().popen(*args, **kwargs)
         argv = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else [str(a) for a in args]
         env = kwargs.pop("env", None) or {}
         changed = [f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v and k.isidentifier()]
-        for ignored in ("cwd", "start_new_session", "preexec_fn"):
-            kwargs.pop(ignored, None)  # its own process group below; the checkout's path is REPO_ROOT there
-        kwargs["stdin"] = subprocess.DEVNULL
-        kwargs.setdefault("stdout", subprocess.PIPE)
-        kwargs.setdefault("stderr", subprocess.PIPE)
-        pidfile = f"{pid_folder(self.owner)}/{next(_popen_numbers)}.pid"
+        kwargs.pop("cwd", None)
+        kwargs["stdin"] = subprocess.PIPE  # held open: its EOF on the server is the stop
         command = shlex.join(["env", *changed, *argv]) if changed else shlex.join(argv)
-        script = (f"mkdir -p {pid_folder(self.owner)} && echo $$ > {pidfile} && cd {shlex.quote(str(REPO_ROOT))} "
-                  f"&& exec {command}")
-        remote = ["sudo", "-E", "env", f"{OWNER_ENV}={self.owner}", "mnexec", "-a", str(self.pid),
-                  "sh", "-c", shlex.quote(script)]
-        ssh = [word for word in self.sshcmd if word != "-tt"]
-        return RemoteProcess(ssh + remote, server=Server(self.server, self.serverIP), pidfile=pidfile,
-                             preexec_fn=os.setpgrp, **kwargs)
+        script = (f"cd {shlex.quote(str(REPO_ROOT))} && {{ {command} <&- & child=$!; "
+                  f"trap 'kill -TERM $child' TERM; read _ ; kill -TERM $child 2>/dev/null; wait $child; }}")
+        return super().popen(["sh", "-c", shlex.quote(script)], **kwargs)
 
     def terminate(self):
         """On another server, also everything still running in this host's namespace there (TERM, then KILL),

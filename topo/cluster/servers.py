@@ -23,18 +23,12 @@ CLUSTER_DIR = REPO_ROOT / ".cache" / "cluster"
 LOCAL = "localhost"
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 SSH_CONNECT_TIMEOUT_S = 5
-PID_ROOT = "/run/ect/cluster-procs"
 OWNER_ENV = "ECT_CLUSTER_OWNER"  # HOST:PID of the run that started a process on a server (topo.cluster.cleanup)
 
 
 def owner_tag(pid: int | None = None) -> str:
     """``<this host's name>:<pid>``: the tag of a run's processes on its servers."""
     return f"{socket.gethostname()}:{pid or os.getpid()}"
-
-
-def pid_folder(owner: str) -> str:
-    """On a server, where a run's commands there record their pids (``<n>.pid``; topo.cluster.nodes)."""
-    return f"{PID_ROOT}/{owner.replace(':', '-')}"
 
 
 def key_path() -> Path:

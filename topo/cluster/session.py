@@ -19,7 +19,7 @@ from pathlib import Path
 from topo.cluster.cleanup import cluster_recorded
 from topo.cluster.errors import ClusterError
 from topo.cluster.placement import Placement
-from topo.cluster.servers import Server, owner_tag, pid_folder, ssh_options
+from topo.cluster.servers import Server, ssh_options
 
 _active: "ClusterSession | None" = None
 
@@ -104,6 +104,4 @@ def using_cluster(servers: list[Server], placement: Placement):
         with cluster_recorded(servers):
             yield _active
     finally:
-        for server in _active.remote_servers():
-            server.run(f"rm -rf {pid_folder(owner_tag())}", timeout_s=15.0)
         _active = None

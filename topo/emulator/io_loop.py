@@ -1,8 +1,7 @@
 """The emulator's I/O loop: two raw sockets, two direction shapers, one monotonic clock.
 
 Timing: the shapers keep their schedules in virtual time, so waking late never costs
-throughput. Each wakeup takes every frame waiting on both sockets (from their receive rings without a
-system call, topo/emulator/packet_ring.py; by recvmsg where there is none), then sends every packet
+throughput. Each wakeup takes every frame waiting on both sockets, then sends every packet
 due by then; the loop then sleeps until the next release (topo/emulator/wakeup.py: no busy
 polling while nothing is due; a long sleep is split so an isolated packet leaves on time).
 Every send records its lateness (when the frame is handed to the kernel minus its scheduled
@@ -15,24 +14,27 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 import resource
 import select
 import signal
 import time
-from array import array
 from pathlib import Path
 
 from topo.emulator.config import EmulatorConfig
 from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
 from topo.emulator.measurements import GcPauses, HostSteal, ProcessCpu
-from topo.emulator.packet_socket import enable_timestamps, kernel_drops, open_packet_socket
+from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
+from topo.emulator.packet_socket import (PACKET_OUTGOING, TIMESTAMP_ANCILLARY_BYTES, enable_timestamps,
+                                        open_packet_socket)
 from topo.emulator.recorders import SIDES, Recorders
-from topo.emulator.socket_reader import SocketReader
+from topo.emulator.source_bins import address_key
 from topo.emulator.wakeup import (MAX_WAIT_S, NICENESS, Waiter, prctl, raise_priority,  # noqa: F401 (re-exported)
                                   set_fine_timer_slack)
 
 PR_SET_PDEATHSIG = 1
+RX_BURST = 256           # frames taken from one socket before releasing due packets
 SUMMARY_PERIOD_S = 1.0
 WRITE_GAP_S = 0.002           # write the closed interval's summary when nothing is due for this long ...
 WRITE_POSTPONE_MAX_S = 0.5    # ... or this long after it closed, whichever comes first
@@ -69,10 +71,7 @@ class LinkEmulator:
             self.recorders.close()
             raise
         self.send_errors = {"uplink": 0, "downlink": 0}
-        self.sockets = []            # (socket, ignores_outgoing) per input: uplink_in, downlink_in
-        self.rings: list = []        # their receive rings (None: read by recvmsg)
-        self.receive_path: dict = {}  # for the counters: ring or recvmsg per input, and why
-        self.readers: list = []
+        self.sockets = []
         self.scheduling: dict = {}   # what the process got from the kernel (topo/emulator/wakeup.py)
         self.cpu = self.waiter = self.gc_pauses = self.steal = None
         self._closed: list = []     # (closed at, second, lateness per side, process values), not yet written
@@ -80,12 +79,8 @@ class LinkEmulator:
         self.stamped = False         # the kernel stamps received frames (arrival times exact when batched)
 
     def open(self) -> None:
-        for side, ifname in zip(SIDES, (self.config.uplink_in, self.config.downlink_in)):
-            sock, ignores_outgoing, ring, no_ring = open_packet_socket(ifname, ring_clock=self.clock)
-            self.sockets.append((sock, ignores_outgoing))
-            self.rings.append(ring)
-            self.receive_path[side] = ({"reader": "rx_ring", "slots": ring.slots, "slot_bytes": ring.slot_bytes}
-                                       if ring is not None else {"reader": "recvmsg", "why": no_ring})
+        for ifname in (self.config.uplink_in, self.config.downlink_in):
+            self.sockets.append(open_packet_socket(ifname))
         self.stamped = all([enable_timestamps(sock) for sock, _ in self.sockets])
 
     def request_stop(self, *_args) -> None:
@@ -118,19 +113,19 @@ class LinkEmulator:
 
     def run(self) -> None:
         """Forward until ``request_stop`` (SIGTERM/SIGINT handler); sockets must be open."""
-        (up_sock, _), (down_sock, _) = self.sockets
-        clock = self.clock
-        rings = self.rings or [None, None]
-        self.readers = [ring if ring is not None else SocketReader(sock, ignores, self.stamped, clock)
-                        for (sock, ignores), ring in zip(self.sockets, rings)]
-        stamped = self.stamped = self.stamped or all(ring is not None for ring in rings)  # ring slots are stamped
+        (up_sock, up_ignores), (down_sock, down_ignores) = self.sockets
         late = {side: array("d") for side in SIDES}  # per interval; summarised in numpy at the flush
         sources = self.recorders.sources
-        routes = ((up_sock, self.readers[0], self.shapers["uplink"], down_sock, "uplink", sources["uplink"],
+        routes = ((up_sock, up_ignores, self.shapers["uplink"], down_sock, "uplink", sources["uplink"],
                    late["uplink"]),
-                  (down_sock, self.readers[1], self.shapers["downlink"], up_sock, "downlink", sources["downlink"],
+                  (down_sock, down_ignores, self.shapers["downlink"], up_sock, "downlink", sources["downlink"],
                    late["downlink"]))
         fds = [up_sock, down_sock]
+        buffer = bytearray(65536)
+        view = memoryview(buffer)
+        buffers = [buffer]
+        clock = self.clock
+        stamped = self.stamped
         waiter = self.waiter = Waiter(clock, self.select_fn, stamped=stamped)
         last_arrival = {"uplink": -1.0, "downlink": -1.0}
         due: list = []
@@ -143,12 +138,42 @@ class LinkEmulator:
         while not self.stop_requested:
             if self.control_requested:
                 self.apply_control()
-            now_s = clock()
-            realtime_offset_s = time.time() - now_s if stamped else 0.0  # kernel stamps are CLOCK_REALTIME
-            for rx, reader, shaper, _tx, side, bins, _late in routes:
-                if rx in readable:
-                    last_arrival[side] = reader.receive(shaper.accept, bins.offered, last_arrival[side], now_s,
-                                                        realtime_offset_s)
+            if stamped:
+                realtime_offset_s = time.time() - clock()  # kernel stamps are CLOCK_REALTIME
+            for rx, ignores_outgoing, shaper, _tx, side, bins, _late in routes:
+                if rx not in readable:
+                    continue
+                accept, offered = shaper.accept, bins.offered
+                previous_s = last_arrival[side]
+                for _ in range(RX_BURST):
+                    try:
+                        if stamped:
+                            size, ancillary, _flags, address = rx.recvmsg_into(buffers, TIMESTAMP_ANCILLARY_BYTES)
+                        elif ignores_outgoing:
+                            size = rx.recv_into(buffer)
+                        else:
+                            size, address = rx.recvfrom_into(buffer)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    if not ignores_outgoing and address[2] == PACKET_OUTGOING:
+                        continue
+                    now_s = clock()
+                    arrival_s = now_s
+                    if stamped and ancillary:
+                        stamp = ancillary[0][2]
+                        arrival_s = (int.from_bytes(stamp[:8], "little") + int.from_bytes(stamp[8:16], "little")
+                                     * 1e-9 - realtime_offset_s)
+                        if arrival_s > now_s or arrival_s < now_s - 1.0:  # a clock step: trust our own clock
+                            arrival_s = now_s
+                    if arrival_s < previous_s:
+                        arrival_s = previous_s
+                    previous_s = arrival_s
+                    frame = bytes(view[:size])
+                    ip_bytes = size - ETHERNET_HEADER_BYTES if size > ETHERNET_HEADER_BYTES else 1
+                    key = address_key(frame)
+                    offered(key, ip_bytes)
+                    accept(Packet(arrival_s, ip_bytes, frame, key), arrival_s)
+                last_arrival[side] = previous_s
             now_s = clock()
             for _rx, _ignores, shaper, tx, side, bins, lateness in routes:
                 shaper.pop_due(now_s, due)
@@ -213,17 +238,12 @@ class LinkEmulator:
         result = {"elapsed_s": now_s - self.start_s, "cpu_user_s": usage.ru_utime, "cpu_system_s": usage.ru_stime,
                   "cpu_fraction_forwarding": round(self.cpu.since_start(now_s), 4) if self.cpu else None,
                   "wakeups": self.waiter.wakeups if self.waiter else 0, "scheduling": self.scheduling,
-                  "kernel_receive_timestamps": self.stamped, "receive_path": self.receive_path,
-                  "lateness_sources": self.lateness_sources(now_s)}
+                  "kernel_receive_timestamps": self.stamped, "lateness_sources": self.lateness_sources(now_s)}
         for side, shaper in self.shapers.items():
             result[side] = {name: getattr(shaper, name) for name in (
                 "offered_packets", "offered_bytes", "lost_packets", "lost_bytes", "dropped_packets",
                 "dropped_bytes", "delivered_packets", "delivered_bytes")}
             result[side]["send_errors"] = self.send_errors[side]
-            if len(self.sockets) == 2:  # frames the kernel dropped on arrival (socket buffer or ring full)
-                result[side]["kernel_drops"] = kernel_drops(self.sockets[SIDES.index(side)][0])
-            if len(self.readers) == 2:
-                result[side]["truncated_frames"] = self.readers[SIDES.index(side)].truncated
             result[side]["in_flight_at_exit"] = shaper.in_flight
             result[side]["lateness"] = self.recorders.lateness[side].record()
             result[side]["by_address"] = self.recorders.sources[side].totals()
@@ -244,15 +264,11 @@ class LinkEmulator:
     def close(self) -> None:
         if self.gc_pauses is not None:
             self.gc_pauses.close()
-        counters = self.counters() if self.recorders.log_dir is not None else None
-        for ring in self.rings:
-            if ring is not None:
-                ring.close()
         for sock, _ in self.sockets:
             sock.close()
-        self.sockets, self.rings, self.readers = [], [], []
-        if counters is not None:
+        self.sockets = []
+        if self.recorders.log_dir is not None:
             path = self.recorders.log_dir / f"{self.config.name}-counters.json"
-            path.write_text(json.dumps(counters, indent=2) + "\n")
+            path.write_text(json.dumps(self.counters(), indent=2) + "\n")
         self.recorders.close()
 
