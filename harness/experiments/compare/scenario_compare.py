@@ -8,10 +8,9 @@ import dataclasses
 
 from harness.experiments.compare.device_workload import compare_workload, placement_target, run_workloads
 from harness.experiments.compare.request_rows import collect_requests
-from harness.experiments.compare.scenario_run import ScenarioSetup, link_ends, load_setup, scenario_network
+from harness.experiments.compare.scenario_run import (ScenarioSetup, load_setup, scenario_network,
+                                                      start_servers_and_measure)
 from harness.experiments.compare.spec import ExperimentSpec, access_profile
-from harness.orchestration.calibration import measure_links
-from harness.orchestration.node_processes import cloud_args, edge_args
 
 
 def compare_setup(spec: ExperimentSpec) -> ScenarioSetup:
@@ -38,15 +37,7 @@ def run_scenario_pass(run, setup: ScenarioSetup, models_dir, requests, links, ba
             starts["access"] = starts.get(setup.spec.links[0].name)
         if spec.capture:
             session.start_captures(spec.capture_snaplen_bytes)
-        progress(f"[{name}] starting every cloud, then every edge (model download over the network)")
-        session.start_servers(cloud_args(models_dir), edge_args(spec.edge_model, spec.placements,
-                                                                spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
-                              spec.compute)
-        progress(f"[{name}] calibrating links")
-        for row in measure_links(session.net, duration_s=spec.calibrate_seconds, ping_count=10,
-                                 progress=lambda _: None, ends=link_ends(setup.spec)):
-            links.write({"access": name, **row.__dict__,
-                         "error_pct": None if row.error_pct is None else round(row.error_pct, 2)})
+        start_servers_and_measure(session, setup, spec, models_dir, name, links, 10, progress)
         if bar.n == 0:
             bar.reset(total=bar.total)
         for placement in spec.placements:

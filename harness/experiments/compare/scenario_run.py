@@ -26,7 +26,8 @@ from harness.experiments.compare.request_rows import server_stamps
 from harness.orchestration.capture import start_captures, stop_captures
 from harness.orchestration.node_processes import (CLOUD_URL, NODE_PORT, NODE_STOP_TIMEOUT_S,
                                                   STOPPED_NODE_STOP_TIMEOUT_S, compute_plan, compute_records,
-                                                  node_in_host, start_node)
+                                                  cloud_args, edge_args, node_in_host, start_node)
+from harness.orchestration.calibration import measure_links
 from harness.orchestration.preflight import check_traces
 from nodes.launch import stop_nodes
 from topo.links import resolve_backend
@@ -108,6 +109,19 @@ def link_ends(spec) -> dict:
         else:  # lan / wan (router -> server) and backhaul (router -> router)
             ends[link.name] = (link.node1, link.node2, plan.address2, plan.address1)
     return ends
+
+
+def start_servers_and_measure(session, setup, spec, models_dir, name: str, links, ping_count: int, progress) -> None:
+    """Every cloud, then every edge, started in ``session``; then each shaped link measured into ``links``."""
+    progress(f"[{name}] starting every cloud, then every edge (model download over the network)")
+    session.start_servers(cloud_args(models_dir), edge_args(spec.edge_model, spec.placements,
+                                                            spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
+                          spec.compute)
+    progress(f"[{name}] calibrating links")
+    for row in measure_links(session.net, duration_s=spec.calibrate_seconds, ping_count=ping_count,
+                             progress=lambda _: None, ends=link_ends(setup.spec)):
+        links.write({"access": name, **row.__dict__,
+                     "error_pct": None if row.error_pct is None else round(row.error_pct, 2)})
 
 
 def node_url(spec, node: str) -> str:

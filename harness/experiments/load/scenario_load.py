@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.experiments.compare.scenario_run import ScenarioSetup, link_ends, scenario_network
+from harness.experiments.compare.scenario_run import ScenarioSetup, scenario_network, start_servers_and_measure
 from harness.experiments.load.cells import Cell, plan_cells
 from harness.experiments.load.cell_run import collect_cells, run_cell
-from harness.orchestration.calibration import measure_links
-from harness.orchestration.node_processes import cloud_args, edge_args
 
 
 def kind_totals(per_node: dict, kinds: dict[str, str]) -> dict:
@@ -47,14 +45,7 @@ def run_scenario_load(run, setup: ScenarioSetup, models_dir, requests, links, ba
     with scenario_network(run, name, setup, progress, collect) as session:
         if spec.capture:
             session.start_captures(spec.capture_snaplen_bytes)
-        progress(f"[{name}] starting every cloud, then every edge (model download over the network)")
-        session.start_servers(cloud_args(models_dir), edge_args(spec.edge_model, spec.placements,
-                                                                spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
-                              spec.compute)
-        for row in measure_links(session.net, duration_s=spec.calibrate_seconds, ping_count=5,
-                                 progress=lambda _: None, ends=link_ends(setup.spec)):
-            links.write({"access": name, **row.__dict__,
-                         "error_pct": None if row.error_pct is None else round(row.error_pct, 2)})
+        start_servers_and_measure(session, setup, spec, models_dir, name, links, 5, progress)
         kinds = {n: setup.spec.host(n).kind for n in session.nodes}
         for cell in plan_cells(spec, name):
             done.append(cell)
