@@ -232,3 +232,25 @@ def test_a_cell_reports_the_accuracy_of_its_judged_answers():
     for row in rows:
         row["correct"] = ""  # no --images: nothing judged
     assert cell_metrics(cell, rows)["accuracy"] is None
+
+
+def test_host_load_ends_a_cell_at_its_last_reply(tmp_path):
+    """The host's CPU after a cell's last reply (its devices' teardown, the next cell's start) is not the cell's:
+    a saturated stretch there leaves the cell's saturated seconds at 0; without the rows it would count."""
+    from harness.experiments.load.host_load import host_load
+    start_s = 100.0
+    with open(tmp_path / "host-cpu.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["t_s", "core", "busy_pct"])
+        writer.writeheader()
+        for t in range(1, 21):   # 40 % busy while requests run (t 1..10), 99 % after the last reply (t 11..20)
+            writer.writerow({"t_s": t, "core": "all", "busy_pct": 40 if t <= 10 else 99})
+    cell = {"access": "lte", "level": "d1", "placement": "edge", "devices": 1, "status": "complete",
+            "schedule_start_ns": int((start_s + 0.5) * 1e9), "ended_ns": int((start_s + 20) * 1e9)}
+    record = {"host_monitor_start_s": start_s, "cells": [cell]}
+    rows = [{"access": "lte", "level": "d1", "placement": "edge",
+             "client_reply_complete_ns": str(int((start_s + 10.2) * 1e9))}]
+    judged = host_load(tmp_path, record, rows)[("lte", "d1", "edge")]
+    assert judged["host_cpu_saturated_s"] == 0.0
+    assert judged["host_cpu_busy_pct_max"] == 40
+    unbounded = host_load(tmp_path, record)[("lte", "d1", "edge")]
+    assert unbounded["host_cpu_saturated_s"] >= 9.0

@@ -4,7 +4,7 @@ host-cpu.csv's ``t_s`` is each sampling interval's end in seconds since the moni
 ``host_monitor_start_s``, monotonic s, as every ``*_ns`` stamp). The measured window is a list of intervals:
 
 - a ``load`` run: each cell, from its devices' shared start (``schedule_start_ns``: every device set up; else its
-  start plus ``setup_s``) to its last reply (its rows' latest ``client_reply_complete_ns``; else the cell's end);
+  start plus ``setup_s``, if recorded) to its last reply (its rows' latest ``client_reply_complete_ns``; else the cell's end);
 - compare / sweep / replay: each (access, placement) group of requests.csv rows (one workload run each), from its
   first scheduled request (``scheduled_ns``, else ``client_send_start_ns``) to its last reply.
 
@@ -51,20 +51,31 @@ def _last_reply_ns(rows: list[dict]) -> int | None:
     return max((v for v in (_int(r.get("client_reply_complete_ns")) for r in rows) if v is not None), default=None)
 
 
-def _load_intervals(record: dict, requests: list[dict]) -> list[tuple[int, int]]:
+def load_cell_interval_ns(cell: dict, rows: list[dict]) -> tuple[int, int] | None:
+    """A ``load`` cell's measured part (monotonic ns): from its devices' shared start (else its start plus its
+    set-up) to its last reply among ``rows`` (else the cell's end); None when either end is unknown."""
+    begin = _int(cell.get("schedule_start_ns"))
+    if begin is None and _int(cell.get("started_ns")) is not None:   # a run without the shared start's stamp
+        setup_s = cell.get("setup_s") if isinstance(cell.get("setup_s"), (int, float)) else 0.0
+        begin = _int(cell["started_ns"]) + int(setup_s * 1e9)
+    end = _last_reply_ns(rows)
+    end = end if end is not None else _int(cell.get("ended_ns"))
+    return (begin, end) if begin is not None and end is not None else None
+
+
+def rows_by_cell(requests: list[dict]) -> dict[tuple, list[dict]]:
+    """requests.csv rows of a ``load`` run grouped by (access, level, placement)."""
     by_cell: dict[tuple, list[dict]] = {}
     for row in requests:
         by_cell.setdefault((row.get("access"), row.get("level"), row.get("placement")), []).append(row)
-    out = []
-    for cell in record.get("cells") or []:
-        begin = _int(cell.get("schedule_start_ns"))
-        if begin is None and _int(cell.get("started_ns")) is not None and isinstance(cell.get("setup_s"), (int, float)):
-            begin = _int(cell["started_ns"]) + int(cell["setup_s"] * 1e9)   # a run without the shared start's stamp
-        end = _last_reply_ns(by_cell.get((cell.get("access"), cell.get("level"), cell.get("placement")), []))
-        end = end if end is not None else _int(cell.get("ended_ns"))
-        if begin is not None and end is not None:
-            out.append((begin, end))
-    return out
+    return by_cell
+
+
+def _load_intervals(record: dict, requests: list[dict]) -> list[tuple[int, int]]:
+    by_cell = rows_by_cell(requests)
+    found = (load_cell_interval_ns(cell, by_cell.get((cell.get("access"), cell.get("level"), cell.get("placement")), []))
+             for cell in record.get("cells") or [])
+    return [interval for interval in found if interval is not None]
 
 
 def _row_group_intervals(requests: list[dict]) -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ import csv
 import statistics
 from pathlib import Path
 
+from harness.analysis.measured_window import load_cell_interval_ns, rows_by_cell
 from harness.analysis.validity import ValidityLimits
 
 HOST_FIELDS = ["host_cpu_busy_pct_mean", "host_cpu_busy_pct_max", "host_cpu_saturated_s", "emulators_cpu_cores"]
@@ -41,16 +42,9 @@ def longest_above_s(samples: list[tuple[float, float]], limit_pct: float = SATUR
     return longest
 
 
-def cell_begin_s(cell: dict) -> float:
-    """When a cell's measured part began (monotonic s): the devices' shared start, after their set-up (processes,
-    images: nothing is measured then, however busy the machine); the cell's start in a run without it."""
-    if isinstance(cell.get("schedule_start_ns"), int):
-        return cell["schedule_start_ns"] / 1e9
-    return cell["started_ns"] / 1e9 + (cell.get("setup_s") or 0.0)
-
-
-def host_load(run_dir: Path, record: dict) -> dict[tuple[str, str, str], dict]:
-    """(access, level, placement) -> HOST_FIELDS of that cell, over its measured part (``cell_begin_s`` to its end);
+def host_load(run_dir: Path, record: dict, requests: list[dict] | None = None) -> dict[tuple[str, str, str], dict]:
+    """(access, level, placement) -> HOST_FIELDS of that cell, over its measured part (its devices' shared start
+    to its last reply among ``requests``, as the run's measured window: harness/analysis/measured_window.py);
     cells without monitor samples are left out."""
     out: dict[tuple[str, str, str], dict] = {}
     start_s = record.get("host_monitor_start_s")
@@ -58,8 +52,13 @@ def host_load(run_dir: Path, record: dict) -> dict[tuple[str, str, str], dict]:
         return out
     host = [r for r in _read(run_dir / "host-cpu.csv") if r.get("core") == "all"]
     procs = [r for r in _read(run_dir / "process-cpu.csv") if str(r.get("name", "")).startswith("emulator:")]
+    by_cell = rows_by_cell(requests or [])
     for cell in (c for c in record.get("cells") or [] if c.get("ended_ns")):
-        begin_s, end_s = cell_begin_s(cell) - start_s, cell["ended_ns"] / 1e9 - start_s
+        interval = load_cell_interval_ns(
+            cell, by_cell.get((cell.get("access"), cell.get("level"), cell.get("placement")), []))
+        if interval is None:
+            continue
+        begin_s, end_s = interval[0] / 1e9 - start_s, interval[1] / 1e9 - start_s
         samples = [(t, b) for r in host if (t := _number(r.get("t_s"))) is not None and begin_s <= t <= end_s
                    and (b := _number(r.get("busy_pct"))) is not None]
         busy = [b for _, b in samples]

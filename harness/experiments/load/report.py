@@ -166,7 +166,7 @@ def analyse_load(run_dir: Path, progress=print, out_dir: Path | None = None) -> 
     data = load_run(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = load_rows(data.record.get("cells") or [], data.requests or [], host_load(run_dir, data.record), run_dir)
+    rows = load_rows(data.record.get("cells") or [], data.requests or [], host_load(run_dir, data.record, data.requests or []), run_dir)
     summary = crossovers(rows)
     _write(rows, LOAD_FIELDS, out_dir / "load.csv")
     _write(summary, SUMMARY_FIELDS, out_dir / "load-summary.csv")
