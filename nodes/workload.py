@@ -4,7 +4,8 @@ Unlike ``nodes.client``'s CLI (rows at the end), every row is appended to ``--ou
 flushed as soon as its request completes, and a ``progress DONE TOTAL`` line goes to
 stdout (TOTAL 0: not known, a closed loop for ``--duration-s``), so a run that is stopped
 keeps every finished request and the harness can show progress. Every row names its
-``--device`` and carries ``scheduled_ns`` and ``schedule_lateness_ms`` (``nodes.arrivals``).
+``--device`` and carries ``scheduled_ns`` and ``schedule_lateness_ms`` (``nodes.arrivals``) and the server it was
+sent to (``server_url``: with ``--target-file`` the server can change between requests, ``nodes.serving_target``).
 
 Arrivals (one of):
 - closed loop (default): one request at a time, the next ``--think-ms`` after each reply (0: at
@@ -42,14 +43,15 @@ import time
 from pathlib import Path
 
 from nodes.arrivals import ThinkTime, before, poisson_offsets_ns, read_arrivals
-from nodes.client import ROW_FIELDS, ClientSettings, InferenceClient, mark_closed, on_schedule
+from nodes.client import ROW_FIELDS, ClientSettings, mark_closed, on_schedule
 from nodes.csv_rows import CsvRows
 from nodes.device_timing import NoStartLine, describe, precise_loop, request_realtime, settle_memory, wait_for_start
 from nodes.errors import NodeConfigError
 from nodes.image_folder import IMAGE_FIELDS, IMAGE_MODES, device_images, image_fields, per_round, round_items
 from nodes.jpeg_images import image_set
+from nodes.serving_target import TARGET_FIELDS, SwitchingClient, device_client
 
-WORKLOAD_FIELDS = ("device", *ROW_FIELDS, "repetition", "actual_bytes", *IMAGE_FIELDS)
+WORKLOAD_FIELDS = ("device", *ROW_FIELDS, "repetition", "actual_bytes", *IMAGE_FIELDS, *TARGET_FIELDS)
 DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FAILURE_GRACE_S = 0.5  # a failed request is recorded only if no stop signal follows within this
@@ -110,7 +112,7 @@ class RowRecorder:
             self._release(key)
 
 
-async def closed(client: InferenceClient, images, repetitions: int, duration_s: float, tag: str,
+async def closed(client: SwitchingClient, images, repetitions: int, duration_s: float, tag: str,
                  recorder: RowRecorder, think: ThinkTime = ThinkTime(), device: str = "ue1",
                  start_ns: int | None = None) -> None:
     """One request at a time, each due ``think`` after the previous reply; the first is due at ``start_ns``
@@ -149,7 +151,7 @@ def open_offsets_ns(args, sizes: int):
 async def _requests(args, images, offsets_ns, recorder: RowRecorder, start_ns: int | None) -> None:
     settings = ClientSettings(url=args.url, model=args.model, timeout_s=args.timeout_s, retries=args.retries,
                               retry_backoff_s=args.retry_backoff_s)
-    async with InferenceClient(settings) as client:
+    async with device_client(settings, args.target_file) as client:
         if offsets_ns is not None:
             if len(offsets_ns):
                 def on_row(index: int, row: dict) -> None:
@@ -211,6 +213,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nodes.workload", description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="server URL, e.g. http://10.0.2.2:8000")
     parser.add_argument("--model", required=True, help="model name at that server")
+    parser.add_argument("--target-file", type=Path, default=None, metavar="FILE", help="'URL MODEL' read before "
+                        "each request, as the harness rewrites it (nodes.serving_target); --url/--model at first")
     parser.add_argument("--sizes", required=True, help="comma list of image sizes, K = 1024")
     parser.add_argument("--device", default="ue1", help="device name every row carries (default ue1)")
     parser.add_argument("--repetitions", type=int, default=None, help="requests per size (default 1; not with "
