@@ -56,6 +56,7 @@ class Workload:
     labels_file: str = ""
     hosts: tuple[str, ...] = ()   # a scenario's devices by position (""/empty: ue1..ue<devices>)
     targets: tuple[tuple[str, str], ...] = ()  # per device (url, model) where they differ (a scenario's edges)
+    target_files: tuple[str, ...] = ()  # per device, a file the harness rewrites when it moves (nodes.serving_target)
 
     def device_name(self, index: int) -> str:
         return self.hosts[index - 1] if self.hosts else ue_name(index)
@@ -80,6 +81,8 @@ class Workload:
                              "--retries", str(self.retries), "--retry-backoff-s", f"{self.retry_backoff_s:g}",
                              "--images-dir", str(IMAGES_DIR), "--out", str(out),
                              "--realtime-priority", str(self.realtime_priority))
+        if self.target_files:
+            argv += ["--target-file", self.target_files[index - 1]]
         if self.keep_time:
             argv.append("--start-line")
         if not self.arrivals_file:  # an arrival file sets the requests itself
