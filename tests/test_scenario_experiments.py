@@ -64,8 +64,17 @@ def test_served_by_is_the_node_whose_records_hold_the_request():
     before = rows.columns({"device": "ue1", "client_send_start_ns": "90", "client_reply_complete_ns": "120"},
                           "edge", "edge1")
     after = rows.columns({"device": "ue1", "client_send_start_ns": "200"}, "edge", "")
-    assert before == {"cell": "cell1", "served_by": "edge1", "path": "cell1>bs1>edge1", "handover": "yes"}
-    assert after == {"cell": "cell2", "served_by": "", "path": "cell2>bs2>bs1>edge1", "handover": ""}
+    assert before == {"cell": "cell1", "served_by": "edge1", "path": "cell1>bs1>edge1", "handover": "yes",
+                      "node_switch": ""}
+    assert after == {"cell": "cell2", "served_by": "", "path": "cell2>bs2>bs1>edge1", "handover": "",
+                     "node_switch": ""}
+    # the device row names the server it was sent to (switched there after the move): that is the target
+    switched = rows.columns({"device": "ue1", "client_send_start_ns": "200"}, "edge", "",
+                            {"server_url": "http://10.1.2.2:8000", "server_switch": "yes"})
+    assert switched == {"cell": "cell2", "served_by": "", "path": "cell2>bs2>edge2", "handover": "",
+                        "node_switch": "yes"}
+    assert rows.server_of("edge", "ue1", "edge-ue1-2", "http://10.1.2.2:8000")[0] == "edge2"
+    assert rows.server_of("edge", "ue1", "edge-ue1-2")[0] == "edge1"  # no url: the workload's start target
 
 
 def test_new_edge_policy_sends_a_moved_device_to_its_new_cells_edge():

@@ -22,7 +22,7 @@ REQUEST_FIELDS = [
     "predicted_class", "attempts", "attempt_errors",
     "device", "scheduled_ns", "schedule_lateness_ms", "queue_ms", "server_in_progress_at_arrival",  # issue 13
     "image", "image_width", "image_height", "image_quality", "image_encoded_bytes", "true_label", "correct",  # --images
-    "cell", "served_by", "path", "handover",  # --scenario (harness/experiments/compare/scenario_rows.py)
+    "cell", "served_by", "path", "handover", "node_switch",  # --scenario (harness/experiments/compare/scenario_rows.py)
 ]
 LINK_FIELDS = ["access", "link", "direction", "metric", "configured", "measured", "error_pct", "note"]
 

@@ -132,10 +132,10 @@ def collect_rows(run: Run, access: str, files: list[tuple[Path, str]], stamps: d
                     server = stamps.get((answering_node(placement), str(row["request_id"])), {})
                 else:
                     node, server = scenario_rows.server_of(placement, row.get("device") or device,
-                                                           str(row["request_id"]))
+                                                           str(row["request_id"]), row.get("server_url") or "")
                 joined = request_row(row, access, placement, server, device)
                 if scenario_rows is not None:
-                    joined.update(scenario_rows.columns(joined, placement, node))
+                    joined.update(scenario_rows.columns(joined, placement, node, row))
                 joined["correct"] = answer_correct(run.record.get("images"), placement, joined)
                 requests.write({**joined, **(extra or {})})
                 written += 1

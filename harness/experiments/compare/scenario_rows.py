@@ -10,6 +10,11 @@
   received it).
 - ``handover``: "yes" when one of the device's handover windows overlaps the request (send start to reply or
   failure), else "".
+- ``node_switch``: "yes" on the first request a device sent to a node it was switched to during a workload (the
+  edge policy after a move: its time holds a new connection to that node), else "".
+
+The node a request was sent to is the one whose address its device row names (``server_url``: the device reads
+its target before each send, nodes.serving_target), else the node the device was told at the workload's start.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from dataclasses import dataclass, field
 
 from topo.scenario.routing import router_path
 
-SCENARIO_FIELDS = ["cell", "served_by", "path", "handover"]
+SCENARIO_FIELDS = ["cell", "served_by", "path", "handover", "node_switch"]
 
 
 def path_text(spec, cell: str, node: str) -> str:
@@ -77,21 +82,31 @@ class ScenarioRows:
     def __post_init__(self):
         self.index = stamp_index(self.stamps)
 
-    def server_of(self, placement: str, device: str, request_id: str) -> tuple[str, dict]:
+    def sent_to(self, placement: str, device: str, url: str = "") -> str:
+        """The node a request was sent to: the one at ``url``'s address (its device row's ``server_url``), else
+        the one the device was told at the workload's start."""
+        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] if url else ""
+        by_address = {address: name for name, address in self.spec.hosts.items()}
+        return by_address.get(host) or self.targets.get((placement, device), "")
+
+    def server_of(self, placement: str, device: str, request_id: str, url: str = "") -> tuple[str, dict]:
         """(node that answered, its record), or ("", {}) when no node received the request. A request the edge
         forwarded (features, split) is also in the cloud's records: the edge answered it."""
         nodes = self.index.get(request_id, [])
         kind = "cloud" if placement == "cloud" else "edge"
-        target = self.targets.get((placement, device), "")
+        target = self.sent_to(placement, device, url)
         ranked = sorted(nodes, key=lambda n: (n != target, self.spec.host(n).kind != kind,
                                               self.stamps[(n, request_id)].get("status") != 200))
         return (ranked[0], self.stamps[(ranked[0], request_id)]) if ranked else ("", {})
 
-    def columns(self, row: dict, placement: str, node: str) -> dict:
+    def columns(self, row: dict, placement: str, node: str, device_row: dict | None = None) -> dict:
+        """The scenario columns of ``row`` (a requests.csv row; ``device_row``: the device's own, for the server it
+        was sent to and whether that was a switch)."""
+        device_row = device_row or {}
         device = row.get("device") or "ue1"
         sent = _int(row.get("client_send_start_ns")) or _int(row.get("scheduled_ns"))
         cell = self.history.cell_at(device, sent)
-        to = node or self.targets.get((placement, device), "")
+        to = node or self.sent_to(placement, device, device_row.get("server_url") or "")
         return {"cell": cell, "served_by": node, "path": path_text(self.spec, cell, to) if cell and to else "",
                 "handover": "yes" if self.history.overlaps(device, sent, _int(row.get("client_reply_complete_ns")))
-                else ""}
+                else "", "node_switch": device_row.get("server_switch") or ""}
