@@ -77,13 +77,25 @@ def test_served_by_is_the_node_whose_records_hold_the_request():
     assert rows.server_of("edge", "ue1", "edge-ue1-2")[0] == "edge1"  # no url: the workload's start target
 
 
-def test_new_edge_policy_sends_a_moved_device_to_its_new_cells_edge():
+def session_with(tmp_path, policy: str = "keep-edge"):
+    """A ScenarioSession of two-cells (no network) with ``policy``; its run's record."""
+    setup = load_setup(str(TWO_CELLS), (), "userspace", 2, ("edge",))
+    spec = setup.spec
+    mobility = dataclasses.replace(spec.scenario.mobility, edge_policy=policy)
+    setup = dataclasses.replace(setup, spec=dataclasses.replace(
+        spec, scenario=dataclasses.replace(spec.scenario, mobility=mobility)))
+    net = type("Net", (), {"spec": setup.spec})()
+    run = type("Run", (), {"record": {"scenario": {"passes": {}}}})()
+    return ScenarioSession(run, "two-cells", setup, net, tmp_path), run
+
+
+def test_new_edge_policy_sends_a_moved_device_to_its_new_cells_edge(tmp_path):
     setup = load_setup(str(TWO_CELLS), (), "userspace", 2, ("edge",))
     spec = setup.spec
     policy = {"edge_policy": "new-edge"}
     net = type("Net", (), {"spec": spec})()
     run = type("Run", (), {"record": {"scenario": {"passes": {}}}})()
-    session = ScenarioSession(run, "two-cells", setup, net, Path("/nonexistent"))
+    session = ScenarioSession(run, "two-cells", setup, net, tmp_path)
     assert {d: n for d, (n, _, _) in session.assign("a", "edge", "edgecnn1-3", "cloudcnn").items()} == \
         {"ue1": "edge1", "ue3": "edge2"}
     session.mobility.cell["ue1"] = "cell2"
@@ -94,6 +106,28 @@ def test_new_edge_policy_sends_a_moved_device_to_its_new_cells_edge():
     assert (node, url, model) == ("edge2", "http://10.1.2.2:8000", "edgecnn1-3")
     assert session.assign("d", "cloud", "cloudcnn", "cloudcnn")["ue1"][0] == "cloud"
     assert run.record["scenario"]["passes"]["two-cells"]["targets"]["c"]["ue1"] == "edge2"
+    assert (tmp_path / "targets" / "ue1.target").read_text() == "http://10.0.3.2:8000 cloudcnn\n"  # the last: d
+
+
+@pytest.mark.parametrize("policy, after", [("new-edge", ("edge2", "http://10.1.2.2:8000 edgecnn1-3")),
+                                           ("cloud", ("cloud", "http://10.0.3.2:8000 cloudcnn")),
+                                           ("keep-edge", None)])
+def test_a_handover_during_a_workload_repoints_the_device_at_once(tmp_path, policy, after):
+    session, run = session_with(tmp_path, policy)
+    chosen = session.assign("edge", "edge", "edgecnn1-3", "cloudcnn")
+    assert chosen["ue1"][0] == "edge1"  # in its home cell: its home edge, whatever the policy
+    handover = type("Handover", (), {"device": "ue1", "to_cell": "cell2"})()
+    session._on_handover(handover)
+    target = (tmp_path / "targets" / "ue1.target").read_text().strip()
+    switches = run.record["scenario"]["passes"]["two-cells"].get("switches", {}).get("edge", [])
+    if after is None:  # keep-edge: it stays, over the backhaul
+        assert target == "http://10.0.2.2:8000 edgecnn1-3" and switches == []
+    else:
+        assert target == after[1] and [(s["device"], s["from"], s["to"]) for s in switches] == [("ue1", "edge1",
+                                                                                               after[0])]
+    session.end_workload()
+    session._on_handover(type("Handover", (), {"device": "ue1", "to_cell": "cell1"})())  # between workloads
+    assert (tmp_path / "targets" / "ue1.target").read_text().strip() == target  # untouched
 
 
 def test_every_link_has_ends_or_a_reason():
@@ -228,3 +262,38 @@ def test_scenario_outputs_of_the_run(scenario_run):
         f"two-cells-{h}.pcap" for h in ("bs1", "bs2", "edge1", "edge2", "cloud"))
     links = {r["link"] for r in _read(scenario_run / "links.csv")}
     assert links == {"access1", "access2", "lan1", "lan2", "wan", "backhaul"}
+
+
+# --- new-edge: the moved device's next request goes to its new cell's edge, in the same workload (root) -----------
+
+@pytest.fixture(scope="module")
+def new_edge_run(leak_baseline, tmp_path_factory, models_dir):
+    folder = tmp_path_factory.mktemp("new-edge")
+    scenario = folder / "two-cells-new-edge.toml"
+    scenario.write_text(TWO_CELLS.read_text().replace('edge_policy = "keep-edge"', 'edge_policy = "new-edge"'))
+    results = folder / "results"
+    result = run_cli("compare", "--scenario", str(scenario), "--devices", "2", "--placements", "edge", "--sizes",
+                     "60K", "--repetitions", "25", "--think-ms", "50", "--calibrate-seconds", "0", "--no-capture",
+                     "--node-profile", "none", "--models-dir", str(models_dir), "--results-dir", str(results),
+                     timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = list(results.iterdir())
+    return run_dir
+
+
+@pytest.mark.root
+def test_new_edge_switches_the_moved_device_within_the_workload(new_edge_run, leak_baseline):
+    rows = sorted((r for r in _read(new_edge_run / "requests.csv") if r["device"] == "ue1"),
+                  key=lambda r: int(r["client_send_start_ns"]))
+    record = json.loads((new_edge_run / "experiment.json").read_text())
+    assert len(rows) == 25 and all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    (handover,) = record["scenario"]["passes"]["two-cells"]["handovers"]
+    after = [r for r in rows if int(r["client_send_start_ns"]) > handover["end_ns"] + 5_000_000]
+    before = [r for r in rows if int(r["client_reply_complete_ns"]) < handover["start_ns"]]
+    assert before and after and {r["served_by"] for r in before} == {"edge1"}
+    assert {r["served_by"] for r in after} == {"edge2"} and {r["path"] for r in after} == {"cell2>bs2>edge2"}
+    switched = [r for r in rows if r["node_switch"] == "yes"]
+    assert len(switched) == 1 and switched[0]["served_by"] == "edge2"
+    (switch,) = record["scenario"]["passes"]["two-cells"]["switches"]["edge"]
+    assert (switch["device"], switch["from"], switch["to"]) == ("ue1", "edge1", "edge2")
+    assert not leaked_since(leak_baseline)

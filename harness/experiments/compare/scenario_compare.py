@@ -1,7 +1,8 @@
 """compare / sweep / replay on a scenario: one network (the scenario's; replay puts the traces on every cell's
 access link), every edge and cloud up, each placement's workload on the chosen devices, each told its node by
-the edge policy (harness/experiments/compare/scenario_run.py), the moves running from the first workload's start.
-Rows gain cell, served_by, path and handover (scenario_rows.py)."""
+the edge policy at the workload's start and again at each of its handovers
+(harness/experiments/compare/scenario_run.py), the moves running from the first workload's start.
+Rows gain cell, served_by, path, handover and node_switch (scenario_rows.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -46,11 +47,14 @@ def run_scenario_pass(run, setup: ScenarioSetup, models_dir, requests, links, ba
             workload = dataclasses.replace(
                 compare_workload(spec, placement, spec.replay_seconds if spec.experiment == "replay" else 0.0),
                 devices=len(setup.devices), hosts=setup.devices,
-                targets=tuple(chosen[d][1:] for d in setup.devices))
+                targets=tuple(chosen[d][1:] for d in setup.devices), target_files=session.target_files(setup.devices))
             done_before = bar.n
-            run_workloads(session.net, workload, session.log_dir, placement, f"{name}, {placement}",
-                          on_progress=lambda done: _show(bar, done_before + done), on_stop=run.mark_stopped,
-                          on_start=session.start_moves)
+            try:
+                run_workloads(session.net, workload, session.log_dir, placement, f"{name}, {placement}",
+                              on_progress=lambda done: _show(bar, done_before + done), on_stop=run.mark_stopped,
+                              on_start=session.start_moves)
+            finally:
+                session.end_workload()
 
 
 def _show(bar, done: int) -> None:

@@ -2,11 +2,12 @@
 
 - Every cloud starts first, then every edge (each fetches its models from its nearest cloud over the network).
 - ``--devices N`` picks N of the scenario's devices, in turn from each cell (cell1's first, cell2's first, ...).
-- Each device is told, when each workload starts, which node to use: for ``cloud`` its nearest cloud; for
-  ``edge`` / ``features`` / ``split`` the scenario's edge policy from the cell it is in then: ``keep-edge`` its
-  home cell's edge, ``new-edge`` the edge nearest its cell, ``cloud`` its nearest cloud (with the cloud's model).
-  A device moved during a workload keeps that node until the workload ends (its traffic then crosses the
-  backhaul); the next workload applies the policy again.
+- Each device is told which node to use when each workload starts, and again at the end of each of its
+  handovers (a target file its workload reads before every request, nodes.serving_target): for ``cloud`` its
+  nearest cloud; for ``edge`` / ``features`` / ``split`` its home edge while it is in its home cell, else the
+  scenario's edge policy: ``keep-edge`` its home edge (over the backhaul), ``new-edge`` the edge nearest its
+  cell, ``cloud`` its nearest cloud (with the cloud's model). Requests in flight at a move keep their node; the
+  next one goes to the new node (``node_switch`` in its row). Each switch is in experiment.json.
 - The scenario's moves (and ``--move``s) run during the run, counted from the devices' shared start of the
   first workload.
 - Captures on each base station's access side and on every edge and cloud; each shaped link measured between
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from harness.orchestration.node_processes import (CLOUD_URL, NODE_PORT, NODE_STO
 from harness.orchestration.calibration import measure_links
 from harness.orchestration.preflight import check_traces
 from nodes.launch import stop_nodes
+from nodes.serving_target import write_target
 from topo.links import resolve_backend
 from topo.network import Terminated, running_network
 from topo.scenario import ScenarioError, load_scenario, plan_scenario
@@ -147,6 +150,8 @@ class ScenarioSession:
         self.home_edge = ({d: serving_node(self.spec, d, self.spec.host(d).cell, "new-edge") for d in setup.devices}
                           if self.spec.of_kind("edge") else {})
         self.record = run.record["scenario"]["passes"].setdefault(name, {})
+        self.current: tuple | None = None       # the running workload: (key, placement, its model, cloud model)
+        self._lock = threading.Lock()           # assign / end_workload (main thread) vs handovers (moves thread)
 
     def start_captures(self, snaplen_bytes: int) -> None:
         interfaces = {}
@@ -174,24 +179,62 @@ class ScenarioSession:
                 if getattr(node, "process", None) is not None:
                     self.watch(f"{host.name}:{self.name}", node.process.pid)
 
-    def assign(self, key: str, placement: str, placement_model: str, cloud_model: str) -> dict:
-        """The node, URL and model of each device for one workload (the policy from each device's cell now)."""
-        chosen, targets = {}, self.targets.setdefault(key, {})
-        policy = self.spec.scenario.mobility.edge_policy
-        for device in self.setup.devices:
-            cell = self.mobility.cell[device]
-            node = serving_node(self.spec, device, cell, "cloud" if placement == "cloud" else policy,
+    def node_for(self, device: str, cell: str, placement: str, placement_model: str, cloud_model: str) -> tuple:
+        """(node, URL, model) of ``device`` in ``cell`` for ``placement`` (the module's doc)."""
+        if placement == "cloud":
+            node = serving_node(self.spec, device, cell, "cloud")
+        elif cell == self.spec.host(device).cell:
+            node = self.home_edge[device]
+        else:
+            node = serving_node(self.spec, device, cell, self.spec.scenario.mobility.edge_policy,
                                 home_edge=self.home_edge.get(device))
-            model = cloud_model if self.spec.host(node).kind == "cloud" else placement_model
-            chosen[device] = (node, node_url(self.spec, node), model)
-            targets[(placement, device)] = node
+        model = cloud_model if self.spec.host(node).kind == "cloud" else placement_model
+        return node, node_url(self.spec, node), model
+
+    def target_file(self, device: str) -> Path:
+        return self.log_dir / "targets" / f"{device}.target"
+
+    def assign(self, key: str, placement: str, placement_model: str, cloud_model: str) -> dict:
+        """The node, URL and model of each device for one workload (from each device's cell now), written to its
+        target file; until ``end_workload()`` each handover re-points the moved device (``_on_handover``)."""
+        chosen, targets = {}, self.targets.setdefault(key, {})
+        with self._lock:
+            for device in self.setup.devices:
+                chosen[device] = self.node_for(device, self.mobility.cell[device], placement, placement_model,
+                                               cloud_model)
+                targets[(placement, device)] = chosen[device][0]
+                write_target(self.target_file(device), *chosen[device][1:])
+            self.current = (key, placement, placement_model, cloud_model)
         self.record.setdefault("targets", {})[key] = {d: n for d, (n, _, _) in chosen.items()}
         return chosen
+
+    def target_files(self, devices) -> tuple[str, ...]:
+        return tuple(str(self.target_file(d)) for d in devices)
+
+    def end_workload(self) -> None:
+        with self._lock:
+            self.current = None
+
+    def _on_handover(self, handover) -> None:
+        """A device is attached to its new cell: during a workload, its next request goes to the policy's node."""
+        with self._lock:
+            if self.current is None or handover.device not in self.setup.devices:
+                return
+            key, placement, placement_model, cloud_model = self.current
+            before = self.record["targets"][key][handover.device] if key in self.record.get("targets", {}) else ""
+            switch = self.record.setdefault("switches", {}).setdefault(key, [])
+            last = next((s["to"] for s in reversed(switch) if s["device"] == handover.device), before)
+            node, url, model = self.node_for(handover.device, handover.to_cell, placement, placement_model,
+                                             cloud_model)
+            if node != last:
+                write_target(self.target_file(handover.device), url, model)
+                switch.append({"device": handover.device, "at_ns": time.monotonic_ns(), "from": last, "to": node,
+                               "model": model, "cell": handover.to_cell})
 
     def start_moves(self) -> None:
         """Start the move schedule (once: at the first workload's shared start)."""
         if self.schedule is None and self.setup.moves:
-            self.schedule = MoveSchedule(self.mobility, self.setup.moves)
+            self.schedule = MoveSchedule(self.mobility, self.setup.moves, on_handover=self._on_handover)
             self.schedule.start()
             self.record["schedule_start_ns"] = self.schedule.start_ns
 

@@ -1,8 +1,8 @@
 """``load`` on a scenario: one network (the scenario's), every edge and cloud up, then the cells as on the fixed
 network; a level of N devices runs the scenario's first N devices taken in turn from each cell
-(harness/experiments/compare/scenario_run.py), each told its node by the edge policy when the cell starts. The
-moves run from the first cell's shared start. A cell's server CPU is per node, plus ``edge`` and ``cloud``: the
-sum over the edges and over the clouds (what load.csv's server columns read)."""
+(harness/experiments/compare/scenario_run.py), each told its node by the edge policy when the cell starts and
+at each of its handovers. The moves run from the first cell's shared start. A cell's server CPU is per node,
+plus ``edge`` and ``cloud``: the sum over the edges and over the clouds (what load.csv's server columns read)."""
 from __future__ import annotations
 
 import dataclasses
@@ -53,6 +53,10 @@ def run_scenario_load(run, setup: ScenarioSetup, models_dir, requests, links, ba
             chosen = session.assign(f"{cell.level}/{cell.placement}", cell.placement, model, spec.cloud_model)
             hosts = setup.devices[:cell.devices]
             workload = dataclasses.replace(cell.workload(spec), hosts=hosts,
-                                           targets=tuple(chosen[d][1:] for d in hosts))
-            run_cell(run, session.net, cell, session.nodes, session.log_dir, bar, workload=workload,
-                     on_start=session.start_moves, cpu_record=lambda cpu: kind_totals(cpu.record(), kinds))
+                                           targets=tuple(chosen[d][1:] for d in hosts),
+                                           target_files=session.target_files(hosts))
+            try:
+                run_cell(run, session.net, cell, session.nodes, session.log_dir, bar, workload=workload,
+                         on_start=session.start_moves, cpu_record=lambda cpu: kind_totals(cpu.record(), kinds))
+            finally:
+                session.end_workload()
