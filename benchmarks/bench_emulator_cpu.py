@@ -50,7 +50,7 @@ from topo.emulator.netns_path import ADDRESS_B, EmulatorProcess, WirePath  # noq
 from topo.profiles import DirectionSpec  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-BASELINE_REF = "34c973c"   # the emulator before session 4's lateness work (48e9483: before issue 13, SPIN_S polling)
+BASELINE_REF = "6c5f7b8"   # the emulator before the C batch path (topo/emulator/_fastio.c): the Python path only
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_S = 5.0
 PINGS = 250
@@ -130,7 +130,7 @@ def measure_loaded(variant: Variant) -> dict:
             "ack_lateness_p99_ms": (got.get("downlink") or {}).get("lateness", {}).get("p99_ms"),
             "cpu_cores": got.get("cpu_fraction_forwarding"), "steal_ms_per_s": sources.get("host_steal_ms_per_s"),
             "gc_ms": sources.get("gc_ms"), "wake_delay_max_ms": sources.get("wake_delay_max_ms"),
-            "send_max_ms": sources.get("send_max_ms")}
+            "send_max_ms": sources.get("send_max_ms"), **ran(got)}
 
 
 def patched_copy(into: Path, min_sleep_ms: float) -> Path:
@@ -143,6 +143,11 @@ def patched_copy(into: Path, min_sleep_ms: float) -> Path:
     line = next(x for x in text.splitlines() if x.startswith("MIN_SLEEP_S = "))
     wakeup.write_text(text.replace(line, f"MIN_SLEEP_S = {min_sleep_ms / 1000!r}"))
     return into
+
+
+def ran(got: dict) -> dict:
+    """What the emulator says it ran: its I/O path (C batch or Python) and the scheduling it got."""
+    return {"io_path": got.get("io_path"), "scheduling": got.get("scheduling")}
 
 
 def counters(path: WirePath) -> dict:
@@ -163,8 +168,8 @@ def measure_idle(variant: Variant) -> dict:
             time.sleep(IDLE_S)
             cpu = (process_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
         got = counters(path)
-    return {"cpu_cores": cpu, "scheduling": got.get("scheduling"), "wakeups_per_s": (
-        got.get("wakeups", 0) / got["elapsed_s"] if got.get("wakeups") else None)}
+    return {"cpu_cores": cpu, "wakeups_per_s": (
+        got.get("wakeups", 0) / got["elapsed_s"] if got.get("wakeups") else None), **ran(got)}
 
 
 def measure_rtt(variant: Variant, tool_ms: float) -> dict:
@@ -179,7 +184,7 @@ def measure_rtt(variant: Variant, tool_ms: float) -> dict:
     excess = sorted(r - 20.0 - tool_ms for r in rtts)
     return {"pings": len(rtts), "excess_median_ms": statistics.median(excess),
             "excess_p99_ms": percentile(excess, 0.99), "cpu_cores": cpu,
-            "lateness_p99_ms": (got.get("uplink") or {}).get("lateness", {}).get("p99_ms")}
+            "lateness_p99_ms": (got.get("uplink") or {}).get("lateness", {}).get("p99_ms"), **ran(got)}
 
 
 def measure_saturated(variant: Variant, rate_mbps: float) -> dict:
@@ -196,7 +201,13 @@ def measure_saturated(variant: Variant, rate_mbps: float) -> dict:
     return {"rate_mbps": rate_mbps, "goodput_ratio": report["end"]["sum_received"]["bits_per_second"] / rate_bps,
             "cpu_cores": cpu, "lateness_p50_ms": lateness["uplink"].get("p50_ms"),
             "lateness_p99_ms": lateness["uplink"].get("p99_ms"),
-            "ack_lateness_p99_ms": lateness["downlink"].get("p99_ms")}
+            "ack_lateness_p99_ms": lateness["downlink"].get("p99_ms"), **ran(got)}
+
+
+PARTS = {"idle": lambda variant, _tool_ms: measure_idle(variant), "rtt": measure_rtt,
+         "sat8": lambda variant, _tool_ms: measure_saturated(variant, 8),
+         "sat100": lambda variant, _tool_ms: measure_saturated(variant, 100),
+         "load": lambda variant, _tool_ms: measure_loaded(variant)}
 
 
 def extract_baseline(ref: str, into: Path) -> Path:
@@ -246,7 +257,13 @@ def markdown(result: dict) -> str:
             s = result["summary"][name][f"{part}.{key}"]
             cells.append("n/a" if s["mean"] is None else f"{s['mean']:.3f} ({s['min']:.3f}..{s['max']:.3f})")
         lines.append(f"| {label} | {'<= %g' % GOALS[goal] if goal else ''} | " + " | ".join(cells) + " |")
-    lines += ["", "Scheduling got: " + "; ".join(f"{n}: {result['scheduling'].get(n)}" for n in names), "",
+    load = result.get("load_average") or {}
+    lines += ["", "I/O path each variant's emulators ran (counters' io_path; none recorded = a tree before it was "
+              "recorded, the Python path): " + "; ".join(f"{n}: {', '.join(result['io_paths'].get(n) or []) or 'none recorded'}"
+                                                       for n in names),
+              "", "Host 1-minute load average before each variant's measurements: "
+              + (f"{load['mean']:.2f} ({load['min']:.2f}..{load['max']:.2f})" if load.get("mean") is not None else "n/a"),
+              "", "Scheduling got: " + "; ".join(f"{n}: {result['scheduling'].get(n)}" for n in names), "",
               "Mahimahi (mm-delay + mm-link), measured elsewhere on the same settings and quoted from issue 13, "
               "not re-measured here (not installed): 0.11 core at 72 Mbit/s, 0.07 at 8 Mbit/s, +2.5 ms RTT.", ""]
     return "\n".join(lines)
@@ -258,13 +275,17 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the 'before' emulator")
     parser.add_argument("--no-baseline", action="store_true", help="measure this tree only")
     parser.add_argument("--min-sleep-ms", type=float, help="also this tree with wakeup.MIN_SLEEP_S = this many ms")
+    parser.add_argument("--no-fifo", action="store_true", help="also this tree without SCHED_FIFO")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
     parser.add_argument("--output", default=str(RESULTS / "emulator_cpu.json"))
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("error: bench_emulator_cpu.py needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="ect-baseline-") as tmp:
-        variants = [Variant("after", None), Variant("after-no-fifo", None, {"ECT_EMULATOR_FIFO_PRIORITY": "0"})]
+        variants = [Variant("after", None), Variant("after-python", None, {"ECT_EMULATOR_FASTIO": "0"})]
+        if args.no_fifo:
+            variants.append(Variant("after-no-fifo", None, {"ECT_EMULATOR_FIFO_PRIORITY": "0"}))
         if not args.no_baseline:
             (Path(tmp) / "before").mkdir()
             variants.insert(0, Variant("before", extract_baseline(args.baseline_ref, Path(tmp) / "before")))
@@ -272,27 +293,34 @@ def main(argv=None) -> int:
             (Path(tmp) / "sleep").mkdir()
             variants.append(Variant(f"after-min-sleep-{args.min_sleep_ms:g}ms",
                                     patched_copy(Path(tmp) / "sleep", args.min_sleep_ms)))
+        parts = [p for p in args.parts.split(",") if p]
+        unknown = [p for p in parts if p not in PARTS]
+        if unknown or not parts:
+            print(f"error: --parts takes some of {','.join(PARTS)}, got {args.parts!r}", file=sys.stderr)
+            return 2
         runs = {v.name: [] for v in variants}
-        scheduling = {}
+        scheduling, io_paths = {}, {}
         started = time.monotonic()
         for repeat in range(args.repeats):
             with WirePath(direct=True) as direct:
                 tool_ms = statistics.median(ping_rtts_ms(direct, PINGS))
             for variant in variants:
-                row = {"idle": measure_idle(variant), "rtt": measure_rtt(variant, tool_ms),
-                       "sat8": measure_saturated(variant, 8), "sat100": measure_saturated(variant, 100),
-                       "load": measure_loaded(variant), "tool_rtt_ms": tool_ms}
-                scheduling[variant.name] = row["idle"]["scheduling"]
+                row = {"tool_rtt_ms": tool_ms, "load_before": os.getloadavg()[0]}
+                for part in parts:
+                    row[part] = PARTS[part](variant, tool_ms)
+                scheduling[variant.name] = row.get("idle", row.get(parts[0], {})).get("scheduling")
+                io_paths[variant.name] = sorted({row[p].get("io_path") for p in parts} - {None})
                 runs[variant.name].append(row)
-                print(f"repeat {repeat + 1} {variant.name}: idle {row['idle']['cpu_cores']:.3f}, rtt excess "
-                      f"{row['rtt']['excess_median_ms']:+.3f}/{row['rtt']['excess_p99_ms']:+.3f} ms, 8M "
-                      f"{row['sat8']['cpu_cores']:.2f}, 100M {row['sat100']['cpu_cores']:.2f} core, loaded p99 "
-                      f"{row['load']['lateness_p99_ms']} ms", flush=True)
-    summary = {name: {f"{part}.{key}": spread([r[part][key] for r in rows]) for _, part, key, _ in METRICS}
-               for name, rows in runs.items()}
+                print(f"repeat {repeat + 1} {variant.name} (load {row['load_before']:.2f}): " + ", ".join(
+                    f"{p} {row[p].get('cpu_cores', 0):.3f} core" for p in parts) + (
+                    f", rtt excess {row['rtt']['excess_median_ms']:+.3f}/{row['rtt']['excess_p99_ms']:+.3f} ms"
+                    if "rtt" in row else ""), flush=True)
+    summary = {name: {f"{part}.{key}": spread([r[part][key] for r in rows if part in r])
+                      for _, part, key, _ in METRICS} for name, rows in runs.items()}
     result = {**host_fields(), "repeats": args.repeats,
               "baseline_ref": None if args.no_baseline else args.baseline_ref, "goals": GOALS,
-              "variants": list(runs), "scheduling": scheduling, "summary": summary, "runs": runs,
+              "variants": list(runs), "scheduling": scheduling, "io_paths": io_paths,
+              "load_average": spread([r["load_before"] for rows in runs.values() for r in rows]), "summary": summary, "runs": runs,
               "duration_s": time.monotonic() - started}
     print_and_write(Path(args.output), result, markdown(result))
     return 0

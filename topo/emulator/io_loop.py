@@ -8,7 +8,9 @@ Every send records its lateness (when the frame is handed to the kernel minus it
 release: what the send call spends after that is the receiver's kernel work, run inside it on a
 veth, and counts against the next frame) and its address pair. Each second it also records where
 lateness comes from (topo/emulator/measurements.py): host vCPU steal, garbage-collector pauses, its
-worst wake-up delay and its longest send.
+worst wake-up delay and its longest send. The frames move in batches (topo/emulator/frame_io.py:
+a C path, recvmmsg and a C send loop, or the Python fallback; the counters say which ran), so
+Python's per-packet work is the shaping only.
 """
 from __future__ import annotations
 
@@ -25,11 +27,10 @@ from topo.emulator.config import EmulatorConfig
 from topo.emulator.control import ControlError, read_control, write_ack
 from topo.emulator.direction_shaper import DirectionShaper
 from topo.emulator.measurements import GcPauses, HostSteal, ProcessCpu
-from topo.emulator.packet import ETHERNET_HEADER_BYTES, Packet
-from topo.emulator.packet_socket import (PACKET_OUTGOING, TIMESTAMP_ANCILLARY_BYTES, enable_timestamps,
-                                        open_packet_socket)
+from topo.emulator import frame_io
+from topo.emulator.packet import Packet
+from topo.emulator.packet_socket import enable_timestamps, open_packet_socket
 from topo.emulator.recorders import SIDES, Recorders
-from topo.emulator.source_bins import address_key
 from topo.emulator.wakeup import (MAX_WAIT_S, NICENESS, Waiter, prctl, raise_priority,  # noqa: F401 (re-exported)
                                   set_fine_timer_slack)
 
@@ -73,7 +74,7 @@ class LinkEmulator:
         self.send_errors = {"uplink": 0, "downlink": 0}
         self.sockets = []
         self.scheduling: dict = {}   # what the process got from the kernel (topo/emulator/wakeup.py)
-        self.cpu = self.waiter = self.gc_pauses = self.steal = None
+        self.cpu = self.waiter = self.gc_pauses = self.steal = self.frames = None
         self._closed: list = []     # (closed at, second, lateness per side, process values), not yet written
         self.worst = {"wake_delay_max_ms": 0.0, "send_max_ms": 0.0}
         self.stamped = False         # the kernel stamps received frames (arrival times exact when batched)
@@ -121,11 +122,10 @@ class LinkEmulator:
                   (down_sock, down_ignores, self.shapers["downlink"], up_sock, "downlink", sources["downlink"],
                    late["downlink"]))
         fds = [up_sock, down_sock]
-        buffer = bytearray(65536)
-        view = memoryview(buffer)
-        buffers = [buffer]
         clock = self.clock
         stamped = self.stamped
+        frames = self.frames = frame_io.choose([up_sock, down_sock], clock, stamped)
+        receive, send = frames.receive, frames.send
         waiter = self.waiter = Waiter(clock, self.select_fn, stamped=stamped)
         last_arrival = {"uplink": -1.0, "downlink": -1.0}
         due: list = []
@@ -138,61 +138,27 @@ class LinkEmulator:
         while not self.stop_requested:
             if self.control_requested:
                 self.apply_control()
-            if stamped:
-                realtime_offset_s = time.time() - clock()  # kernel stamps are CLOCK_REALTIME
             for rx, ignores_outgoing, shaper, _tx, side, bins, _late in routes:
                 if rx not in readable:
                     continue
                 accept, offered = shaper.accept, bins.offered
-                previous_s = last_arrival[side]
-                for _ in range(RX_BURST):
-                    try:
-                        if stamped:
-                            size, ancillary, _flags, address = rx.recvmsg_into(buffers, TIMESTAMP_ANCILLARY_BYTES)
-                        elif ignores_outgoing:
-                            size = rx.recv_into(buffer)
-                        else:
-                            size, address = rx.recvfrom_into(buffer)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    if not ignores_outgoing and address[2] == PACKET_OUTGOING:
-                        continue
-                    now_s = clock()
-                    arrival_s = now_s
-                    if stamped and ancillary:
-                        stamp = ancillary[0][2]
-                        arrival_s = (int.from_bytes(stamp[:8], "little") + int.from_bytes(stamp[8:16], "little")
-                                     * 1e-9 - realtime_offset_s)
-                        if arrival_s > now_s or arrival_s < now_s - 1.0:  # a clock step: trust our own clock
-                            arrival_s = now_s
-                    if arrival_s < previous_s:
-                        arrival_s = previous_s
-                    previous_s = arrival_s
-                    frame = bytes(view[:size])
-                    ip_bytes = size - ETHERNET_HEADER_BYTES if size > ETHERNET_HEADER_BYTES else 1
-                    key = address_key(frame)
+                batch, last_arrival[side] = receive(rx, ignores_outgoing, last_arrival[side], RX_BURST)
+                for arrival_s, ip_bytes, frame, key in batch:
                     offered(key, ip_bytes)
                     accept(Packet(arrival_s, ip_bytes, frame, key), arrival_s)
-                last_arrival[side] = previous_s
             now_s = clock()
             for _rx, _ignores, shaper, tx, side, bins, lateness in routes:
                 shaper.pop_due(now_s, due)
                 if due:
                     sent = bins.sent
-                    handed_s = clock()
-                    for release_s, packet in due:
-                        frame = packet.frame
-                        try:
-                            tx.send(frame)
-                        except OSError:
-                            self.send_errors[side] += 1
-                            handed_s = clock()
-                            continue
-                        lateness.append(handed_s - release_s)
-                        done_s = clock()
-                        if done_s - handed_s > send_max_s:
-                            send_max_s = done_s - handed_s
-                        handed_s = done_s
+                    failed, longest_s = send(tx, due, lateness)
+                    if longest_s > send_max_s:
+                        send_max_s = longest_s
+                    if failed:
+                        self.send_errors[side] += len(failed)
+                        for index in reversed(failed):
+                            del due[index]
+                    for _release_s, packet in due:
                         sent(packet.key, packet.size_bytes)
                     due.clear()
             if now_s >= next_flush_s:
@@ -238,6 +204,7 @@ class LinkEmulator:
         result = {"elapsed_s": now_s - self.start_s, "cpu_user_s": usage.ru_utime, "cpu_system_s": usage.ru_stime,
                   "cpu_fraction_forwarding": round(self.cpu.since_start(now_s), 4) if self.cpu else None,
                   "wakeups": self.waiter.wakeups if self.waiter else 0, "scheduling": self.scheduling,
+                  "io_path": self.frames.path if self.frames else None,
                   "kernel_receive_timestamps": self.stamped, "lateness_sources": self.lateness_sources(now_s)}
         for side, shaper in self.shapers.items():
             result[side] = {name: getattr(shaper, name) for name in (
