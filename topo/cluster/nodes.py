@@ -28,9 +28,13 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         super().__init__(name, server=server, user="root", serverIP=serverIP, **params)
 
     def _popen(self, cmd, sudo=True, tt=True, **params):
-        if self.isRemote:
-            cmd = cmd.split() if isinstance(cmd, str) else list(cmd)
-            cmd = ["env", f"{OWNER_ENV}={self.owner}", *cmd]
+        if not self.isRemote:
+            # As a plain Host: RemoteMixin._popen would make the child its own process-group leader (setpgrp),
+            # and ``mnexec -d`` then forks away from the handle (setsid needs a non-leader): the handle exits
+            # at once, so a local node looked dead right after its start (issue 18) and its shell was unkillable.
+            return Host._popen(self, cmd.split() if isinstance(cmd, str) else list(cmd), **params)
+        cmd = cmd.split() if isinstance(cmd, str) else list(cmd)
+        cmd = ["env", f"{OWNER_ENV}={self.owner}", *cmd]
         return super()._popen(cmd, sudo=sudo, tt=tt, **params)
 
     def popen(self, *args, **kwargs):
