@@ -21,10 +21,16 @@ Purpose by endpoints (host addresses of topo/topology.py): device <-> edge:8000 
 and ``edge-cloud`` (features / split / labels) after it; bytes a download connection carries
 after the first request are counted under ``edge-cloud`` in the traffic table. The link is
 where the capture was taken: ue1 -> access, edge -> lan, cloud -> wan.
+
+On a scenario run (``--scenario``) the roles come from the run's own record of addresses
+(experiment.json's ``scenario.hosts`` and ``kinds``, plus each device's address after a new-address
+handover): every edge (edge1, edge2, ...) is an edge, every cloud a cloud, every device a device; the link of
+a capture is the scenario link it sits on (``capture_links``: bs2 -> access2, edge2 -> lan2, cloud -> wan).
 """
 from __future__ import annotations
 
 import csv
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,14 +143,41 @@ def read_flows(path: Path, cutoff_s: float | None = None) -> list[Flow]:
     return sorted(flows.values(), key=lambda f: f.first_s)
 
 
-def _role(address: str) -> str:
+_KIND_OF_NAME = re.compile(r"^(?P<kind>ue|edge|cloud)\d*$")
+
+
+def scenario_roles(record: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """(address -> "device" / "edge" / "cloud", capture host -> link name) from a scenario run's record
+    (experiment.json); ({}, {}) for a run on the fixed network. A record without ``kinds`` (older runs) reads
+    the kind from the derived names (ue<i>, edge<k>, cloud<k>)."""
+    scenario = record.get("scenario") or {}
+    hosts = scenario.get("hosts") or {}
+    if not hosts:
+        return {}, {}
+    kinds = scenario.get("kinds") or {}
+    roles = {}
+    for name, address in hosts.items():
+        kind = kinds.get(name) or ((m := _KIND_OF_NAME.match(name)) and m["kind"]) or ""
+        kind = "device" if kind in ("ue", "device") else kind
+        if kind in ("device", "edge", "cloud"):
+            roles[address] = kind
+    for passed in (scenario.get("passes") or {}).values():
+        for handover in passed.get("handovers") or []:
+            if handover.get("address_after"):
+                roles[handover["address_after"]] = "device"
+    return roles, dict(scenario.get("capture_links") or {})
+
+
+def _role(address: str, roles: dict[str, str] | None = None) -> str:
+    if roles:
+        return roles.get(address, "other")
     if address.startswith(DEVICE_PREFIX):
         return "device"
     return {EDGE_ADDRESS: "edge", CLOUD_ADDRESS: "cloud"}.get(address, "other")
 
 
-def purpose(flow: Flow, first_request_s: float | None) -> str:
-    client, server = _role(flow.client), _role(flow.server)
+def purpose(flow: Flow, first_request_s: float | None, roles: dict[str, str] | None = None) -> str:
+    client, server = _role(flow.client, roles), _role(flow.server, roles)
     if flow.server_port != SERVER_PORT:
         return "other"
     if client == "device" and server in ("edge", "cloud"):
@@ -163,7 +196,9 @@ def capture_host_access(entry: dict) -> tuple[str, str]:
     return entry.get("host") or host or name, entry.get("access") or access or "?"
 
 
-def link_of(host: str) -> str:
+def link_of(host: str, links: dict[str, str] | None = None) -> str:
+    if links and host in links:
+        return links[host]
     return "access" if host.startswith("ue") else LINK_OF_HOST.get(host, host)
 
 
@@ -171,12 +206,16 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def analyse_captures(run_dir: Path, captures: list[dict], unreadable: dict | None = None) -> list[dict]:
+def analyse_captures(run_dir: Path, captures: list[dict], unreadable: dict | None = None,
+                     record: dict | None = None) -> list[dict]:
     """flows.csv rows for every capture file that exists, device captures first so that each
-    access's first request time is known when the edge and cloud captures are classified.
+    access's first request time is known when the edge and cloud captures are classified (on a scenario,
+    the base stations' access-side captures count as device captures). ``record``: experiment.json, whose
+    scenario addresses classify a scenario run's flows (``scenario_roles``).
     A file that cannot be read is skipped; its error goes into ``unreadable`` (file -> message)."""
+    roles, links = scenario_roles(record or {})
     entries = [(e, *capture_host_access(e)) for e in captures if (run_dir / e.get("file", "")).is_file()]
-    entries.sort(key=lambda item: not item[1].startswith("ue"))
+    entries.sort(key=lambda item: not (item[1].startswith("ue") or link_of(item[1], links).startswith("access")))
     first_request: dict[str, float] = {}
     read: list[tuple[dict, str, str, list[Flow]]] = []
     for entry, host, access in entries:
@@ -187,15 +226,16 @@ def analyse_captures(run_dir: Path, captures: list[dict], unreadable: dict | Non
                 raise
             unreadable[entry["file"]] = str(err)
             continue
-        for start in (f.first_s for f in flows if _role(f.client) == "device" and f.server_port == SERVER_PORT):
+        for start in (f.first_s for f in flows
+                      if _role(f.client, roles) == "device" and f.server_port == SERVER_PORT):
             first_request[access] = min(first_request.get(access, start), start)
         read.append((entry, host, access, flows))
     rows: list[dict] = []
     for entry, host, access, flows in read:
         for flow in flows:
-            kind = purpose(flow, first_request.get(access))
+            kind = purpose(flow, first_request.get(access), roles)
             rows.append({
-                "access": access, "capture": entry["file"], "link": link_of(host), "purpose": kind,
+                "access": access, "capture": entry["file"], "link": link_of(host, links), "purpose": kind,
                 "client": flow.client, "client_port": flow.client_port, "server": flow.server,
                 "server_port": flow.server_port, "start_s": f"{flow.first_s:.6f}", "duration_s": _fmt(flow.duration_s, 6),
                 "packets_up": flow.up.packets, "packets_down": flow.down.packets,

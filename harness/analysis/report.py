@@ -168,7 +168,7 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
     out_dir.mkdir(parents=True, exist_ok=True)
     captures = data.record.get("captures") or []
     unreadable: dict[str, str] = {}
-    flow_rows = analyse_captures(run_dir, captures, unreadable)
+    flow_rows = analyse_captures(run_dir, captures, unreadable, data.record)
     for message in unreadable.values():
         progress(f"warning: {message}; left out of flows.csv")
     if captures:

@@ -55,13 +55,25 @@ class ScenarioSetup:
                 "address": mobility.address, "interruption_ms": mobility.interruption_ms,
                 "moves": [dataclasses.asdict(m) for m in self.moves], "devices": list(self.devices),
                 "home_cells": {d: self.spec.host(d).cell for d in self.devices},
-                "hosts": self.spec.hosts, "passes": {}}
+                "hosts": self.spec.hosts, "kinds": {h.name: h.kind for h in self.spec.host_plans},
+                "capture_links": capture_links(self.spec), "passes": {}}
 
     def profiles_record(self, trace: bool = False) -> dict:
         """experiment.json's profiles: each link's by its name (replay: the access links' trace also as "trace")."""
         links = {link.name: {"up": link.profile.up.to_dict(), "down": link.profile.down.to_dict()}
                  for link in self.spec.links}
         return links | ({"trace": links[self.spec.links[0].name]} if trace else {})
+
+
+def capture_links(spec) -> dict[str, str]:
+    """The link each capture point sits on (flows.csv's ``link``): a base station's access side -> its cell's
+    access link, an edge or cloud -> the link that reaches it (lan<k>, wan)."""
+    links = {}
+    for link in spec.links:
+        kind = spec.host(link.node2).kind
+        if (kind == "bs" and link.name.startswith("access")) or kind in ("edge", "cloud"):
+            links[link.node2] = link.name
+    return links
 
 
 def spread_devices(spec, count: int) -> list[str]:
