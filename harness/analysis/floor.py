@@ -132,14 +132,29 @@ def path_of(placement: str, access: str, profiles: dict) -> tuple[PathModel | No
     access_profile = profile_for(access, profiles)
     if access_profile is None:
         return None, [f"no profile for access {access!r} in experiment.json"]
-    links = {n: access_profile if n == "access" else profiles.get(n) for n in names}
-    notes = [f"no {n} profile recorded: taken as an unshaped wire" for n, link in links.items() if link is None]
-    reasons = [r for n, link in links.items() if link for side in ("up", "down")
+    return _path_model(placement, [(n, access_profile if n == "access" else profiles.get(n), "up") for n in names])
+
+
+def route_path_of(placement: str, route: list | None, profiles: dict) -> tuple[PathModel | None, list[str]]:
+    """A scenario row's path: ``route``, the links from its cell to its node in order, each ``[name, side]``
+    (experiment.json's ``scenario.routes``; side "up": the request takes the profile's up side, the reply its
+    down side; "down": the other way round), profiles by link name."""
+    if placement not in PATH_LINKS:
+        return None, [f"no floor for placement {placement!r}"]
+    if not route:
+        return None, ["no route recorded for this row's cell and node"]
+    return _path_model(placement, [(name, profiles.get(name), side) for name, side in route])
+
+
+def _path_model(placement: str, links: list[tuple[str, dict | None, str]]) -> tuple[PathModel | None, list[str]]:
+    """The PathModel of ``links`` ((name, profile entry or None, the side the request takes)), or why none."""
+    notes = [f"no {n} profile recorded: taken as an unshaped wire" for n, link, _ in links if link is None]
+    reasons = [r for n, link, _ in links if link for side in ("up", "down")
                if (r := _no_floor_reason(n, side, link.get(side) or {}))]
     if reasons:
         return None, [f"{NO_FLOOR}: {'; '.join(reasons)}"]
-    ups = [(link.get("up") or {}) for link in links.values() if link]
-    downs = [(link.get("down") or {}) for link in links.values() if link]
+    ups = [(link.get(side) or {}) for _, link, side in links if link]
+    downs = [(link.get("down" if side == "up" else "up") or {}) for _, link, side in links if link]
 
     def bottleneck(sides):  # a radio model can deliver above its nominal rate: take its peak (lower bound)
         rates = [float(s["rate_bps"]) if not s.get("radio_model") else

@@ -178,7 +178,8 @@ def analyse_run(run_dir: Path, progress=print, out_dir: Path | None = None) -> P
     if data.requests is not None:
         spec = data.record.get("spec") or {}
         open_loop = bool(spec.get("open_loop_rate_hz") or spec.get("arrivals_file"))
-        summary = summarise(data.requests, data.record.get("profiles") or {}, run_dir, flow_rows, open_loop)
+        summary = summarise(data.requests, data.record.get("profiles") or {}, run_dir, flow_rows, open_loop,
+                            routes=(data.record.get("scenario") or {}).get("routes"))
         write_summary_csv(summary, out_dir / "summary.csv")
         data.flows = flow_rows if captures else None
         write_device_counts_csv(device_counts(data.requests, data.flows), out_dir / "devices.csv")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.analysis.accuracy import accuracy_fields
-from harness.analysis.floor import NO_FLOOR, connection_states, path_of, request_floor, wire_bytes
+from harness.analysis.floor import NO_FLOOR, connection_states, path_of, request_floor, route_path_of, wire_bytes
 from harness.analysis.node_records import read_node_records, record_of, reply_payload_bytes, request_payload_bytes, server_ms
 
 SIZE_LABELS = {60 * 1024: "60K", 124 * 1024: "124K", 256 * 1024: "256K", 512 * 1024: "512K",
@@ -77,9 +77,25 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _annotate(rows: list[dict], profiles: dict, records: dict, open_loop: bool) -> dict[str, list[str]]:
+def _route_key(row: dict) -> str:
+    """``cell>node`` of a scenario row's ``path`` (``cell2>bs2>bs1>edge1`` -> ``cell2>edge1``)."""
+    hops = (row.get("path") or "").split(">")
+    return f"{hops[0]}>{hops[-1]}" if len(hops) >= 2 else ""
+
+
+def _paths(rows: list[dict], placement: str, access: str, profiles: dict, routes: dict | None):
+    """Each row's (PathModel or None, notes): one path for the workload, or on a scenario (``routes``) each row's
+    own, from its cell and node (a moved device's path changes)."""
+    if routes is None:
+        return [path_of(placement, access, profiles)] * len(rows)
+    return [route_path_of(placement, routes.get(_route_key(r)), profiles) for r in rows]
+
+
+def _annotate(rows: list[dict], profiles: dict, records: dict, open_loop: bool,
+              routes: dict | None = None) -> dict[str, list[str]]:
     """Add each row's server time, floor and connection state (keys starting with ``_``); returns the
-    notes per (access, placement)."""
+    notes per (access, placement). On a scenario a request's floor is over its own route; the first request to
+    a node the device was switched to (``node_switch``) opens a new connection."""
     by_workload: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:  # one device's connections are its own
         key = (row.get("access", ""), row.get("placement", ""), row.get("device") or "ue1")
@@ -87,12 +103,19 @@ def _annotate(rows: list[dict], profiles: dict, records: dict, open_loop: bool) 
     notes: dict[tuple[str, str], list[str]] = {}
     for (access, placement, _device), mine in by_workload.items():
         mine.sort(key=lambda r: _int(r.get("client_send_start_ns"), 0))
-        path, path_notes = path_of(placement, access, profiles)
-        notes[(access, placement)] = path_notes
+        paths = _paths(mine, placement, access, profiles, routes)
+        kept = notes.setdefault((access, placement), [])
+        for note in [n for _, row_notes in paths for n in row_notes]:
+            if note not in kept:
+                kept.append(note)
+        if len({p for p, _ in paths if p is not None}) > 1 and ROUTES_NOTE not in kept:
+            kept.append(ROUTES_NOTE)
+        path = paths[0][0]
         states = connection_states(mine, path.rto_ms if path else 0.0, open_loop)
-        for row, state in zip(mine, states):
+        for row, state, (path, _) in zip(mine, states, paths):
             record = record_of(row, records)
             row["_server_ms"], row["_server_source"] = server_ms(row, record)
+            state = "new" if row.get("node_switch") == "yes" else state
             row["_state"], row["_path"] = state, path
             if path is None:
                 continue
@@ -139,11 +162,12 @@ def _floor_fields(rows: list[dict], path, notes: list[str]) -> dict:
 
 
 def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = None,
-              flow_rows: list[dict] | None = None, open_loop: bool = False) -> list[dict]:
+              flow_rows: list[dict] | None = None, open_loop: bool = False, routes: dict | None = None) -> list[dict]:
     """summary.csv rows, ordered by access, placement, size. Values are numbers, None, or "no floor".
-    ``run_dir``: where the nodes' timings.jsonl are (server times and body bytes by node)."""
+    ``run_dir``: where the nodes' timings.jsonl are (server times and body bytes by node); ``routes``: a
+    scenario run's (experiment.json's ``scenario.routes``), each row's floor then over its own route."""
     rows = [dict(r) for r in requests_rows]
-    notes = _annotate(rows, profiles, read_node_records(run_dir) if run_dir else {}, open_loop)
+    notes = _annotate(rows, profiles, read_node_records(run_dir) if run_dir else {}, open_loop, routes)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         key = (row.get("access", ""), row.get("placement", ""), _int(row.get("size_bytes")))
@@ -170,7 +194,7 @@ def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = 
         connections = _connections_note(access, placement, rows, flow_rows or [])
         if connections:
             cell_notes.append(connections)
-        path = cell[0].get("_path") if cell else None
+        path = next((r["_path"] for r in cell if r.get("_path") is not None), None) if cell else None
         record.update(_floor_fields(cell, path, cell_notes))
         record.update(accuracy_fields(cell))  # --images with labels (harness/analysis/accuracy_section.py)
         floor, server, response = record.get("network_floor_ms"), record["server_ms"], record["response_ms_median"]
@@ -179,6 +203,10 @@ def summarise(requests_rows: list[dict], profiles: dict, run_dir: Path | None = 
             and floor + server > 0 else None)
         out.append(record)
     return out
+
+
+ROUTES_NOTE = ("each request's floor is over its own route (cell and node); the floor_* rates and propagation "
+               "are of the first route")
 
 
 def format_cell(value) -> str:

@@ -56,7 +56,7 @@ class ScenarioSetup:
                 "moves": [dataclasses.asdict(m) for m in self.moves], "devices": list(self.devices),
                 "home_cells": {d: self.spec.host(d).cell for d in self.devices},
                 "hosts": self.spec.hosts, "kinds": {h.name: h.kind for h in self.spec.host_plans},
-                "capture_links": capture_links(self.spec), "passes": {}}
+                "capture_links": capture_links(self.spec), "routes": routes(self.spec), "passes": {}}
 
     def profiles_record(self, trace: bool = False) -> dict:
         """experiment.json's profiles: each link's by its name (replay: the access links' trace also as "trace")."""
@@ -74,6 +74,27 @@ def capture_links(spec) -> dict[str, str]:
         if (kind == "bs" and link.name.startswith("access")) or kind in ("edge", "cloud"):
             links[link.node2] = link.name
     return links
+
+
+def routes(spec) -> dict[str, list[list[str]]]:
+    """``"cell>node"`` -> the links a request from a device in that cell to that node crosses, in order, each with
+    the side of its profile the request travels ("up": its node1 -> node2; the reply takes the other side):
+    what the network floor of a scenario row needs (harness/analysis/floor.py)."""
+    devices = spec.of_kind("device")
+    out: dict[str, list[list[str]]] = {}
+    if not devices:
+        return out
+    for cell in spec.scenario.cells:
+        bs = spec.bs_of(cell.name)
+        for server in [*spec.of_kind("edge"), *spec.of_kind("cloud")]:
+            links = spec.route_links(devices[0].name, server.name, src_cell=cell.name)
+            hops, here, sides = router_path(bs, server.router, spec.hops), bs, {}
+            for hop in hops:
+                link = next(lk for lk in links if lk.name == hop.link)
+                sides[hop.link] = "up" if link.node1 == here else "down"
+                here = hop.neighbour
+            out[f"{cell.name}>{server.name}"] = [[lk.name, sides.get(lk.name, "up")] for lk in links]
+    return out
 
 
 def spread_devices(spec, count: int) -> list[str]:
