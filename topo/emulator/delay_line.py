@@ -82,7 +82,7 @@ class DelayLine:
         return self._jitter_s * (lomax - _LOMAX_MEAN) / _LOMAX_STD
 
     def push(self, packet, departure_s: float) -> None:
-        release_s = departure_s + self.delay_at_s(departure_s)
+        release_s = departure_s + (self._delay_s if self._trace_times is None else self.delay_at_s(departure_s))
         if self._jitter_s > 0:
             release_s += self._jitter()
             if release_s < departure_s:

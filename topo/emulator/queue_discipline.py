@@ -46,7 +46,9 @@ class PacketQueue:
             self.bytes += packet.size_bytes
             return NO_DROPS
         if not self._drop_head:
-            if self._over(1, packet.size_bytes):
+            limit_packets, limit_bytes = self.limit_packets, self.limit_bytes
+            if ((limit_packets is not None and len(self._packets) >= limit_packets)
+                    or (limit_bytes is not None and self.bytes + packet.size_bytes > limit_bytes)):
                 return (packet,)
             self._packets.append(packet)
             self.bytes += packet.size_bytes

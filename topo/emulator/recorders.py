@@ -43,12 +43,16 @@ class SecondBins:
         self.direction = direction
         self.start_s = start_s
         self._bins: dict[int, list] = {}
+        self._second, self._row = None, None   # the last bin used (most packets fall in it)
 
     def _bin(self, time_s: float) -> list:
         second = int(time_s - self.start_s) if time_s >= self.start_s else 0
+        if second == self._second:
+            return self._row
         row = self._bins.get(second)
         if row is None:
             row = self._bins[second] = [0, 0, 0, 0, 0, 0, array("d"), array("d")]
+        self._second, self._row = second, row
         return row
 
     def add_lateness(self, second: int, lateness_s) -> None:
@@ -81,6 +85,8 @@ class SecondBins:
         rows = []
         for second in seconds:
             offered, delivered, dropped, n_off, n_del, n_drop, delays, late = self._bins.pop(second)
+            if second == self._second:
+                self._second, self._row = None, None
             delay_p50, delay_p95 = nearest_rank(delays, (0.5, 0.95))
             late_p50, late_p99 = nearest_rank(late, (0.5, 0.99))
             process = (process_by_second or {}).get(second) or [None] * len(PROCESS_COLUMNS)
