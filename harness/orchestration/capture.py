@@ -66,7 +66,11 @@ def stop_captures(captures: list[Capture]) -> None:
             _, err = capture.process.communicate(timeout=5)
         except subprocess.TimeoutExpired:
             capture.process.kill()
-            _, err = capture.process.communicate()
+            try:
+                _, err = capture.process.communicate(timeout=2)
+            except subprocess.TimeoutExpired:  # a child of it holds its stderr open: give up on its counts
+                capture.process.stderr.close()
+                err = b""
         text = err.decode(errors="replace")
         capture.stats = {key: int(m.group(1)) if (m := re.search(pattern, text)) else None
                          for key, pattern in _STATS.items()}
