@@ -144,3 +144,18 @@ def test_emulator_stops_on_sigterm_and_writes_summary(path):
     assert returncode == 0
     rows = (logs / "testlink-summary.csv").read_text().splitlines()
     assert rows[0].startswith("second,direction") and len(rows) >= 3
+
+
+@pytest.mark.parametrize("fastio", ["1", "0"])
+def test_counters_name_the_frame_path_that_ran_and_both_forward(path, fastio):
+    """The C batch path where it is built (the Python one when ECT_EMULATOR_FASTIO=0): same delay either way."""
+    from topo.emulator import frame_io
+    logs = path.workdir / "logs"
+    with path.start_emulator(DirectionSpec(delay_ms=5), DirectionSpec(delay_ms=5), log_dir=str(logs),
+                             env={frame_io.FASTIO_ENV: fastio}):
+        rtts = ping_rtts_ms(path, count=12, interval_s=0.02)
+    assert 10.0 <= statistics.median(rtts) < 12.0
+    counters = json.loads((logs / "testlink-counters.json").read_text())
+    expected = "c-batch" if fastio == "1" and frame_io._fastio is not None else "python"
+    assert counters["io_path"] == expected
+    assert counters["uplink"]["delivered_packets"] >= 10 and counters["uplink"]["send_errors"] == 0
