@@ -32,6 +32,7 @@ import json
 import math
 import os
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,6 +211,40 @@ PARTS = {"idle": lambda variant, _tool_ms: measure_idle(variant), "rtt": measure
          "load": lambda variant, _tool_ms: measure_loaded(variant)}
 
 
+PROFILE_SYMBOLS = {"send (sendto, all of it)": "__x64_sys_sendto",
+                   "of which the receiver's stack (softirq run inside our send on the veth)": "net_rx_action",
+                   "receive (recvmmsg / recvmsg)": ("__x64_sys_recvmmsg", "__x64_sys_recvmsg"),
+                   "sleep (select)": "__x64_sys_pselect6", "Python interpreter (eval loop, self)": "_PyEval_EvalFrameDefault"}
+
+
+def profile_100mbit(variant: Variant, seconds: float = 4.0) -> dict:
+    """``perf record -g`` on the emulator while iperf3 saturates 100 Mbit/s: each part's share of its samples
+    (children included: a syscall's share holds the kernel work done inside it)."""
+    if not shutil.which("perf"):
+        return {"error": "perf is not installed"}
+    rate_bps, delay_ms = 100e6, 20
+    spec = DirectionSpec(rate_bps=rate_bps, delay_ms=delay_ms, queue_limit_packets=bdp_queue_packets(rate_bps, delay_ms))
+    with WirePath() as path:
+        data = path.workdir / "perf.data"
+        with variant.start(path, spec, spec) as emulator:
+            perf = subprocess.Popen(["sh", "-c", f"sleep 1.5; exec perf record -q -g -F 1999 -p {emulator.process.pid} "
+                                     f"-o {data} -- sleep {seconds}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            iperf3_json(path, path.ns_a, path.ns_b, ADDRESS_B, ["-O", "1", "-C", "cubic"], IPERF_S)
+            perf.wait(timeout=seconds + 30)
+        report = subprocess.run(["perf", "report", "-i", str(data), "--children", "--sort", "sym", "-q", "-g", "none",
+                                 "--percent-limit", "0.5"], capture_output=True, text=True).stdout
+    shares = {}
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0].endswith("%"):
+            shares.setdefault(parts[-1], float(parts[0].rstrip("%")))
+    result = {}
+    for label, symbols in PROFILE_SYMBOLS.items():
+        symbols = symbols if isinstance(symbols, tuple) else (symbols,)
+        result[label] = round(sum(shares.get(sym, 0.0) for sym in symbols), 1)
+    return {"variant": variant.name, "percent_of_samples": result}
+
+
 def extract_baseline(ref: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "topo", "traces"], capture_output=True,
                              check=True).stdout
@@ -263,6 +298,9 @@ def markdown(result: dict) -> str:
                                                        for n in names),
               "", "Host 1-minute load average before each variant's measurements: "
               + (f"{load['mean']:.2f} ({load['min']:.2f}..{load['max']:.2f})" if load.get("mean") is not None else "n/a"),
+              *[f"perf profile at 100 Mbit/s, {p['variant']} (% of the emulator's samples, children included): "
+                + ", ".join(f"{k} {v}" for k, v in p["percent_of_samples"].items())
+                for p in result.get("profiles") or [] if "percent_of_samples" in p],
               "", "Scheduling got: " + "; ".join(f"{n}: {result['scheduling'].get(n)}" for n in names), "",
               "Mahimahi (mm-delay + mm-link), measured elsewhere on the same settings and quoted from issue 13, "
               "not re-measured here (not installed): 0.11 core at 72 Mbit/s, 0.07 at 8 Mbit/s, +2.5 ms RTT.", ""]
@@ -277,6 +315,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-sleep-ms", type=float, help="also this tree with wakeup.MIN_SLEEP_S = this many ms")
     parser.add_argument("--no-fifo", action="store_true", help="also this tree without SCHED_FIFO")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
+    parser.add_argument("--profile", action="store_true", help="also perf-profile each variant at 100 Mbit/s once")
     parser.add_argument("--output", default=str(RESULTS / "emulator_cpu.json"))
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -315,11 +354,12 @@ def main(argv=None) -> int:
                     f"{p} {row[p].get('cpu_cores', 0):.3f} core" for p in parts) + (
                     f", rtt excess {row['rtt']['excess_median_ms']:+.3f}/{row['rtt']['excess_p99_ms']:+.3f} ms"
                     if "rtt" in row else ""), flush=True)
+        profiles = [profile_100mbit(v) for v in variants] if args.profile else []
     summary = {name: {f"{part}.{key}": spread([r[part][key] for r in rows if part in r])
                       for _, part, key, _ in METRICS} for name, rows in runs.items()}
     result = {**host_fields(), "repeats": args.repeats,
               "baseline_ref": None if args.no_baseline else args.baseline_ref, "goals": GOALS,
-              "variants": list(runs), "scheduling": scheduling, "io_paths": io_paths,
+              "variants": list(runs), "scheduling": scheduling, "io_paths": io_paths, "profiles": profiles,
               "load_average": spread([r["load_before"] for rows in runs.values() for r in rows]), "summary": summary, "runs": runs,
               "duration_s": time.monotonic() - started}
     print_and_write(Path(args.output), result, markdown(result))
