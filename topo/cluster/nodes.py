@@ -27,6 +27,12 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         self.owner = owner_tag()
         super().__init__(name, server=server, user="root", serverIP=serverIP, **params)
 
+    def startShell(self, *args, **kwargs):
+        if self.isRemote:  # ssh itself, not RemoteMixin's 'sudo -E -u root ssh': the harness is root already, and
+            # a SIGKILL to sudo would leave its ssh running, holding the caller's pipes open (a teardown that hangs)
+            self.sshcmd = [*self.sshbase, self.dest]
+        super().startShell(*args, **kwargs)
+
     def _popen(self, cmd, sudo=True, tt=True, **params):
         if not self.isRemote:
             # As a plain Host: RemoteMixin._popen would make the child its own process-group leader (setpgrp),
@@ -40,7 +46,8 @@ class ClusterHost(_cluster.RemoteMixin, Host):
     def popen(self, *args, **kwargs):
         """On another server: the command runs from the project's checkout there, with the environment the
         caller gave (what differs from ours), and stops when its ssh does (a SIGTERM to the returned process
-        closes ssh; the command there reads EOF and gets SIGTERM), so callers stop it as a local process."""
+        closes ssh; the command there reads EOF and gets SIGTERM), so callers stop it as a local process; when
+        it exits there, its ssh here exits with its status."""
         if not self.isRemote:
             return super().popen(*args, **kwargs)
         argv = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else [str(a) for a in args]
@@ -49,8 +56,7 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         kwargs.pop("cwd", None)
         kwargs["stdin"] = subprocess.PIPE  # held open: its EOF on the server is the stop
         command = shlex.join(["env", *changed, *argv]) if changed else shlex.join(argv)
-        script = (f"cd {shlex.quote(str(REPO_ROOT))} && {{ {command} <&- & child=$!; "
-                  f"trap 'kill -TERM $child' TERM; read _ ; kill -TERM $child 2>/dev/null; wait $child; }}")
+        script = f"cd {shlex.quote(str(REPO_ROOT))} && {{ {command} <&- & {REMOTE_WAIT}; }}"
         return super().popen(["sh", "-c", shlex.quote(script)], **kwargs)
 
     def terminate(self):
@@ -60,6 +66,13 @@ class ClusterHost(_cluster.RemoteMixin, Host):
             Server(self.server, self.serverIP).run(KILL_NAMESPACE.format(pid=int(self.pid)), timeout_s=15.0)
         super().terminate()
 
+
+# After ``COMMAND &``: a watcher stops the command when ssh's stdin ends (or on SIGTERM); the wrapper exits with the
+# command's status as soon as it exits, so a node that dies on the server ends its ssh here (seen at once).
+REMOTE_WAIT = ("child=$!; exec 3<&0; trap 'kill -TERM $child 2>/dev/null' TERM; "
+               "( read _ <&3; kill -TERM $child 2>/dev/null ) & watcher=$!; exec 3<&-; "
+               "code=0; wait $child || code=$?; while kill -0 $child 2>/dev/null; do wait $child; code=$?; done; "
+               "kill $watcher 2>/dev/null; exit $code")
 
 KILL_NAMESPACE = r"""ns=$(readlink /proc/{pid}/ns/net) || exit 0
 members() {{ for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = "$ns" ] && echo ${{p#/proc/}}; done; }}

@@ -1,8 +1,6 @@
 """`cluster`: servers for Mininet's cluster edition: ``check`` them, or run a ``test-server`` on this machine."""
 from __future__ import annotations
 
-import sys
-
 import signal
 import time
 
@@ -91,7 +89,5 @@ def run_on_cluster(args, spec, run):
     if spec.link_backend != "userspace":
         print("note: a cluster run shapes its links with the userspace emulator (--link-backend userspace)")
         spec = dataclasses.replace(spec, link_backend="userspace")
-    print("warning: a multi-server compare is experimental and does not complete yet (issue 18: the node on the "
-          "other server stops right after it is ready); cluster check and the VXLAN links work", file=sys.stderr)
     with using_cluster(servers, placement):
         return run(spec)
