@@ -14,7 +14,8 @@ from harness.analysis.scenario_section import cells_table, scenario_section
 from harness.analysis.timeline import cell_segments, mobility_timeline, shown_devices
 from harness.errors import HarnessError, SpecError
 from harness.experiments.compare.scenario_rows import CellHistory, ScenarioRows, path_text
-from harness.experiments.compare.scenario_run import ScenarioSession, link_ends, load_setup, spread_devices
+from harness.experiments.compare.scenario_links import link_ends
+from harness.experiments.compare.scenario_run import ScenarioSession, load_setup, spread_devices
 from harness.experiments.compare.spec import resolve_spec
 from harness.experiments.load.scenario_load import kind_totals
 from harness.experiments.load.spec import resolve_load_spec
@@ -152,12 +153,23 @@ def test_spec_refuses_network_flags_faults_and_moves_without_a_scenario():
         resolve_spec("compare", None, {"moves": ("1:ue1:cell2",)})
     with pytest.raises(SpecError, match="--access cannot be combined"):
         resolve_spec("compare", None, {"scenario": str(TWO_CELLS), "accesses": "lte"})
-    with pytest.raises(SpecError, match="--fault cannot"):
-        resolve_spec("compare", None, {"scenario": str(TWO_CELLS), "faults": ("1s:link-down:wan:1s",)})
+    with_fault = resolve_spec("compare", None, {"scenario": str(TWO_CELLS), "faults": ("1s:link-down:backhaul:1s",)})
+    assert with_fault.faults == ("1s:link-down:backhaul:1s",)  # the scenario's link: checked when it is read
     with pytest.raises(SpecError, match="AT_S:DEVICE:CELL"):
         resolve_load_spec(None, {"scenario": str(TWO_CELLS), "moves": ("soon:ue1",)})
     assert resolve_spec("compare", None, {"scenario": str(TWO_CELLS), "moves": ("1:ue3:cell1",)}).moves == \
         ("1:ue3:cell1",)
+
+
+def test_faults_on_a_scenario_name_its_links_and_nodes():
+    setup = load_setup(str(TWO_CELLS), (), "userspace", 2, ("edge",),
+                       fault_texts=("2s:link-down:backhaul:1s", "3s:kill:edge2:1s", "1s:rate:access2/up:1Mbit/s"))
+    assert [(f.kind, f.target) for f in setup.faults] == [("rate", "access2"), ("link-down", "backhaul"),
+                                                          ("kill", "edge2")]
+    with pytest.raises(HarnessError, match="link-down needs a target among access1, access2, lan1"):
+        load_setup(str(TWO_CELLS), (), "userspace", 2, ("edge",), fault_texts=("1s:link-down:wan2:1s",))
+    with pytest.raises(HarnessError, match="kill needs a target among edge1, edge2, cloud"):
+        load_setup(str(TWO_CELLS), (), "userspace", 2, ("edge",), fault_texts=("1s:kill:edge:1s",))
 
 
 def test_server_cpu_per_kind_sums_the_nodes():
@@ -296,4 +308,29 @@ def test_new_edge_switches_the_moved_device_within_the_workload(new_edge_run, le
     assert len(switched) == 1 and switched[0]["served_by"] == "edge2"
     (switch,) = record["scenario"]["passes"]["two-cells"]["switches"]["edge"]
     assert (switch["device"], switch["from"], switch["to"]) == ("ue1", "edge1", "edge2")
+    assert not leaked_since(leak_baseline)
+
+
+# --- a fault on a scenario link: the backhaul down while the moved device's requests cross it (root) --------------
+
+@pytest.mark.root
+def test_a_backhaul_fault_on_a_scenario_ends_with_its_routes_back(leak_baseline, tmp_path, models_dir):
+    results = tmp_path / "results"
+    result = run_cli("compare", "--scenario", str(TWO_CELLS), "--devices", "1", "--placements", "edge", "--sizes",
+                     "60K", "--repetitions", "60", "--think-ms", "50", "--fault", "2s:link-down:backhaul:1s",
+                     "--timeout", "10", "--calibrate-seconds", "0", "--no-capture", "--node-profile", "none", "--models-dir",
+                     str(models_dir), "--results-dir", str(results), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = list(results.iterdir())
+    record = json.loads((run_dir / "experiment.json").read_text())
+    (window,) = record["faults"]
+    assert (window["access"], window["target"], window["status"]) == ("two-cells", "backhaul", "ended")
+    rows = sorted(_read(run_dir / "requests.csv"), key=lambda r: int(r["client_send_start_ns"]))
+    assert len(rows) == 60 and all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    during = [float(r["response_ms"]) for r in rows if int(r["client_send_start_ns"]) <= window["end_ns"]
+              and int(r["client_reply_complete_ns"]) >= window["start_ns"]]
+    assert during and max(during) > 500  # held up by the fault: ue1 (moved at 1 s) crosses the backhaul
+    after = [r for r in rows if int(r["client_send_start_ns"]) > window["end_ns"] + 1e9]  # routes back
+    assert after and {r["path"] for r in after} == {"cell2>bs2>bs1>edge1"}
+    assert "timeline-two-cells.png" in (run_dir / "report.md").read_text()
     assert not leaked_since(leak_baseline)

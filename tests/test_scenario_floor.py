@@ -8,7 +8,8 @@ import pytest
 
 from harness.analysis.floor import NO_FLOOR, route_path_of
 from harness.analysis.summary import ROUTES_NOTE, summarise
-from harness.experiments.compare.scenario_run import load_setup, routes
+from harness.experiments.compare.scenario_links import routes
+from harness.experiments.compare.scenario_run import load_setup
 
 REPO = Path(__file__).resolve().parent.parent
 TWO_CELLS = REPO / "tests" / "data" / "two-cells.toml"

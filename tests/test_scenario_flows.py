@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.analysis.flows import Flow, link_of, purpose, scenario_roles
-from harness.experiments.compare.scenario_run import ScenarioSetup, capture_links, load_setup
+from harness.experiments.compare.scenario_links import capture_links
+from harness.experiments.compare.scenario_run import ScenarioSetup, load_setup
 
 REPO = Path(__file__).resolve().parent.parent
 TWO_CELLS = REPO / "tests" / "data" / "two-cells.toml"

@@ -3,6 +3,9 @@
 - ``link-down``: ``ip link set DEV down`` on bs's interface of that link (inside bs's namespace),
   ``up`` at the end. bs is one end of every link and has only connected routes, which the
   kernel puts back when the interface comes up; the far host keeps its default route.
+  On a scenario the interface is that of the link's first router end (a base station or site); its static
+  routes through that interface go with it, so at the end ``after_up()`` puts the network's routes back
+  (the scenario's routes, and the /32 routes of devices moved with their address).
 - ``kill``: SIGKILL of the node process; at the end the node is started again with the same
   arguments inside the same host and waited for until it reports ready.
 - ``rate``: the link's emulator gets a new constant rate over its control channel
@@ -52,23 +55,35 @@ class RunningNodes:
 class NetworkFaults:
     """``begin``/``end`` of each fault kind on an EdgeCloudNetwork (the FaultRunner's actions)."""
 
-    def __init__(self, net, nodes: RunningNodes):
-        self.net, self.nodes = net, nodes
+    def __init__(self, net, nodes: RunningNodes, after_up: Callable[[], None] = lambda: None):
+        self.net, self.nodes, self.after_up = net, nodes, after_up
         self._seq = int(time.time() * 1000) % 1_000_000_000
 
     # --- link down ---------------------------------------------------------------------------
-    def bs_interface(self, link_name: str) -> str:
-        link = {link.name: link for link in self.net.spec.links}[link_name]
-        peer = link.wire or (link.node1 if link.node2 == "bs" else link.node2)
-        for intf in self.net.host("bs").intfList():
+    def router_interface(self, link_name: str) -> tuple[str, str]:
+        """(router, its interface on ``link_name``): bs on the fixed network, a scenario's first router end."""
+        links = {link.name: link for link in self.net.spec.links}
+        if link_name not in links:
+            raise FaultError(f"no link {link_name!r} in this network (links: {', '.join(links)})")
+        link = links[link_name]
+        routers = getattr(self.net.spec, "routers", None) or ["bs"]
+        router = next((n for n in (link.node1, link.node2) if n in routers), None)
+        if router is None:
+            raise FaultError(f"the {link_name} link has no router end to take down")
+        peer = link.wire or (link.node1 if link.node2 == router else link.node2)
+        for intf in self.net.host(router).intfList():
             ends = (intf.link.intf1, intf.link.intf2) if intf.link else ()
             if any(end.node.name == peer for end in ends if end is not intf):
-                return intf.name
-        raise FaultError(f"bs has no interface on the {link_name} link (towards {peer})")
+                return router, intf.name
+        raise FaultError(f"{router} has no interface on the {link_name} link (towards {peer})")
 
-    def _ip_link(self, dev: str, state: str) -> None:
-        proc = self.net.host("bs").popen(["ip", "link", "set", "dev", dev, state], stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
+    def bs_interface(self, link_name: str) -> str:
+        return self.router_interface(link_name)[1]
+
+    def _ip_link(self, link_name: str, state: str) -> None:
+        router, dev = self.router_interface(link_name)
+        proc = self.net.host(router).popen(["ip", "link", "set", "dev", dev, state], stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE)
         _, err = proc.communicate(timeout=10)
         if proc.returncode != 0:
             raise FaultError(f"ip link set dev {dev} {state} failed: {err.decode(errors='replace').strip()}")
@@ -105,13 +120,13 @@ class NetworkFaults:
         if fault.kind == "rate":
             self._wire(fault.target)
         elif fault.kind == "link-down":
-            self.bs_interface(fault.target)
+            self.router_interface(fault.target)
         elif self.nodes.get(fault.target) is None:
             raise FaultError(f"fault {fault.text!r}: no {fault.target} server runs in this experiment")
 
     def begin(self, fault: Fault) -> None:
         if fault.kind == "link-down":
-            self._ip_link(self.bs_interface(fault.target), "down")
+            self._ip_link(fault.target, "down")
         elif fault.kind == "kill":
             self.nodes.kill(fault.target)
         else:
@@ -121,7 +136,8 @@ class NetworkFaults:
 
     def end(self, fault: Fault, at_stop: bool = False) -> None:
         if fault.kind == "link-down":
-            self._ip_link(self.bs_interface(fault.target), "up")
+            self._ip_link(fault.target, "up")
+            self.after_up()
         elif fault.kind == "kill":
             if not at_stop:  # at the end of the workload the node would only be stopped again
                 self.nodes.restart(fault.target)

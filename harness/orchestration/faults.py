@@ -8,6 +8,9 @@ counted from the start of the device workload of each access network:
     40s:rate:access:2Mbit/s       the access link's rate becomes 2 Mbit/s both ways from 40 s on
     40s:rate:access/up:2Mbit/s:10s   only the uplink, and back to the profile's rate after 10 s
 
+On a scenario (``--scenario``) the targets are its links (access1, lan2, backhaul1, wan, ...) and its nodes
+(edge1, edge2, cloud, ...), counted from the devices' shared start of the first workload.
+
 A :class:`FaultRunner` plays a schedule in a thread against an *actions* object
 (``begin(fault)`` / ``end(fault)``; the network's is in harness/orchestration/fault_actions.py, tests
 pass a fake) and records one window per fault with its monotonic start and end.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.errors import SpecError
 from topo.units import parse_rate_bps, parse_time_ms
@@ -43,13 +46,16 @@ class Fault:
     duration_s: float | None = None  # None: until the end of the workload (rate only)
     rate_bps: float | None = None   # rate only
     direction: str | None = None    # rate only: "up", "down" or None (both)
+    # the targets allowed (a scenario's links and nodes; None: any, checked against the network later)
+    links: tuple[str, ...] | None = field(default=LINKS, compare=False, repr=False)
+    nodes: tuple[str, ...] | None = field(default=NODES, compare=False, repr=False)
 
     def __post_init__(self):
         where = f"fault {self.text!r}"
         if self.kind not in KINDS:
             raise FaultError(f"{where}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        allowed = NODES if self.kind == "kill" else LINKS
-        if self.target not in allowed:
+        allowed = self.nodes if self.kind == "kill" else self.links
+        if allowed is not None and self.target not in allowed:
             raise FaultError(f"{where}: {self.kind} needs a target among {', '.join(allowed)}, got {self.target!r}")
         if not 0 <= self.at_s < 86400:
             raise FaultError(f"{where}: the start time must lie in 0..86400 s, got {self.at_s:g} s")
@@ -82,8 +88,9 @@ def _seconds(text: str, what: str, fault: str) -> float:
     return parse_time_ms(text.strip(), what) / 1000.0
 
 
-def parse_fault(text) -> Fault:
-    """One fault from its text; FaultError (one line) when it does not parse."""
+def parse_fault(text, links: tuple[str, ...] | None = LINKS, nodes: tuple[str, ...] | None = NODES) -> Fault:
+    """One fault from its text; FaultError (one line) when it does not parse. ``links`` / ``nodes``: the
+    targets allowed (a scenario's link and node names; None: any)."""
     if not isinstance(text, str) or not text.strip():
         raise FaultError(f"a fault must be a non-empty string ({SYNTAX}), got {text!r}")
     if len(text) > 200:
@@ -105,18 +112,21 @@ def parse_fault(text) -> Fault:
         except ValueError as err:
             raise FaultError(f"fault {text!r}: {err}") from None
         duration_s = _seconds(rest[1], "the duration", text) if len(rest) == 2 else None
-        return Fault(text.strip(), at_s, kind, target, duration_s, rate_bps, direction)
+        return Fault(text.strip(), at_s, kind, target, duration_s, rate_bps, direction, links, nodes)
     if kind in ("link-down", "kill"):
         if len(rest) != 1:
             raise FaultError(f"fault {text!r}: {kind} takes one duration, e.g. 10s:{kind}:"
                              f"{'wan' if kind == 'link-down' else 'cloud'}:5s")
-        return Fault(text.strip(), at_s, kind, target, _seconds(rest[0], "the duration", text))
+        return Fault(text.strip(), at_s, kind, target, _seconds(rest[0], "the duration", text), links=links,
+                     nodes=nodes)
     raise FaultError(f"fault {text!r}: kind {parts[1]!r} is not one of {', '.join(KINDS)}")
 
 
-def parse_schedule(texts) -> tuple[Fault, ...]:
-    """Every fault of a schedule, sorted by start; refuses two faults holding one target at once."""
-    faults = sorted((parse_fault(t) for t in texts), key=lambda f: f.at_s)
+def parse_schedule(texts, links: tuple[str, ...] | None = LINKS,
+                   nodes: tuple[str, ...] | None = NODES) -> tuple[Fault, ...]:
+    """Every fault of a schedule, sorted by start; refuses two faults holding one target at once. ``links`` /
+    ``nodes``: the targets allowed (default: the fixed network's; a scenario's names; None: any)."""
+    faults = sorted((parse_fault(t, links, nodes) for t in texts), key=lambda f: f.at_s)
     for i, first in enumerate(faults):
         for second in faults[i + 1:]:
             if second.resource == first.resource and (first.end_s is None or second.at_s < first.end_s):

@@ -134,6 +134,16 @@ class Mobility:
             self.handovers.append(handover)
             return handover
 
+    def restore_routes(self) -> None:
+        """Every router's routes again, and the /32 routes of the devices moved with their address (a router
+        interface taken down and up again, a link-down fault, lost the routes through it)."""
+        with self._lock:
+            self.spec.configure_routes(getattr(self.net, "mininet", self.net))  # EdgeCloudNetwork: its Mininet
+            if self.address_mode == "keep":
+                for device, cell in self.cell.items():
+                    if cell != self.spec.host(device).cell:
+                        self._reroute(self.address[device], self.spec.bs_of(cell))
+
     def _reroute(self, address: str, bs: str) -> None:
         """Every router sends ``address`` towards ``bs``; ``bs`` delivers it on its access segment."""
         for router in self.spec.routers:

@@ -17,7 +17,8 @@ from harness.experiments.compare.spec import ExperimentSpec, access_profile
 def compare_setup(spec: ExperimentSpec) -> ScenarioSetup:
     """The scenario of ``spec`` planned (replay: its traces on every cell's access link); one line if it cannot."""
     trace = access_profile(spec, "trace") if spec.experiment == "replay" else None
-    return load_setup(spec.scenario, spec.moves, spec.link_backend, spec.devices, spec.placements, trace=trace)
+    return load_setup(spec.scenario, spec.moves, spec.link_backend, spec.devices, spec.placements, trace=trace,
+                      fault_texts=spec.faults)
 
 
 def pass_name(spec: ExperimentSpec, setup: ScenarioSetup) -> str:

@@ -1,8 +1,8 @@
 """The ``scenario`` and ``moves`` fields of compare / sweep / replay / load specs, checked where a spec is built.
 
 With a scenario file the file is the network: the fields that describe today's fixed network (``accesses``,
-``ues``, ``wan``, ``lan``) must keep their defaults, and faults (which name today's links and nodes) are not
-combined with it yet. The file itself is read (and refused in one line naming file and key) before anything is
+``ues``, ``wan``, ``lan``) must keep their defaults; faults name the scenario's links and nodes, checked when the
+file is read (scenario_run.load_setup). The file itself is read (and refused in one line naming file and key) before anything is
 built, by harness/experiments/compare/scenario_run.py.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ _NETWORK_FIELDS = {"accesses": "--access", "ues": "--ues", "wan": "--wan", "lan"
 
 
 def check_scenario_fields(spec) -> None:
-    """SpecError for ``moves`` without ``scenario``, a bad ``AT_S:DEVICE:CELL``, or a network field or fault
-    given beside a scenario."""
+    """SpecError for ``moves`` without ``scenario``, a bad ``AT_S:DEVICE:CELL``, or a network field given beside a
+    scenario."""
     moves = getattr(spec, "moves", ())
     if moves and not spec.scenario:
         raise SpecError("--move needs --scenario FILE (the cells a device moves between)")
@@ -37,6 +37,3 @@ def check_scenario_fields(spec) -> None:
         if getattr(spec, name) != defaults[name]:
             raise SpecError(f"{flag} cannot be combined with --scenario (the scenario file sets the network): "
                             f"drop {flag} or edit {spec.scenario}")
-    if getattr(spec, "faults", ()):
-        raise SpecError("--fault cannot be combined with --scenario yet (faults name the default network's links "
-                        "and nodes): drop --fault")

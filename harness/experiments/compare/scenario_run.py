@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.experiments.compare.scenario_links import capture_links, link_ends, routes
 from harness.experiments.compare.scenario_rows import CellHistory, ScenarioRows
 from harness.experiments.compare.request_rows import server_stamps
 from harness.orchestration.capture import start_captures, stop_captures
@@ -30,7 +31,10 @@ from harness.orchestration.node_processes import (CLOUD_URL, NODE_PORT, NODE_STO
                                                   STOPPED_NODE_STOP_TIMEOUT_S, compute_plan, compute_records,
                                                   cloud_args, edge_args, node_in_host, start_node)
 from harness.orchestration.calibration import measure_links
+from harness.orchestration.fault_actions import NetworkFaults, RunningNodes
+from harness.orchestration.faults import FaultError, FaultRunner, parse_schedule
 from harness.orchestration.preflight import check_traces
+from harness.orchestration.results import write_json_atomically
 from nodes.launch import stop_nodes
 from nodes.serving_target import write_target
 from topo.links import resolve_backend
@@ -48,6 +52,7 @@ class ScenarioSetup:
     moves: tuple
     devices: tuple[str, ...]
     file: str
+    faults: tuple = ()            # harness.orchestration.faults.Fault, targets among the scenario's links and nodes
 
     def record(self) -> dict:
         sc, mobility = self.spec.scenario, self.spec.scenario.mobility
@@ -65,38 +70,6 @@ class ScenarioSetup:
         return links | ({"trace": links[self.spec.links[0].name]} if trace else {})
 
 
-def capture_links(spec) -> dict[str, str]:
-    """The link each capture point sits on (flows.csv's ``link``): a base station's access side -> its cell's
-    access link, an edge or cloud -> the link that reaches it (lan<k>, wan)."""
-    links = {}
-    for link in spec.links:
-        kind = spec.host(link.node2).kind
-        if (kind == "bs" and link.name.startswith("access")) or kind in ("edge", "cloud"):
-            links[link.node2] = link.name
-    return links
-
-
-def routes(spec) -> dict[str, list[list[str]]]:
-    """``"cell>node"`` -> the links a request from a device in that cell to that node crosses, in order, each with
-    the side of its profile the request travels ("up": its node1 -> node2; the reply takes the other side):
-    what the network floor of a scenario row needs (harness/analysis/floor.py)."""
-    devices = spec.of_kind("device")
-    out: dict[str, list[list[str]]] = {}
-    if not devices:
-        return out
-    for cell in spec.scenario.cells:
-        bs = spec.bs_of(cell.name)
-        for server in [*spec.of_kind("edge"), *spec.of_kind("cloud")]:
-            links = spec.route_links(devices[0].name, server.name, src_cell=cell.name)
-            hops, here, sides = router_path(bs, server.router, spec.hops), bs, {}
-            for hop in hops:
-                link = next(lk for lk in links if lk.name == hop.link)
-                sides[hop.link] = "up" if link.node1 == here else "down"
-                here = hop.neighbour
-            out[f"{cell.name}>{server.name}"] = [[lk.name, sides.get(lk.name, "up")] for lk in links]
-    return out
-
-
 def spread_devices(spec, count: int) -> list[str]:
     """``count`` devices taken in turn from each cell (cell1's first, cell2's first, ..., cell1's second, ...)."""
     per_cell = [[h.name for h in spec.of_kind("device") if h.cell == c.name] for c in spec.scenario.cells]
@@ -104,9 +77,10 @@ def spread_devices(spec, count: int) -> list[str]:
     return order[:count]
 
 
-def load_setup(path: str, move_texts, link_backend: str, devices: int, placements, trace=None) -> ScenarioSetup:
+def load_setup(path: str, move_texts, link_backend: str, devices: int, placements, trace=None,
+               fault_texts=()) -> ScenarioSetup:
     """Read and plan ``path``; refuse (one line) what a run on it cannot do. ``trace``: replay's trace profile,
-    put on every cell's access link."""
+    put on every cell's access link; ``fault_texts``: faults naming the scenario's links and nodes."""
     try:
         loaded = load_scenario(Path(path))
         if trace is not None:
@@ -129,22 +103,12 @@ def load_setup(path: str, move_texts, link_backend: str, devices: int, placement
     if devices > spec.scenario.device_count:
         raise HarnessError(f"--devices {devices}: {name} has {spec.scenario.device_count} devices "
                            f"(cells.devices in {path})")
-    return ScenarioSetup(spec, tuple(moves), tuple(spread_devices(spec, devices)), str(path))
-
-
-def link_ends(spec) -> dict:
-    """Each link's (device-side host, far host, far address, device-side address), or why it is not measured."""
-    ends: dict = {}
-    for plan in spec.link_plans:
-        link = plan.link
-        if link.name.startswith("access"):
-            cell = spec.host(link.node2).cell
-            device = next((h for h in spec.of_kind("device") if h.cell == cell), None)
-            ends[link.name] = ((device.name, link.node2, plan.address2, device.address) if device
-                               else f"cell {cell} has no device to measure its access link from")
-        else:  # lan / wan (router -> server) and backhaul (router -> router)
-            ends[link.name] = (link.node1, link.node2, plan.address2, plan.address1)
-    return ends
+    nodes = tuple(h.name for h in (*spec.of_kind("edge"), *spec.of_kind("cloud")))
+    try:
+        faults = parse_schedule(fault_texts, links=tuple(link.name for link in spec.links), nodes=nodes)
+    except FaultError as err:
+        raise HarnessError(f"{err} (the links and nodes of {path})") from None
+    return ScenarioSetup(spec, tuple(moves), tuple(spread_devices(spec, devices)), str(path), faults)
 
 
 def start_servers_and_measure(session, setup, spec, models_dir, name: str, links, ping_count: int, progress) -> None:
@@ -153,6 +117,7 @@ def start_servers_and_measure(session, setup, spec, models_dir, name: str, links
     session.start_servers(cloud_args(models_dir), edge_args(spec.edge_model, spec.placements,
                                                             spec.edge_cloud_timeout_s, spec.edge_cloud_retries),
                           spec.compute)
+    session.check_faults()  # a fault this network cannot apply: refused before any workload
     progress(f"[{name}] calibrating links")
     for row in measure_links(session.net, duration_s=spec.calibrate_seconds, ping_count=ping_count,
                              progress=lambda _: None, ends=link_ends(setup.spec)):
@@ -183,6 +148,7 @@ class ScenarioSession:
         self.home_edge = ({d: serving_node(self.spec, d, self.spec.host(d).cell, "new-edge") for d in setup.devices}
                           if self.spec.of_kind("edge") else {})
         self.record = run.record["scenario"]["passes"].setdefault(name, {})
+        self.faults: FaultRunner | None = None
         self.current: tuple | None = None       # the running workload: (key, placement, its model, cloud model)
         self._lock = threading.Lock()           # assign / end_workload (main thread) vs handovers (moves thread)
 
@@ -264,15 +230,35 @@ class ScenarioSession:
                 switch.append({"device": handover.device, "at_ns": time.monotonic_ns(), "from": last, "to": node,
                                "model": model, "cell": handover.to_cell})
 
+    def check_faults(self) -> NetworkFaults:
+        """The faults' actions on this network, every fault checked against it (before any workload)."""
+        nodes = RunningNodes(start_node)
+        for name, node in self.nodes.items():
+            nodes.add(name, node)
+        actions = NetworkFaults(self.net, nodes, after_up=self.mobility.restore_routes)
+        for fault in self.setup.faults:
+            actions.check(fault)
+        return actions
+
     def start_moves(self) -> None:
-        """Start the move schedule (once: at the first workload's shared start)."""
+        """Start the move schedule and the faults (once: at the first workload's shared start)."""
         if self.schedule is None and self.setup.moves:
             self.schedule = MoveSchedule(self.mobility, self.setup.moves, on_handover=self._on_handover)
             self.schedule.start()
             self.record["schedule_start_ns"] = self.schedule.start_ns
+        if self.faults is None and self.setup.faults:
+            self.faults = FaultRunner(self.setup.faults, self.check_faults(), on_change=self._save_faults)
+            self.faults.start()
+            self.run.record.setdefault("fault_clock_start_ns", {})[self.name] = self.faults.start_ns
+
+    def _save_faults(self, windows) -> None:
+        write_json_atomically(self.log_dir / "faults.json", {"access": self.name,
+                                                             "faults": [w.record() for w in windows]})
 
     def stop(self) -> None:
         """Moves, servers (their stamps on disk), captures; what each did into the run's record."""
+        if self.faults is not None:  # active ones end now (a link comes up, its routes come back)
+            self.run.record.setdefault("faults", []).extend({"access": self.name, **w} for w in self.faults.stop())
         if self.schedule is not None:
             self.schedule.stop()
             self.record["move_errors"] = list(self.schedule.errors)

@@ -101,8 +101,8 @@ class ExperimentSpec:
         if self.retry_backoff_s < 0 or self.edge_cloud_timeout_s <= 0:
             raise SpecError(f"retry_backoff_s must be >= 0 and edge_cloud_timeout_s > 0, got "
                             f"{self.retry_backoff_s:g} and {self.edge_cloud_timeout_s:g}")
-        if self.faults:
-            parse_schedule(self.faults)
+        if self.faults:  # on a scenario its own link and node names, checked when the file is read
+            parse_schedule(self.faults, *((None, None) if self.scenario else ()))
         compute_plan(self.compute)  # an unknown node profile or a bad budget: SpecError
         check_image_options(self.images_dir, self.image_mode, self.labels_file)
         check_scenario_fields(self)
