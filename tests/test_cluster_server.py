@@ -2,6 +2,7 @@
 userspace emulator, and `clean` after a crash that left a test server and its remote processes (issue 18)."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -136,3 +137,54 @@ def _tag(proc) -> str:
         return proc.environ().get("ECT_CLUSTER_OWNER", "")
     except psutil.Error:
         return ""
+
+
+def _start_crashing_pair(server) -> subprocess.Popen:
+    """A child that runs a pair across the (live) test server ``server``, prints 'up', then waits to be SIGKILLed."""
+    code = ("import time\n"
+            "from topo.cluster.servers import Server, resolve\n"
+            "from topo.cluster.pair import running_pair\n"
+            f"s = Server({server.name!r}, {server.address!r})\n"
+            "with running_pair([resolve('localhost'), s], h2_server=2, shaping=None) as p:\n"
+            "    p.host('h2').cmd('sleep 300 &')\n"
+            "    print('up', flush=True); time.sleep(300)\n")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def test_clean_reaches_a_live_server_over_ssh_for_a_crashed_runs_processes():
+    """The server outlives the run (a real second machine): clean asks it over ssh to kill the run's processes."""
+    from topo.cleanup import clean_state
+    from topo.cluster.cleanup import clean_dead_runs
+    from topo.registry import load_states
+
+    before = machine_snapshot()
+    with running_test_server() as server:
+        child = _start_crashing_pair(server)
+        try:
+            assert child.stdout.readline().strip() == "up"
+            tag = f"{_hostname()}:{child.pid}"
+            deadline = time.monotonic() + 5.0
+            while not (remote := [p for p in psutil.process_iter() if _tag(p) == tag and _off_root_namespace(p)]) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert remote, "the run's processes on server 2 carry its tag"
+        finally:
+            child.kill()
+            child.wait()
+        states = [s for s in load_states() if s.owner_pid == child.pid]
+        removed = clean_dead_runs(states)
+        assert f"server {server.name}: processes of run {tag}" in removed, removed
+        for state in states:
+            clean_state(state)
+        psutil.wait_procs(remote, timeout=3.0)
+        assert not [p for p in psutil.process_iter() if _tag(p) == tag]
+        assert server.run("true").returncode == 0, "the server itself is left running"
+    assert not leaked_since(before)
+
+
+def _off_root_namespace(proc) -> bool:
+    """Does ``proc`` run outside this machine's root network namespace (on the test server, or in a host there)?"""
+    try:
+        return os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
