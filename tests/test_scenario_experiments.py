@@ -334,3 +334,30 @@ def test_a_backhaul_fault_on_a_scenario_ends_with_its_routes_back(leak_baseline,
     assert after and {r["path"] for r in after} == {"cell2>bs2>bs1>edge1"}
     assert "timeline-two-cells.png" in (run_dir / "report.md").read_text()
     assert not leaked_since(leak_baseline)
+
+
+def test_a_link_down_fault_acts_on_the_links_first_router_end():
+    from harness.orchestration.fault_actions import NetworkFaults, RunningNodes
+    from harness.orchestration.faults import FaultError
+
+    spec = setup_of().spec
+
+    class Node:
+        def __init__(self, name):
+            self.name = name
+
+    class Intf:
+        def __init__(self, name, node, peer):
+            self.name, self.node = name, Node(node)
+            self.link = type("Link", (), {"intf1": self, "intf2": type("End", (), {"node": Node(peer)})()})()
+
+    interfaces = {"bs1": [Intf("bs1-eth0", "bs1", "ectacc1"), Intf("bs1-eth2", "bs1", "ectbh")],
+                  "bs2": [Intf("bs2-eth0", "bs2", "ectacc2"), Intf("bs2-eth1", "bs2", "ectbh")]}
+    net = type("Net", (), {"spec": spec, "host": lambda self, n: type("H", (), {
+        "intfList": lambda _: interfaces.get(n, [])})()})()
+    actions = NetworkFaults(net, RunningNodes(lambda node, what: None))
+    assert {link.name: link.wire for link in spec.links}["backhaul"] == "ectbh"
+    assert actions.router_interface("backhaul") == ("bs1", "bs1-eth2")  # between = [cell1, cell2]: bs1's end
+    assert actions.router_interface("access2") == ("bs2", "bs2-eth0")
+    with pytest.raises(FaultError, match="no link 'wan2'"):
+        actions.router_interface("wan2")
