@@ -127,8 +127,11 @@ def test_a_report_that_fails_does_not_hide_the_run(tmp_path, no_machine_lock, ca
     def analyse(_run_dir):
         raise ValueError("nothing to analyse")
 
-    assert running.run_with_lock("compare", tmp_path, _fake_execute({"status": "complete"}), analyse) == 0
-    assert "report: not written (ValueError: nothing to analyse)" in capsys.readouterr().err
+    assert running.run_with_lock("compare", tmp_path, _fake_execute({"status": "complete"}), analyse) == 1
+    captured = capsys.readouterr()
+    assert "report: not written (ValueError: nothing to analyse)" in captured.err
+    assert "its analysis failed (ValueError: nothing to analyse); 'python harness/run.py report" in captured.err
+    assert "report:  " not in captured.out  # no path to a report that is not there
 
 
 def test_unwritable_results_dir_is_one_line(tmp_path, no_machine_lock):

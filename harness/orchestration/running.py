@@ -60,8 +60,8 @@ def run_with_lock(experiment: str, results_dir: str | Path, execute: Callable[[P
 
     0: complete; 130 / 143: stopped by SIGINT / SIGTERM (every finished row kept, report of what finished;
     with ``analyse_when_stopped`` False, for analyses that take minutes, the line says how to make it);
-    1: ended with another status (``incomplete_hint`` says what may help). Any other exception is re-raised
-    after the report is written."""
+    1: ended with another status (``incomplete_hint`` says what may help), or its analysis failed (the rows are
+    kept; ``report`` makes it again). Any other exception is re-raised after the report is written."""
     stops = StopSignals()
     with stops.active():
         with exclusive_run():
@@ -73,10 +73,11 @@ def run_with_lock(experiment: str, results_dir: str | Path, execute: Callable[[P
             except BaseException as exc:  # noqa: BLE001 -- settled below, re-raised unless it was a stop
                 error = exc
             status = _settle_status(run_dir, experiment, stops, error)
+        report_error = ""
         if stops.signal is None or analyse_when_stopped:
             if stops.signal is not None:
                 _say("interrupted: kept every finished request; writing the report of what finished")
-            _analyse(run_dir, analyse)
+            report_error = _analyse(run_dir, analyse)
         else:
             _say(f"interrupted: kept what finished; 'python harness/run.py report {run_dir}' makes its report")
     if stops.signal is not None:
@@ -85,6 +86,10 @@ def run_with_lock(experiment: str, results_dir: str | Path, execute: Callable[[P
     if error is not None:
         raise error
     print(f"results: {run_dir}")
+    if report_error:  # the rows are kept, but a run without its analysis is not a finished run
+        _say(f"error: the run ended with status {status!r} but its analysis failed ({report_error}); "
+             f"'python harness/run.py report {run_dir}' makes it again")
+        return 1
     print(f"report:  {run_dir / 'report.md'}")
     if status != "complete":
         _say(f"error: the run ended with status {status!r} (see {run_dir / 'report.md'})"
@@ -120,11 +125,14 @@ def _settle_status(run_dir: Path, experiment: str, stops: StopSignals, error: Ba
     return record["status"]
 
 
-def _analyse(run_dir: Path, analyse: Callable[[Path], object]) -> None:
-    """The report of what finished; a run that left too little to analyse says so in one line."""
+def _analyse(run_dir: Path, analyse: Callable[[Path], object]) -> str:
+    """The report of what finished; a run that left too little to analyse says so in one line. Returns why the
+    analysis failed ("" when it did not)."""
     try:
         analyse(run_dir)
     except (KeyboardInterrupt, Terminated):
         raise
-    except Exception as err:  # noqa: BLE001 -- the run's own outcome matters more than its report
+    except Exception as err:  # noqa: BLE001 -- the run's own outcome is settled first; the exit code says this
         _say(f"report: not written ({type(err).__name__}: {err})")
+        return f"{type(err).__name__}: {err}"
+    return ""
