@@ -3,7 +3,9 @@
 A :class:`ClusterHost` on ``localhost`` is an ordinary Mininet host. On another server its shell and every
 process it starts run there through ssh (``RemoteMixin``), with the project key and known-hosts file
 (:func:`topo.cluster.servers.ssh_options`), and carry ``ECT_CLUSTER_OWNER=<this machine>:<pid>`` so that
-``clean`` can find them on that server after a crash (topo.cluster.cleanup).
+``clean`` can find them on that server after a crash (topo.cluster.cleanup). A command that names a
+``--ready-file`` (a node server) on a server that does not share the results folder gets its ready file, and
+its folder as it is then, brought here when it is written there (topo.cluster.ready_relay).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import subprocess
 from mininet.node import Host
 
 from topo.cluster.mininet_cluster import load
+from topo.cluster.ready_relay import ReadyRelay, ready_file_of
 from topo.cluster.servers import OWNER_ENV, REPO_ROOT, Server, owner_tag, ssh_options
 
 _cluster = load()
@@ -47,7 +50,9 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         """On another server: the command runs from the project's checkout there, with the environment the
         caller gave (what differs from ours), and stops when its ssh does (a SIGTERM to the returned process
         closes ssh; the command there reads EOF and gets SIGTERM), so callers stop it as a local process; when
-        it exits there, its ssh here exits with its status."""
+        it exits there, its ssh here exits with its status. A ``--ready-file`` in the command: its folder is made
+        there and an old one removed before the command starts, and it comes here once written
+        (:class:`ReadyRelay`, unless the server shares the results folder)."""
         if not self.isRemote:
             return super().popen(*args, **kwargs)
         argv = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else [str(a) for a in args]
@@ -56,8 +61,21 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         kwargs.pop("cwd", None)
         kwargs["stdin"] = subprocess.PIPE  # held open: its EOF on the server is the stop
         command = shlex.join(["env", *changed, *argv]) if changed else shlex.join(argv)
-        script = f"cd {shlex.quote(str(REPO_ROOT))} && {{ {command} <&- & {REMOTE_WAIT}; }}"
-        return super().popen(["sh", "-c", shlex.quote(script)], **kwargs)
+        ready = ready_file_of(argv)
+        prepare = f"mkdir -p {shlex.quote(str(ready.parent))} && rm -f {shlex.quote(str(ready))} && " if ready else ""
+        script = f"cd {shlex.quote(str(REPO_ROOT))} && {prepare}{{ {command} <&- & {REMOTE_WAIT}; }}"
+        proc = super().popen(["sh", "-c", shlex.quote(script)], **kwargs)
+        if ready is not None and not self._shares_results():
+            ReadyRelay(Server(self.server, self.serverIP), ready, proc, self.owner).start()
+        return proc
+
+    def _shares_results(self) -> bool:
+        """Does this host's server see this machine's results folder (as the running cluster session found)?
+        Unknown counts as no: the relay itself notices a shared folder and then leaves the files alone."""
+        from topo.cluster.session import active_cluster
+
+        session = active_cluster()
+        return bool(session and session.shared.get(self.server, False))
 
     def terminate(self):
         """On another server, also everything still running in this host's namespace there (TERM, then KILL),

@@ -4,14 +4,16 @@
 For each network it writes ``cluster.json`` into the network's folder: the servers, where each host runs, the
 tunnels (VNI, MTU, ends). Files the remote hosts write (node logs, captures) land in the same results folder:
 directly where the server shares this machine's files (the test server; an NFS-mounted checkout), otherwise
-copied back over ssh when the network stops. The remote node servers' readiness is a file, so a server that
-does not share the results folder cannot run the node servers yet (see README, "Several servers").
+copied back over ssh when the network stops. On such a server the run's folders are made there when the
+network is up (the same tree, empty), and a node server's ready file comes here over ssh as soon as it is
+written there (topo.cluster.ready_relay), so the harness waits for it as on one machine.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import secrets
+import shlex
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +50,10 @@ class ClusterSession:
         for server in self.remote_servers():
             self.shared[server.name] = shares_folder(server, root)
             if not self.shared[server.name]:
-                server.run(f"mkdir -p {root}")
+                made = server.run(make_folders(root))
+                if made.returncode != 0:
+                    raise ClusterError(f"could not make the results folder {root} on {server.name}: "
+                                       f"{(made.stderr.strip().splitlines() or ['no output'])[-1]}")
         record = {"servers": [asdict(s) for s in self.servers], "placement": dict(self.placement.hosts),
                   "hosts": {h.name: getattr(h, "server", "localhost") for h in net.hosts},
                   "tunnels": [{"link": f"{t.intf1.node.name}-{t.intf2.node.name}", "vni": t.vni, "mtu_bytes": t.mtu_bytes,
@@ -74,6 +79,12 @@ def results_root(folder: Path) -> Path:
     """The run folder of a network folder ``<run>/logs/<access>``."""
     folder = Path(folder)
     return folder.parents[1] if folder.parent.name == "logs" else folder
+
+
+def make_folders(root: Path) -> str:
+    """A script that makes ``root`` and every folder under it here (pcaps/, logs/<access>/...) on a server."""
+    folders = [Path(root), *sorted(p for p in Path(root).rglob("*") if p.is_dir())]
+    return "mkdir -p " + " ".join(shlex.quote(str(f)) for f in folders) + "\n"
 
 
 def shares_folder(server: Server, folder: Path) -> bool:

@@ -3,7 +3,8 @@
     root namespace  ectsrv2 10.254.2.1/30 ==veth== eth0 10.254.2.2/30  [netns ectsrv2: sshd on :22]
 
 It shares this machine's files (so the project, its .venv and Mininet are at the same paths, as on a prepared
-server) but has its own network stack: a cluster run reaches it by ssh with the project key, exactly as it
+server), except ``private_folders`` (an empty tmpfs over each in sshd's own mount namespace: a server with its
+own disk there, e.g. over the results folder), but has its own network stack: a cluster run reaches it by ssh with the project key, exactly as it
 reaches a remote machine, and VXLAN tunnels to it cross a real (virtual) wire. The veth's MTU leaves room for
 the VXLAN header, so a tunnelled link carries full 1500-byte frames as a one-server link does.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -41,12 +43,16 @@ class TestServerSpec:
     server_address: str = "10.254.2.2"   # the test server's address (what ssh and the tunnels use)
     prefix_len: int = 30
     mtu_bytes: int = 1500 + TUNNEL_HEADROOM_BYTES
+    private_folders: tuple[str, ...] = ()  # hidden from the server by an empty tmpfs: a server with its own disk
 
     def __post_init__(self):
         if not (self.namespace.startswith("ect") and len(self.namespace) <= 15):
             raise ValueError(f"namespace must start with 'ect' and be at most 15 characters, got {self.namespace!r}")
         if not 1280 <= self.mtu_bytes <= 9000:
             raise ValueError(f"mtu_bytes must be between 1280 and 9000, got {self.mtu_bytes}")
+        for folder in self.private_folders:
+            if not Path(folder).is_absolute() or not Path(folder).is_dir():
+                raise ValueError(f"private_folders must be existing absolute folders, got {folder!r}")
 
     @property
     def folder(self) -> Path:
@@ -106,6 +112,15 @@ def remove_namespace(namespace: str, veth: str) -> None:
     commands.run(["ip", "link", "del", veth], check=False)
 
 
+def _private(spec: TestServerSpec) -> list[str]:
+    """sshd's own mount namespace with an empty tmpfs over each private folder: what the server's sessions
+    write there stays there (gone with the namespace), and this machine's files there are not seen."""
+    if not spec.private_folders:
+        return []
+    mounts = "".join(f"mount -t tmpfs ect-test-server {shlex.quote(f)} && " for f in spec.private_folders)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts + 'exec "$@"', "sh"]
+
+
 def _start(spec: TestServerSpec, state: NetworkState) -> tuple[subprocess.Popen, Server]:
     config = _prepare_files(spec)
     ns, veth = spec.namespace, spec.namespace
@@ -122,7 +137,7 @@ def _start(spec: TestServerSpec, state: NetworkState) -> tuple[subprocess.Popen,
     commands.run(inside + ["ip", "link", "set", "lo", "up"])
     log = open(spec.folder / "sshd.log", "wb")  # noqa: SIM115 -- the child holds it
     with owner_marked(state.owner_pid), log:
-        sshd = subprocess.Popen(inside + [str(SSHD), "-D", "-e", "-f", str(config)],
+        sshd = subprocess.Popen(inside + _private(spec) + [str(SSHD), "-D", "-e", "-f", str(config)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     state.add_process(sshd.pid, "test-server sshd")
     if not _listening(spec.server_address, READY_TIMEOUT_S) or sshd.poll() is not None:
