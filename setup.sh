@@ -47,7 +47,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$SYSTEM_PYTHON" -m venv --system-site-packages "$VENV"
 fi
 
-stamp=$(cat setup.cfg pyproject.toml setup.py setup.sh topo/emulator/_fastio.c | sha256sum | cut -d' ' -f1)
+stamp=$(cat setup.cfg pyproject.toml setup.py setup.sh topo/emulator/fastio.c | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$stamp" ]; then
   say "installing Python packages into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'

@@ -51,7 +51,7 @@ from topo.emulator.netns_path import ADDRESS_B, EmulatorProcess, WirePath  # noq
 from topo.profiles import DirectionSpec  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-BASELINE_REF = "6c5f7b8"   # the emulator before the C batch path (topo/emulator/_fastio.c): the Python path only
+BASELINE_REF = "6c5f7b8"   # the emulator before the C batch path (topo/emulator/fastio.c): the Python path only
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_S = 5.0
 PINGS = 250

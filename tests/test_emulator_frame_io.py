@@ -15,12 +15,12 @@ from topo.emulator.source_bins import address_key
 IPV4 = b"\x00" * 12 + b"\x08\x00" + b"\x45" + b"\x00" * 11 + bytes([10, 0, 0, 1, 10, 0, 0, 2])
 FRAMES = [IPV4 + b"a" * 100, b"\x00" * 12 + b"\x08\x06" + b"arp" * 10, IPV4[:20], b"\x01" * 5, IPV4 + b"b" * 1400]
 
-needs_c = pytest.mark.skipif(frame_io._fastio is None, reason="the C extension is not built (pip install -e .)")
+needs_c = pytest.mark.skipif(frame_io.fastio is None, reason="the C extension is not built (pip install -e .)")
 
 
 def paths(stamped):
     made = [PythonFrames(time.monotonic, stamped)]
-    if frame_io._fastio is not None:
+    if frame_io.fastio is not None:
         made.append(CBatchFrames(stamped))
     return made
 
@@ -72,7 +72,7 @@ def test_c_receive_respects_the_limit_and_never_goes_back_in_time(pair):
 
 @pytest.mark.parametrize("path", ["python", "c-batch"])
 def test_send_counts_lateness_from_the_hand_over_and_reports_failures(pair, path):
-    if path == "c-batch" and frame_io._fastio is None:
+    if path == "c-batch" and frame_io.fastio is None:
         pytest.skip("the C extension is not built")
     rx, tx = pair
     frames = PythonFrames() if path == "python" else CBatchFrames()
@@ -101,7 +101,7 @@ def test_c_send_rejects_a_malformed_due_list(pair):
 
 def test_choose_takes_c_only_for_real_sockets_and_the_monotonic_clock(pair, monkeypatch):
     rx, tx = pair
-    expected = "c-batch" if frame_io._fastio is not None else "python"
+    expected = "c-batch" if frame_io.fastio is not None else "python"
     assert choose([rx, tx], time.monotonic, True).path == expected
     assert choose([rx, tx], lambda: 0.0, True).path == "python"      # a test's fake clock
     assert choose([object(), tx], time.monotonic, True).path == "python"  # a fake socket

@@ -156,6 +156,6 @@ def test_counters_name_the_frame_path_that_ran_and_both_forward(path, fastio):
         rtts = ping_rtts_ms(path, count=12, interval_s=0.02)
     assert 10.0 <= statistics.median(rtts) < 12.0
     counters = json.loads((logs / "testlink-counters.json").read_text())
-    expected = "c-batch" if fastio == "1" and frame_io._fastio is not None else "python"
+    expected = "c-batch" if fastio == "1" and frame_io.fastio is not None else "python"
     assert counters["io_path"] == expected
     assert counters["uplink"]["delivered_packets"] >= 10 and counters["uplink"]["send_errors"] == 0

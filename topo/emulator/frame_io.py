@@ -11,7 +11,7 @@ packets:
   the array ``lateness``, returns the indexes whose send failed (None when none did) and the
   longest send.
 
-``CBatchFrames`` (topo/emulator/_fastio.c, built by ``pip install -e .``): recvmmsg batches of up
+``CBatchFrames`` (topo/emulator/fastio.c, built by ``pip install -e .``): recvmmsg batches of up
 to 64 frames, and one C loop of send() calls, timed with CLOCK_MONOTONIC (= time.monotonic).
 ``PythonFrames``: the same with socket methods and the injected clock; it runs where the extension
 is not built, where ``ECT_EMULATOR_FASTIO=0`` asks for it, and on a test's fake sockets and
@@ -28,9 +28,9 @@ from topo.emulator.packet_socket import PACKET_OUTGOING, TIMESTAMP_ANCILLARY_BYT
 from topo.emulator.source_bins import address_key
 
 try:
-    from topo.emulator import _fastio
+    from topo.emulator import fastio
 except ImportError:  # not built (no compiler, or a copy of the sources): the Python path runs
-    _fastio = None
+    fastio = None
 
 FASTIO_ENV = "ECT_EMULATOR_FASTIO"
 C_PATH, PYTHON_PATH = "c-batch", "python"
@@ -103,7 +103,7 @@ class CBatchFrames:
 
     def __init__(self, stamped: bool = False):
         self.stamped = stamped
-        self._recv_batch, self._send_due = _fastio.recv_batch, _fastio.send_due
+        self._recv_batch, self._send_due = fastio.recv_batch, fastio.send_due
 
     def receive(self, rx, ignores_outgoing: bool, previous_s: float, limit: int) -> tuple[list, float]:
         return self._recv_batch(rx.fileno(), limit, self.stamped, not ignores_outgoing, previous_s)
@@ -117,7 +117,7 @@ class CBatchFrames:
 def choose(sockets: list, clock, stamped: bool):
     """The C path where it is built, not refused ($ECT_EMULATOR_FASTIO=0), the sockets are real
     and the clock is time.monotonic (the one C reads); else the Python path."""
-    if (_fastio is not None and os.environ.get(FASTIO_ENV, "1") != "0" and clock is time.monotonic
+    if (fastio is not None and os.environ.get(FASTIO_ENV, "1") != "0" and clock is time.monotonic
             and all(isinstance(sock, socket.socket) for sock in sockets)):
         return CBatchFrames(stamped)
     return PythonFrames(clock, stamped)

@@ -1,4 +1,4 @@
-/* topo.emulator._fastio: the emulator's per-frame socket work in C (topo/emulator/frame_io.py).
+/* topo.emulator.fastio: the emulator's per-frame socket work in C (topo/emulator/frame_io.py).
  *
  * recv_batch(fd, limit, stamped, check_outgoing, previous_s) -> (frames, last_s)
  *     Takes up to ``limit`` frames waiting on a non-blocking AF_PACKET socket with recvmmsg
@@ -233,10 +233,10 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fastio", "The emulator's batched socket I/O (topo/emulator/_fastio.c).", -1, methods,
+    PyModuleDef_HEAD_INIT, "fastio", "The emulator's batched socket I/O (topo/emulator/fastio.c).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__fastio(void)
+PyMODINIT_FUNC PyInit_fastio(void)
 {
     empty_key = PyBytes_FromStringAndSize(NULL, 0);
     frame_name = PyUnicode_InternFromString("frame");
