@@ -6,7 +6,7 @@ file (nodes.launch). On a server with its own disk the file appears there, not h
 ssh) and, once it is there, sends the command's folder as it is then (the ready file, ``compute.json``, the
 logs so far) as a tar stream; the files land here, the ready file last and atomically, so the caller sees a
 complete ready file exactly as on one machine. The relay ends when the file came, when the command here ended
-(its ssh connection closes, the loop there reads EOF and exits), or on ``stop``. What the command writes later
+(its ssh connection closes, the loop there reads EOF and exits). What the command writes later
 comes back when the network stops (topo.cluster.session).
 """
 from __future__ import annotations
@@ -49,7 +49,6 @@ class ReadyRelay(threading.Thread):
         super().__init__(name=f"ready-relay-{ready_file.name}", daemon=True)
         self.server, self.ready_file, self.watched, self.owner = server, Path(ready_file), watched, owner
         self.outcome = "waiting"   # then: "relayed", "shared" (the file was here already), or why not
-        self._stop = threading.Event()
 
     def run(self) -> None:
         folder = self.ready_file.parent
@@ -59,7 +58,7 @@ class ReadyRelay(threading.Thread):
         with tempfile.TemporaryFile() as stream:
             relay = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=stream, stderr=subprocess.DEVNULL)
             try:
-                while relay.poll() is None and self.watched.poll() is None and not self._stop.is_set():
+                while relay.poll() is None and self.watched.poll() is None:
                     time.sleep(POLL_S)
             finally:
                 _end(relay)
@@ -68,9 +67,6 @@ class ReadyRelay(threading.Thread):
                 return
             stream.seek(0)
             self.outcome = self._unpack(stream)
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _unpack(self, stream) -> str:
         folder = self.ready_file.parent
