@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
                        help="servers as ssh reaches them (names or addresses; 'localhost' is this machine)")
     check.set_defaults(func=run_check)
     test = actions.add_parser("test-server", help="run sshd in a network namespace as a second server until Ctrl-C")
+    test.add_argument("--own-disk", action="append", default=[], metavar="FOLDER",
+                      help="the server sees an empty folder of its own here instead of this machine's (e.g. a "
+                           "--results-dir): a server that does not share it; repeatable")
     test.set_defaults(func=run_test_server)
 
 
@@ -46,10 +49,19 @@ def _stop_on_term(_signum, _frame):
     raise KeyboardInterrupt
 
 
-def run_test_server(_args) -> int:
+def run_test_server(args) -> int:
+    from pathlib import Path
+
+    from topo.cluster.errors import ClusterError
+    from topo.cluster.test_server import TestServerSpec
+
+    folders = tuple(str(Path(f).resolve()) for f in args.own_disk)
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ClusterError(f"--own-disk {folder}: no such folder (make it first)")
     previous = signal.signal(signal.SIGTERM, _stop_on_term)
     try:
-        with running_test_server() as server:
+        with running_test_server(TestServerSpec(private_folders=folders)) as server:
             print(f"test server up: ssh -i {key_path()} root@{server.address}  (Ctrl-C stops it)", flush=True)
             while True:
                 time.sleep(3600)
