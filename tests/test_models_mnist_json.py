@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from models import datasets, mnist_json
-from models.datasets import load_dataset, write_idx
+from models.datasets import load_dataset, load_json_digits, write_idx
 from models.errors import DatasetError
-from models.mnist_json import load_json_digits, read_digit_json, stratified_split
+from models.mnist_json import read_digit_json, stratified_split
 
 FIXTURE = Path(__file__).parent / "data" / "mnist-json"
 COUNTS = [3 + c % 3 for c in range(10)]  # samples per digit in the fixture (39 in all)
