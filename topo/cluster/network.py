@@ -36,8 +36,10 @@ def _home(folder):
             os.environ["HOME"] = previous
 
 
-def cluster_mininet(topo, servers: list[Server], placement: Placement, **mininet_kwargs):
-    """An unbuilt ``MininetCluster`` of ``topo`` with ``placement`` over ``servers``."""
+def cluster_mininet(topo, servers: list[Server], placement: Placement, shared_results: dict | None = None,
+                    **mininet_kwargs):
+    """An unbuilt ``MininetCluster`` of ``topo`` with ``placement`` over ``servers``; ``shared_results``: server
+    name -> whether it sees this machine's results folder (filled in once the network is up; its hosts read it)."""
     if not servers or not servers[0].is_local:
         raise ClusterError("the first of --servers must be localhost (this machine runs the harness, the switches "
                            "and the link emulators)")
@@ -45,11 +47,13 @@ def cluster_mininet(topo, servers: list[Server], placement: Placement, **mininet
     params = dict(switch=LinuxBridge, controller=None, autoSetMacs=True, autoStaticArp=False,
                   waitConnected=False, build=False)
     params.update(mininet_kwargs)
+    host_class = type("RunClusterHost", (ClusterHost,), {"shared_results": shared_results if shared_results
+                                                          is not None else {}})
     with _home(CLUSTER_DIR):
         return _cluster.MininetCluster(
             topo=topo, servers=[s.name for s in servers], serverIP={s.name: s.address for s in servers},
             user="root", placement=placer_for(placement, servers), precheck=False,
-            host=ClusterHost, link=VxlanLink, **params)
+            host=host_class, link=VxlanLink, **params)
 
 
 def tunnels(net) -> list[VxlanLink]:

@@ -24,6 +24,7 @@ _cluster = load()
 
 class ClusterHost(_cluster.RemoteMixin, Host):
     """A host placed on a server (``server=``/``serverIP=``, set by the placer), reached as root over ssh."""
+    shared_results: dict = {}   # server name -> sees this machine's results folder (set per network)
 
     def __init__(self, name, server="localhost", serverIP=None, **params):  # noqa: N803 (Mininet's names)
         self.sshbase = ["ssh", "-q", *ssh_options(), "-tt"]  # read by RemoteMixin.__init__ instead of its own
@@ -70,12 +71,10 @@ class ClusterHost(_cluster.RemoteMixin, Host):
         return proc
 
     def _shares_results(self) -> bool:
-        """Does this host's server see this machine's results folder (as the running cluster session found)?
-        Unknown counts as no: the relay itself notices a shared folder and then leaves the files alone."""
-        from topo.cluster.session import active_cluster
-
-        session = active_cluster()
-        return bool(session and session.shared.get(self.server, False))
+        """Does this host's server see this machine's results folder (as the running cluster session found: its
+        ``shared`` dict, given to the network's host class as ``shared_results``)? Unknown counts as no: the relay
+        itself notices a shared folder and then leaves the files alone."""
+        return bool(self.shared_results.get(self.server, False))
 
     def terminate(self):
         """On another server, also everything still running in this host's namespace there (TERM, then KILL),

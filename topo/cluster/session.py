@@ -36,7 +36,7 @@ class ClusterSession:
         """What topo.network builds instead of ``Mininet(...)``."""
         from topo.cluster.network import cluster_mininet
 
-        return cluster_mininet(topo, self.servers, self.placement, **params)
+        return cluster_mininet(topo, self.servers, self.placement, shared_results=self.shared, **params)
 
     def remote_servers(self) -> list[Server]:
         used = {self.placement.server_of(host, self.servers).name for host, _ in self.placement.hosts}
