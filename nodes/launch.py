@@ -26,7 +26,11 @@ KINDS = ("cloud", "edge", "collab_edge")
 
 
 class NodeStartError(RuntimeError):
-    """The node exited or did not become ready in time; the message carries the tail of its output."""
+    """The node exited (``exited``) or did not become ready in time; the message carries the tail of its output."""
+
+    def __init__(self, message: str, exited: bool = False):
+        super().__init__(message)
+        self.exited = exited
 
 
 class NodeProcess:
@@ -74,7 +78,8 @@ class NodeProcess:
                 self.url, self.pid = info["url"], info["pid"]
                 return
             if self.process.poll() is not None:
-                raise NodeStartError(f"{self.kind} exited with {self.process.returncode}: {self.output_tail()}")
+                raise NodeStartError(f"{self.kind} exited with {self.process.returncode}: {self.output_tail()}",
+                                     exited=True)
             time.sleep(0.05)
         raise NodeStartError(f"{self.kind} not ready within {self.ready_timeout_s:g} s: {self.output_tail()}")
 

@@ -39,6 +39,18 @@ def test_a_node_that_does_not_start_is_one_line_naming_it(tmp_path):
     assert not node.running()
 
 
+def test_a_node_that_never_gets_ready_says_so_not_its_last_line(tmp_path):
+    """A node still running at the ready timeout is stopped by then; the line says it timed out, not its last
+    output line (which read like a reason: 'did not become ready: ready')."""
+    fake = tmp_path / "fake-python"
+    fake.write_text("#!/bin/sh\necho ready\nexec sleep 30\n")
+    fake.chmod(0o755)
+    node = NodeProcess("cloud", [], log_dir=tmp_path / "cloud", ready_timeout_s=1.0, python=str(fake))
+    with pytest.raises(HarnessError, match=r"the cloud server did not become ready: no ready file in 1 s \(see "):
+        start_node(node, "the cloud server")
+    assert not node.running()
+
+
 def test_a_killed_node_restarts_in_place_with_its_arguments(tmp_path):
     models = tmp_path / "models"
     write_model_set(models)

@@ -140,9 +140,9 @@ def start_node(node: NodeProcess, what: str) -> NodeProcess:
     """Start ``node`` and wait until it is ready; a node that is not is one line naming ``what`` and why."""
     try:
         return node.start()
-    except NodeStartError:
+    except NodeStartError as err:  # the node is stopped by now: whether it exited by itself is the error's
         lines = node.output_tail().splitlines()
-        reason = lines[-1] if lines and node.process.poll() is not None else f"no ready file in {node.ready_timeout_s:.0f} s"
+        reason = lines[-1] if lines and err.exited else f"no ready file in {node.ready_timeout_s:.0f} s"
         raise HarnessError(f"{what} did not become ready: {reason} (see {node.out_file})") from None
 
 
