@@ -85,16 +85,21 @@ def test_vxlan_link_to_the_test_server_is_shaped_by_the_emulator(clean_machine):
         assert " 0% packet loss" in big, big
 
 
-def _start_crashing_run() -> subprocess.Popen:
-    """A child that starts a test server and a pair across it, prints 'up', then waits to be SIGKILLed."""
-    code = ("import time, sys\n"
-            "from topo.cluster.test_server import running_test_server\n"
-            "from topo.cluster.servers import resolve\n"
+def _start_crashing_run(server=None) -> subprocess.Popen:
+    """A child that runs a pair across a test server, prints 'up', then waits to be SIGKILLed: its own test
+    server (which dies with it), or the live ``server`` given (which outlives it, as a real second machine)."""
+    if server is None:
+        head, indent = ("from topo.cluster.test_server import running_test_server\n"
+                        "with running_test_server() as s:\n"), "    "
+    else:
+        head, indent = f"s = Server({server.name!r}, {server.address!r})\n", ""
+    code = ("import time\n"
+            "from topo.cluster.servers import Server, resolve\n"
             "from topo.cluster.pair import running_pair\n"
-            "with running_test_server() as s:\n"
-            "    with running_pair([resolve('localhost'), s], h2_server=2, shaping=None) as p:\n"
-            "        p.host('h2').cmd('sleep 300 &')\n"
-            "        print('up', flush=True); time.sleep(300)\n")
+            + head
+            + f"{indent}with running_pair([resolve('localhost'), s], h2_server=2, shaping=None) as p:\n"
+            + f"{indent}    p.host('h2').cmd('sleep 300 &')\n"
+            + f"{indent}    print('up', flush=True); time.sleep(300)\n")
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
 
 
@@ -139,18 +144,6 @@ def _tag(proc) -> str:
         return ""
 
 
-def _start_crashing_pair(server) -> subprocess.Popen:
-    """A child that runs a pair across the (live) test server ``server``, prints 'up', then waits to be SIGKILLed."""
-    code = ("import time\n"
-            "from topo.cluster.servers import Server, resolve\n"
-            "from topo.cluster.pair import running_pair\n"
-            f"s = Server({server.name!r}, {server.address!r})\n"
-            "with running_pair([resolve('localhost'), s], h2_server=2, shaping=None) as p:\n"
-            "    p.host('h2').cmd('sleep 300 &')\n"
-            "    print('up', flush=True); time.sleep(300)\n")
-    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-
-
 def test_clean_reaches_a_live_server_over_ssh_for_a_crashed_runs_processes():
     """The server outlives the run (a real second machine): clean asks it over ssh to kill the run's processes."""
     from topo.cleanup import clean_state
@@ -159,7 +152,7 @@ def test_clean_reaches_a_live_server_over_ssh_for_a_crashed_runs_processes():
 
     before = machine_snapshot()
     with running_test_server() as server:
-        child = _start_crashing_pair(server)
+        child = _start_crashing_run(server)
         try:
             assert child.stdout.readline().strip() == "up"
             tag = f"{_hostname()}:{child.pid}"
