@@ -206,3 +206,72 @@ def test_live_round_bytes_and_checkpoint(tmp_path, models_dir, monkeypatch):
     assert paths["edge"]["median_response_ms"] < paths["raw"]["median_response_ms"]
     monkeypatch.setattr(network, "_measure", lambda *a: pytest.fail("a checkpointed round was measured again"))
     assert network.measure_rounds(tmp_path, settings, lambda m: None) == [record]
+
+
+def test_the_feature_dimension_is_fitted_to_the_pca_cut():
+    from harness.experiments.reproduce.system_a_dim_fit import cut_pct, fit_feature_dim
+
+    # 64-d features: 256 B payload + 518 B overhead; raw 11,880 B. The centre of 60..70 % needs ~910 values.
+    fit = fit_feature_dim([_round(raw_up=11880.0, pca_up=774.0)], 64)
+    assert fit.overhead_bytes == pytest.approx(518.0) and fit.exact == pytest.approx((0.35 * 11880 - 518) / 4)
+    assert fit.dim == 1024 and fit.predicted_cut_pct == pytest.approx(cut_pct(1024, 518, 11880))
+    assert 60 <= fit.predicted_cut_pct <= 70 and fit.live_cut_pct == pytest.approx(100 * (1 - 774 / 11880))
+    assert "1024" in fit.sentence() and "910" in fit.sentence()
+    # a smaller raw request needs a smaller dimension: the fit follows the measured bytes
+    assert fit_feature_dim([_round(raw_up=3000.0, pca_up=774.0)], 64).dim < 1024
+    with pytest.raises(ValueError, match="overhead alone"):
+        fit_feature_dim([_round(raw_up=1000.0, pca_up=774.0)], 64)
+
+
+def test_network_figures_at_the_fitted_dimension_say_fitted_and_predicted():
+    from harness.experiments.reproduce.system_a_dim_fit import fit_feature_dim
+
+    fit = fit_feature_dim([_round(raw_up=11880.0, pca_up=774.0)], 64)
+    at_fit = _round(raw_up=11880.0, pca_up=4614.0, ae_up=4620.0)
+    figures = {m.key: m for m in network_figures([at_fit, at_fit], "wifi", 10890, fit.dim, fit)}
+    assert figures["a.traffic_cut.pca"].basis == "fitted" and "fitted: the feature dimension 1024" in \
+        figures["a.traffic_cut.pca"].detail
+    assert figures["a.traffic_cut.autoencoder"].basis == figures["a.traffic_change"].basis == "predicted"
+    assert figures["a.latency_change"].basis == "measured"        # no feature crosses on either path it compares
+    assert figures["a.traffic_cut.pca"].ours == pytest.approx(100 * (1 - 4614 / 11880), abs=0.01)
+
+
+def test_run_network_measures_again_at_the_fitted_dimension(tmp_path, monkeypatch):
+    calls = []
+
+    def rounds(folder, settings, progress):
+        calls.append((folder.name, settings.feature_dim))
+        dim = settings.feature_dim or 64
+        return [{"feature_dim": dim, "paths": _round(raw_up=11880.0, pca_up=4.0 * dim + 518, ae_up=4.0 * dim + 528)}
+                for _ in range(2)]
+
+    monkeypatch.setattr(system_a, "measure_rounds", rounds)
+    figures, fit = system_a.run_network(tmp_path, system_a.QUICK, lambda m: None)
+    assert calls == [("network", 0), ("network-d1024", 1024)] and fit.dim == 1024
+    assert json.loads((tmp_path / "dim_fit.json").read_text())["dim"] == 1024
+    assert (tmp_path / "network-d1024" / "paths.csv").is_file() and (tmp_path / "network" / "paths.csv").is_file()
+    cut = next(m for m in figures if m.key == "a.traffic_cut.pca")
+    assert cut.basis == "fitted" and 60 <= cut.ours <= 70
+    # without the fit the rounds at the served dimension are the figures, all measured
+    calls.clear()
+    figures, fit = system_a.run_network(tmp_path, system_a.SystemASettings(fit_dim=False), lambda m: None)
+    assert calls == [("network", 0)] and fit is None and {m.basis for m in figures} == {"measured"}
+
+
+def test_the_learning_grid_takes_the_fitted_dimension():
+    fitted = system_a.at_fitted_dim(system_a.QUICK.learning, 2048)
+    assert fitted.headline_dim == 2048 and 2048 in fitted.feature_dims and fitted.fit_images >= 2048
+    assert set(system_a.QUICK.learning.feature_dims) < set(fitted.feature_dims)
+    assert 1024 in system_a.QUICK.learning.feature_dims and 1024 in system_a.FULL.learning.feature_dims
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_live_rounds_at_another_feature_dimension(tmp_path, models_dir):
+    # the fitted stage: a set whose encoders have another size is not served; one at that size is built and used
+    settings = network.NetworkSettings(images_per_path=2, rounds=1, models_dir=str(models_dir), feature_dim=128)
+    (record,) = network.measure_rounds(tmp_path, settings, lambda m: None)
+    assert record["feature_dim"] == 128 and record["models_dir"] == str(tmp_path / "models-d128")
+    paths = {r["path"]: r for r in record["paths"]}
+    assert all(r["ok"] == r["requests"] == 2 for r in paths.values())
+    assert 4 * 128 <= paths["pca"]["wan_to_cloud_bytes_per_image"] <= 4 * 128 + 1500

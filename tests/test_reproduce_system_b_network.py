@@ -237,3 +237,12 @@ def test_inference_is_pooled_over_the_sizes_of_one_access():
     assert (c.n_edge, c.n_cloud, c.edge_ms, c.cloud_ms) == (3, 3, 1.1, 2.2)
     assert c.change_pct == pytest.approx(-50.0)
     assert pooled_change(cells, "wifi", "inference_ms", 60 * K) is None
+
+
+def test_the_inference_sentence_computes_the_fixed_cost_the_published_ratio_implies():
+    from harness.experiments.reproduce.system_b_network import fixed_cost_text
+
+    text = fixed_cost_text(2.42, 7.52)
+    fixed = float(text.split("same ")[1].split(" ms")[0])
+    assert (2.42 + fixed) / (7.52 + fixed) == pytest.approx(1 - 0.3768, abs=0.01)
+    assert fixed_cost_text(7.0, 7.52) == ""     # already nearer than published: no fixed cost explains it

@@ -2,23 +2,28 @@
 
 Network (root): the ``features`` paths at System A's image size, ~11 KB (1,089 MB / 100,000 face crops), over
 WiFi and the WAN (``system_a_network``): edge->cloud traffic cut of PCA / autoencoder features vs raw images,
-inference latency and traffic of edge learning vs cloud-only. Learning (``system_a_learning``) on
+inference latency and traffic of edge learning vs cloud-only. The rounds run first at the served feature
+dimension (64); the dimension the seeds leave open is then fitted to the PCA cut (``system_a_dim_fit``) and the
+rounds are run again at it (``network-d<dim>/``): the PCA cut is fitted, the autoencoder cut, the traffic change
+and the learning figures at that dimension are predicted. Learning (``system_a_learning``) on
 Fashion-MNIST: the cloud's classifier on raw inputs vs on features at 15 epochs (training time, accuracy gap), after
 the long regime (PCA vs cloud-only), and accuracy vs feature dimension (``accuracy_vs_dim.csv`` / ``.png``).
 
-Artefacts in the part's work folder: ``network/round-<r>.json`` and ``network/paths.csv``;
+Artefacts in the part's work folder: ``network/round-<r>.json`` and ``network/paths.csv`` (and the same in
+``network-d<dim>/``), ``dim_fit.json``;
 ``learning/cells/*.json``, ``learning/cells.csv``, ``accuracy_vs_dim.csv``, ``accuracy_vs_dim.png``;
 ``system_a.json`` (settings, wall times, the figures). Everything that finished is kept and not redone.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from harness.analysis.published import PUBLISHED_RAW_IMAGE_BYTES
 from harness.experiments.reproduce.measured import Measured
+from harness.experiments.reproduce.system_a_dim_fit import DimFit, fit_feature_dim
 from harness.experiments.reproduce.system_a_figures import accuracy_table, learning_figures, network_figures
 from harness.experiments.reproduce.system_a_learning import LearningSettings, train_cells
 from harness.experiments.reproduce.system_a_network import NetworkSettings, measure_rounds
@@ -36,14 +41,15 @@ LEARNING_KEYS = ("a.training_faster", "a.accuracy_gap.15_epochs", "a.pca_matches
 class SystemASettings:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     learning: LearningSettings = field(default_factory=LearningSettings)
+    fit_dim: bool = True        # fit the feature dimension to the PCA cut and measure again at it
 
 
 QUICK = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=10, rounds=3),
-                        LearningSettings(train_images=1_000, fit_images=1_000, feature_dims=(16, 64, 256),
+                        LearningSettings(train_images=1_000, fit_images=1_100, feature_dims=(16, 64, 256, 1024),
                                          ae_epochs=5, seeds=3))
 FULL = SystemASettings(NetworkSettings(image_bytes=PUBLISHED_RAW_IMAGE_BYTES, images_per_path=30, rounds=5),
-                       LearningSettings(train_images=10_000, fit_images=4_000, feature_dims=(8, 16, 32, 64, 128, 256),
-                                        ae_epochs=5, seeds=3))
+                       LearningSettings(train_images=10_000, fit_images=4_000,
+                                        feature_dims=(8, 16, 32, 64, 128, 256, 512, 1024), ae_epochs=5, seeds=3))
 
 
 def _write_paths(path: Path, rounds: list[list[dict]]) -> None:
@@ -94,8 +100,14 @@ def _not_run(keys, why: str) -> list[Measured]:
     return [Measured(k, None, basis="not run", n=0, detail=why) for k in keys]
 
 
+def at_fitted_dim(settings: LearningSettings, dim: int) -> LearningSettings:
+    """``settings`` with the fitted dimension as the headline (added to the grid, enough images for its PCA)."""
+    return replace(settings, headline_dim=dim, feature_dims=tuple(sorted({*settings.feature_dims, dim})),
+                   fit_images=max(settings.fit_images, dim))
+
+
 def run_learning(work_dir: Path, settings: LearningSettings, progress: Callable[[str], None],
-                 data=None) -> list[Measured]:
+                 data=None, basis: str = "measured") -> list[Measured]:
     """The learning figures; ``data`` (DataSplits) for tests, else Fashion-MNIST ("not run" when absent)."""
     if data is None:
         from models.datasets import load_dataset
@@ -110,29 +122,55 @@ def run_learning(work_dir: Path, settings: LearningSettings, progress: Callable[
     _write_learning(work_dir, cells, table)
     n = settings.train_images or len(data.train)
     what = f"{min(n, len(data.train)):,} {data.name} training images"
-    return learning_figures(cells, settings.feature_dims, settings.headline_dim, what)
+    return learning_figures(cells, settings.feature_dims, settings.headline_dim, what, basis)
+
+
+def run_network(work_dir: Path, settings: SystemASettings, progress: Callable[[str], None]
+                ) -> tuple[list[Measured], DimFit | None]:
+    """The network figures: rounds at the served dimension, then (``fit_dim``) at the fitted one."""
+    records = measure_rounds(work_dir / "network", settings.network, progress)
+    rounds = [r["paths"] for r in records]
+    _write_paths(work_dir / "network" / "paths.csv", rounds)
+    dim = records[0].get("feature_dim")
+    fit = None
+    if settings.fit_dim and dim:
+        try:
+            fit = fit_feature_dim(rounds, dim)
+        except ValueError as err:   # measured bytes no dimension can match: the figures stay measured at `dim`
+            progress(f"system-a: feature dimension not fitted: {err}")
+            return network_figures(rounds, settings.network.access, settings.network.image_bytes, dim), None
+        write_json_atomically(work_dir / "dim_fit.json", fit.as_dict())
+        progress(f"system-a: {fit.sentence()}")
+        if fit.dim != dim:
+            folder = work_dir / f"network-d{fit.dim}"
+            records = measure_rounds(folder, replace(settings.network, feature_dim=fit.dim), progress)
+            rounds = [r["paths"] for r in records]
+            _write_paths(folder / "paths.csv", rounds)
+            dim = records[0].get("feature_dim")
+            if dim != fit.dim:
+                raise RuntimeError(f"System A: the rounds at the fitted {fit.dim}-d were served {dim}-d features")
+    return network_figures(rounds, settings.network.access, settings.network.image_bytes, dim, fit), fit
 
 
 def run_settings(work_dir: Path, settings: SystemASettings, progress: Callable[[str], None], data=None,
                  network: bool = True) -> list[Measured]:
     """The part with explicit settings (``run_part`` picks QUICK or FULL; tests inject tiny ones)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    walls, figures = {}, []
+    walls, figures, fit = {}, [], None
     started = time.monotonic()
     if network:
-        records = measure_rounds(work_dir / "network", settings.network, progress)
-        rounds = [r["paths"] for r in records]
-        _write_paths(work_dir / "network" / "paths.csv", rounds)
-        figures += network_figures(rounds, settings.network.access, settings.network.image_bytes,
-                                   records[0].get("feature_dim"))
+        measured, fit = run_network(work_dir, settings, progress)
+        figures += measured
     else:
         figures += _not_run(NETWORK_KEYS, "network runs skipped (they need root: sudo python harness/run.py "
                                           "reproduce system-a)")
     walls["network_s"] = round(time.monotonic() - started, 1)
     started = time.monotonic()
-    figures += run_learning(work_dir, settings.learning, progress, data)
+    learning = settings.learning if fit is None else at_fitted_dim(settings.learning, fit.dim)
+    figures += run_learning(work_dir, learning, progress, data, "measured" if fit is None else "predicted")
     walls["learning_s"] = round(time.monotonic() - started, 1)
-    write_json_atomically(work_dir / "system_a.json", {"settings": asdict(settings), "wall_s": walls,
+    write_json_atomically(work_dir / "system_a.json", {"settings": asdict(settings), "learning": asdict(learning),
+                                                       "dim_fit": fit.as_dict() if fit else None, "wall_s": walls,
                                                        "figures": [m.to_dict() for m in figures]})
     progress(f"system-a: network {walls['network_s']:.0f} s, learning {walls['learning_s']:.0f} s")
     return figures

@@ -17,8 +17,8 @@ import statistics
 
 from harness.analysis.seed_stats import mean_ci
 from harness.experiments.reproduce.measured import Measured
+from harness.experiments.reproduce.system_a_dim_fit import FEATURE_BYTES_PER_VALUE, DimFit
 
-FEATURE_BYTES_PER_VALUE = 4   # FP32 on the wire
 RAW_VALUES = 3072
 
 
@@ -31,7 +31,11 @@ def _pm(ci: float | None, digits: int = 1) -> str:
     return "" if ci is None else f" ± {ci:.{digits}f}"
 
 
-def network_figures(rounds: list[list[dict]], access: str, image_bytes: int, live_dim: int | None) -> list[Measured]:
+def network_figures(rounds: list[list[dict]], access: str, image_bytes: int, live_dim: int | None,
+                    fit: DimFit | None = None) -> list[Measured]:
+    """The four network figures from ``rounds`` measured at ``live_dim``. With ``fit`` (the rounds were measured at
+    its fitted dimension) the PCA cut is the fitted figure and the autoencoder cut and the traffic change are
+    predicted from it; the latency change does not depend on the features."""
     by = [{r["path"]: r for r in rows} for rows in rounds]
     n_img = by[0]["raw"]["requests"]
     where = f"{len(rounds)} round(s) x {n_img} images of {image_bytes:,} B over {access} + WAN"
@@ -45,12 +49,15 @@ def network_figures(rounds: list[list[dict]], access: str, image_bytes: int, liv
         feat_up = statistics.fmean(to_cloud[path])
         detail = (f"{label} {live_dim or '?'}-d features put {feat_up:,.0f} B per image on the WAN towards the cloud "
                   f"vs {raw_up:,.0f} B for the raw JPEG: -{cut:.1f}% ({where})")
-        if live_dim:
+        basis = "measured" if fit is None else "fitted" if path == "pca" else "predicted"
+        if fit is not None:
+            detail += f"; {fit.sentence()}" if path == "pca" else f"; predicted from the PCA cut's fitted dimension"
+        elif live_dim:
             overhead = feat_up - FEATURE_BYTES_PER_VALUE * live_dim   # headers and ACKs of one request
             dims = [max(0.0, ((1 - c / 100) * raw_up - overhead) / FEATURE_BYTES_PER_VALUE) for c in (70, 60)]
             detail += (f"; at this {overhead:,.0f} B per-request overhead the published cut would need features of "
                        f"{dims[0]:,.0f}..{dims[1]:,.0f} FP32 values")
-        out.append(Measured(key, round(cut, 2), _round(ci), n, "%", "measured", detail + "."))
+        out.append(Measured(key, round(cut, 2), _round(ci), n, "%", basis, detail + "."))
     edge_ms = [float(b["edge"]["median_response_ms"]) for b in by]
     cloud_ms = [float(b["raw"]["median_response_ms"]) for b in by]
     change, ci, n = _ci([100 * (e / c - 1) for e, c in zip(edge_ms, cloud_ms)])
@@ -61,9 +68,11 @@ def network_figures(rounds: list[list[dict]], access: str, image_bytes: int, liv
     edge_learning = [f + e for f, e in zip(both["pca"], both["edge"])]
     cloud_only = [2 * r for r in both["raw"]]
     change, ci, n = _ci([100 * (e / c - 1) for e, c in zip(edge_learning, cloud_only)])
-    out.append(Measured("a.traffic_change", round(change, 2), _round(ci), n, "% change", "measured",
+    out.append(Measured("a.traffic_change", round(change, 2), _round(ci), n, "% change",
+                        "measured" if fit is None else "predicted",
                         f"one image trained on and answered once: edge learning "
-                        f"{statistics.fmean(edge_learning):,.0f} B on the WAN both ways (PCA features up, answer "
+                        f"{statistics.fmean(edge_learning):,.0f} B on the WAN both ways (PCA-{live_dim or '?'} "
+                        f"features up, answer "
                         f"from the edge) vs cloud-only {statistics.fmean(cloud_only):,.0f} B (the raw image's "
                         f"request for training and again for inference): {change:+.1f}%{_pm(ci)} ({where})."))
     return out
@@ -101,7 +110,10 @@ def _spearman(x: list[float], y: list[float]) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, what: str) -> list[Measured]:
+def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, what: str,
+                     basis: str = "measured") -> list[Measured]:
+    """The learning figures; ``basis`` "predicted" when ``headline`` is the fitted dimension (the three figures
+    measured at it; accuracy vs dimension does not depend on it)."""
     raw, pca, ae = (_cells(cells, m, headline, "short") for m in ("raw", "pca", "autoencoder"))
     seeds = sorted(set(raw) & set(pca) & set(ae))
     out = []
@@ -110,7 +122,7 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
     value, ci, n = _ci(faster)
     t = {k: statistics.fmean(c[s]["train_seconds"] for s in seeds) for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
     epochs = raw[seeds[0]]["epochs_run"]
-    out.append(Measured("a.training_faster", round(value, 2), _round(ci), n, "%", "measured",
+    out.append(Measured("a.training_faster", round(value, 2), _round(ci), n, "%", basis,
                         f"the cloud's classifier trained {epochs} epochs on {what} in {t['pca']:.2f} s on "
                         f"PCA-{headline} "
                         f"and {t['ae']:.2f} s on autoencoder-{headline} features vs {t['raw']:.2f} s on the "
@@ -119,7 +131,7 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
     value, ci, n = _ci(gap)
     acc = {k: 100 * statistics.fmean(c[s]["accuracy"] for s in seeds)
            for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
-    out.append(Measured("a.accuracy_gap.15_epochs", round(value, 3), _round(ci), n, "points", "measured",
+    out.append(Measured("a.accuracy_gap.15_epochs", round(value, 3), _round(ci), n, "points", basis,
                         f"at {epochs} epochs on {what}: PCA-{headline} {acc['pca']:.2f}% and autoencoder-{headline} "
                         f"{acc['ae']:.2f}% vs {acc['raw']:.2f}% for the same classifier on raw inputs: "
                         f"{value:+.2f}{_pm(ci, 2)} points (mean of both extractors, {n} seed(s))."))
@@ -129,7 +141,7 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
     ran = statistics.fmean(c[s]["epochs_run"] for c in (raw_l, pca_l) for s in seeds_l)
     ae_text = "" if not set(ae_l) >= set(seeds_l) else (
         f", autoencoder {100 * statistics.fmean(ae_l[s]['accuracy'] for s in seeds_l):.2f}%")
-    out.append(Measured("a.pca_matches.200_epochs", round(value, 3), _round(ci), n, "points", "measured",
+    out.append(Measured("a.pca_matches.200_epochs", round(value, 3), _round(ci), n, "points", basis,
                         f"trained until the lr schedule ended ({ran:.0f} epochs on average, at most "
                         f"{max(c['epochs_run'] for c in [*raw_l.values(), *pca_l.values()])}; the paper ran 200) on "
                         f"{what}: PCA-{headline} {100 * statistics.fmean(pca_l[s]['accuracy'] for s in seeds_l):.2f}% "

@@ -51,11 +51,13 @@ class NetworkSettings:
     wan: str = "wan"
     lan: str = "lan"
     models_dir: str = ""               # "": the default cache if it exists, else a reduced set (models_for_network)
+    feature_dim: int = 0               # the PCA / autoencoder output size served (0: whatever the model set has)
 
     def __post_init__(self):
         for name, ok, allowed in (("image_bytes", 1024 <= self.image_bytes <= 256 * 1024 * 1024, "in 1024..256M"),
                                   ("images_per_path", self.images_per_path >= 1, ">= 1"),
                                   ("rounds", self.rounds >= 1, ">= 1"),
+                                  ("feature_dim", 0 <= self.feature_dim <= 3072, "0 (as served) or 1..3072"),
                                   ("request_timeout_s", self.request_timeout_s > 0, "> 0"),
                                   ("access", bool(self.access), "an access profile name")):
             if not ok:
@@ -68,18 +70,32 @@ REDUCED_SET = {"epochs": 1, "ae_epochs": 1, "max_train_images": 300}   # the tes
 def models_for_network(settings: NetworkSettings, work_dir: Path, progress: Callable[[str], None]) -> Path:
     """The model set the nodes serve. Bytes and times on these paths depend on the models' architectures, not on
     how well they were trained: the one named, else the default cache as it is (never rebuilt here), else a
-    reduced set (1 epoch, 300 images) built once into ``work_dir/models``."""
-    from harness.orchestration.model_set import DEFAULT_MODELS_DIR, models_for
+    reduced set (1 epoch, 300 images) built once into ``work_dir/models``. With ``feature_dim`` set, a set whose
+    encoders have another size is not used: a reduced set at that size is built into ``work_dir/models-d<dim>``
+    (on every training image when the PCA needs more than 300)."""
+    from harness.orchestration.model_set import DEFAULT_MODELS_DIR, load_manifest, models_for
     from models.zoo import ensure_models
 
-    if settings.models_dir:
+    def serves(folder: Path) -> bool:
+        return not settings.feature_dim or \
+            load_manifest(folder).get("settings", {}).get("feature_dim") == settings.feature_dim
+
+    if settings.models_dir and serves(models_for(settings.models_dir)):
         return models_for(settings.models_dir)
-    if (DEFAULT_MODELS_DIR / "manifest.json").is_file():
+    if not settings.models_dir and (DEFAULT_MODELS_DIR / "manifest.json").is_file() and serves(DEFAULT_MODELS_DIR):
         return models_for(str(DEFAULT_MODELS_DIR))
+    reduced = dict(REDUCED_SET)
     target = work_dir / "models"
+    if settings.feature_dim:
+        target = work_dir / f"models-d{settings.feature_dim}"
+        # a PCA has at most as many components as images; the paths serve no MobileNetV2 / ResNet-18
+        reduced.update(feature_dim=settings.feature_dim, architectures=False,
+                       max_train_images=max(reduced["max_train_images"], settings.feature_dim + 64))
+    images = reduced["max_train_images"]
     progress(f"system-a network: building a reduced model set in {target} (architectures as served; "
-             f"{REDUCED_SET['epochs']} epoch on {REDUCED_SET['max_train_images']} images)")
-    ensure_models(target, progress=False, **REDUCED_SET)
+             f"{reduced['epochs']} epoch on {images} images"
+             + (f", {settings.feature_dim}-d features)" if settings.feature_dim else ")"))
+    ensure_models(target, progress=False, **reduced)
     return target
 
 
@@ -153,7 +169,7 @@ def load_rounds(work_dir: Path, settings: NetworkSettings) -> dict[int, dict]:
 
 
 def _comparable(settings: NetworkSettings) -> dict:
-    return {k: getattr(settings, k) for k in ("access", "image_bytes", "images_per_path", "wan", "lan")}
+    return {k: getattr(settings, k) for k in ("access", "image_bytes", "images_per_path", "wan", "lan", "feature_dim")}
 
 
 def measure_rounds(work_dir: Path, settings: NetworkSettings, progress: Callable[[str], None]) -> list[dict]:
