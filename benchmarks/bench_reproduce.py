@@ -40,8 +40,13 @@ def run_reproduce(mode: str, results_dir: Path, reuse: bool) -> tuple[int, float
             *([] if reuse else ["--force"]), "--results-dir", str(results_dir)]
     print("$ " + " ".join(argv[1:]), flush=True)
     started = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT)  # progress streams to our terminal as it comes
-    return proc.returncode, time.monotonic() - started
+    proc = subprocess.Popen(argv, cwd=ROOT)  # progress streams to our terminal as it comes
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached reproduce too (one process group): it keeps what finished and exits
+        code = proc.wait()
+        print("interrupted: run this benchmark again with --reuse to resume", file=sys.stderr, flush=True)
+    return code, time.monotonic() - started
 
 
 def read_folder(run_dir: Path) -> tuple[dict, list[dict], str]:
