@@ -72,7 +72,7 @@ def models_for_network(settings: NetworkSettings, work_dir: Path, progress: Call
     how well they were trained: the one named, else the default cache as it is (never rebuilt here), else a
     reduced set (1 epoch, 300 images) built once into ``work_dir/models``. With ``feature_dim`` set, a set whose
     encoders have another size is not used: a reduced set at that size is built into ``work_dir/models-d<dim>``
-    (on every training image when the PCA needs more than 300)."""
+    (1,088 images for 1,024-d: a PCA has at most as many components as images)."""
     from harness.orchestration.model_set import DEFAULT_MODELS_DIR, load_manifest, models_for
     from models.zoo import ensure_models
 
