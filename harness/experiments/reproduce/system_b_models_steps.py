@@ -90,21 +90,22 @@ class Prepared:
 def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Progress) -> tuple[bytes, dict]:
     """CloudCNN trained on (a stratified subset of) the train split, its ONNX bytes and its record."""
     folder = work_dir / prep.name
-    key = _key("cloud", prep.sha256, plan.cloud_train_images, plan.cloud_max_epochs, plan.seed, len(prep.test))
+    train = prep.data.train
+    if plan.cloud_train_images and plan.cloud_train_images < len(train):
+        train = stratified_subset(train, plan.cloud_train_images, plan.seed)
+    epochs = plan.cloud_epochs(len(train))
+    key = _key("cloud", prep.sha256, plan.cloud_train_images, epochs, plan.seed, len(prep.test))
     record = read_step(folder / "cloudcnn.json", key)
     onnx_path = folder / "cloudcnn.onnx"
     if record and onnx_path.is_file() and hashlib.sha256(onnx_path.read_bytes()).hexdigest() == record["sha256"]:
         progress(f"{prep.name}: CloudCNN reused ({record['test_accuracy']:.4f} on {record['test_images']} images)")
         return onnx_path.read_bytes(), record
     started = time.perf_counter()
-    train = prep.data.train
-    if plan.cloud_train_images and plan.cloud_train_images < len(train):
-        train = stratified_subset(train, plan.cloud_train_images, plan.seed)
-    progress(f"{prep.name}: training CloudCNN on {len(train)} images (9:1 split, max {plan.cloud_max_epochs} "
+    progress(f"{prep.name}: training CloudCNN on {len(train)} images (9:1 split, max {epochs} "
              "epochs); checkpointed every epoch")
     x, y = image_tensors(train)
     model = CloudCNN(seed=plan.seed)
-    report = train_classifier(model, x, y, TrainSettings(max_epochs=plan.cloud_max_epochs, seed=plan.seed),
+    report = train_classifier(model, x, y, TrainSettings(max_epochs=epochs, seed=plan.seed),
                               checkpoint_path=folder / "cloudcnn.pt", run_key=key, progress=False,
                               description=f"{prep.name} CloudCNN", on_progress=progress)
     del x, y
@@ -114,7 +115,7 @@ def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Prog
     record = write_step(folder / "cloudcnn.json", {
         "key": key, "sha256": hashlib.sha256(data).hexdigest(), "train_images": len(train),
         "images_per_epoch": len(train) - round(len(train) * 0.1), "epochs_run": report.epochs_run,
-        "max_epochs": plan.cloud_max_epochs, "stopped_because": report.stopped_because,
+        "max_epochs": epochs, "stopped_because": report.stopped_because,
         "validation_accuracy": report.best_validation_accuracy, "train_seconds": report.seconds,
         "device": report.device, "threads": report.threads, "test_images": len(prep.test),
         "test_accuracy": accuracy(model, x_test, y_test), "wall_seconds": time.perf_counter() - started})
