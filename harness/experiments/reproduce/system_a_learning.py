@@ -16,8 +16,8 @@ what ``fit_pca`` at that dimension gives) and one autoencoder per dimension. The
 (``pca_whiten``): an orthonormal projection, as scikit-learn's ``PCA()``. Whitening divides each component by its
 standard deviation on the fit set. A 28x28 image padded to 32x32 varies in fewer than 1,024 directions, so at
 1,024 dimensions the trailing components have none: whitening blew their rounding noise up to the leading
-components' scale, and the classifier on PCA-1024 fell to 40 % (unwhitened 82 %, raw 81 %; 3,000 Fashion-MNIST
-images, PCA fitted on 2,000, 15 epochs).
+components' scale, and the classifier on PCA-1024 fell to 38.72 % against raw's 83.76 % (the first full run,
+benchmarks/results/reproduce-full.md).
 """
 from __future__ import annotations
 
