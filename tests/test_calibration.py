@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import REPO_ROOT, SHARED_TRACES, run_cli
-from harness.orchestration.calibration import LinkMeasurement, trace_window_errors
+from harness.orchestration.calibration import TCP_PAYLOAD_SHARE, LinkMeasurement, trace_window_errors
 from topo.udp_probe import read_window_bytes
 
 
@@ -90,7 +90,12 @@ def test_calibrate_a_real_trace_link(tmp_path, clean_machine):
         error = rows[("access", direction, "trace_window_error_pct_receiver_p50")]
         assert float(error["measured"]) < 5.0, error  # median per-window error; the benchmark holds the tight figure
         assert ("access", direction, "trace_window_error_pct_emulator_p50") in rows
-    assert float(rows[("wan", "uplink", "tcp_goodput_mbps")]["measured"]) > 80
+    wan = rows[("wan", "uplink", "tcp_goodput_mbps")]
+    ceiling = float(wan["configured"]) * TCP_PAYLOAD_SHARE
+    # The shaper never lets TCP exceed its payload ceiling; on a shared 2-core host one 6 s iperf can fall
+    # well short of it (77 of 96.5 Mbit/s in one CI run), so the floor is loose: it catches a WAN left
+    # unshaped or shaped at the wrong rate, not host noise.
+    assert 0.5 * ceiling < float(wan["measured"]) <= 1.03 * ceiling, wan
 
 
 @pytest.mark.root
