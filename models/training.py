@@ -78,6 +78,9 @@ class TrainSettings:
     plateau_patience_epochs: int = 2  # epochs without validation improvement before lr /= lr_divisor
     early_stop_patience_epochs: int = 4  # epochs without improvement before stopping (0: never)
     min_learning_rate: float = 1e-4  # stop once the lr would fall below this
+    # A budget cut short of the plateau: the last ``final_lr_epochs`` epochs of ``max_epochs`` run at
+    # lr / lr_divisor when the plateau rule has not divided it by then (0: never; the plateau rule alone).
+    final_lr_epochs: int = 0
     validation_fraction: float = 0.1
     seed: int = 0
     device: str = "auto"  # auto (CUDA when it really runs, else CPU) | cpu | cuda; see training_device
@@ -92,6 +95,7 @@ class TrainSettings:
             ("plateau_patience_epochs", self.plateau_patience_epochs >= 1, "an integer >= 1"),
             ("early_stop_patience_epochs", self.early_stop_patience_epochs >= 0, "an integer >= 0"),
             ("min_learning_rate", self.min_learning_rate > 0, "> 0"),
+            ("final_lr_epochs", 0 <= self.final_lr_epochs < self.max_epochs, "an integer >= 0 and < max_epochs"),
             ("validation_fraction", 0 < self.validation_fraction < 1, "in (0, 1)"),
             ("device", self.device in DEVICES, "one of " + ", ".join(DEVICES)),
         ]
@@ -206,8 +210,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
     optimiser = torch.optim.SGD(parameters, lr=settings.learning_rate, momentum=settings.momentum)
     loss_fn = nn.CrossEntropyLoss()
     # max_epochs and device are left out of the key: a finished run can be resumed with a larger budget,
-    # or elsewhere.
-    resumable = {k: v for k, v in asdict(settings).items() if k not in ("max_epochs", "device")}
+    # or elsewhere (not with final_lr_epochs, whose drop is placed by the budget).
+    left_out = ("device",) if settings.final_lr_epochs else ("max_epochs", "device")
+    resumable = {k: v for k, v in asdict(settings).items() if k not in left_out}
     run_key = f"{run_key}|{sorted(resumable.items())}|{len(y)}"
     state = {"epoch": 0, "lr": settings.learning_rate, "best_val": -1.0, "bad_epochs": 0, "plateau_epochs": 0,
              "seconds": 0.0, "history": [], "stopped": ""}
@@ -235,6 +240,13 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
             if epoch >= settings.max_epochs:
                 state["stopped"] = "max_epochs"
                 break
+            if (settings.final_lr_epochs and epoch >= settings.max_epochs - settings.final_lr_epochs
+                    and state["lr"] >= settings.learning_rate * (1 - 1e-9)):
+                state["lr"] /= settings.lr_divisor
+                state["plateau_epochs"] = 0
+                by_budget = True
+            else:
+                by_budget = False
             for group in optimiser.param_groups:
                 group["lr"] = state["lr"]
             torch.manual_seed(settings.seed * 100_003 + epoch)
@@ -255,7 +267,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
             val_acc = accuracy(model, x_val, y_val)
             state["epoch"] = epoch + 1
             state["history"].append({"epoch": epoch + 1, "lr": state["lr"], "train_loss": train_loss,
-                                     "validation_accuracy": val_acc})
+                                     "validation_accuracy": val_acc, **({"lr_by_budget": True} if by_budget else {})})
             if val_acc > state["best_val"]:
                 state["best_val"], state["bad_epochs"], state["plateau_epochs"] = val_acc, 0, 0
                 best_weights = _cpu_copy(model.state_dict())

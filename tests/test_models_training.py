@@ -51,6 +51,22 @@ def test_training_is_deterministic_and_resumable(digits, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), fresh.state_dict().values()))
 
 
+def test_a_budgeted_final_lr_divides_the_lr_once_for_the_last_epochs(digits):
+    x, y = _small(digits)
+    with pytest.raises(SettingsError, match="final_lr_epochs"):
+        TrainSettings(max_epochs=2, final_lr_epochs=2)
+    # A patience the 4 epochs cannot reach: only the budget divides the lr, once, for epochs 3 and 4.
+    settings = TrainSettings(max_epochs=4, final_lr_epochs=2, plateau_patience_epochs=9, early_stop_patience_epochs=0)
+    report = train_classifier(EdgeCNN(3, seed=1), x, y, settings, progress=False)
+    assert [row["lr"] for row in report.history] == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    assert [bool(row.get("lr_by_budget")) for row in report.history] == [False, False, True, False]
+    # Once the plateau rule has divided it (patience 1 on a plateau-prone set), the budget leaves it alone.
+    plateau = TrainSettings(max_epochs=4, final_lr_epochs=1, plateau_patience_epochs=1, early_stop_patience_epochs=0,
+                            min_learning_rate=1e-9, learning_rate=1e-7)
+    report = train_classifier(EdgeCNN(3, seed=1), x, y, plateau, progress=False)
+    assert report.history[-1]["lr"] < 1e-7 and not any(row.get("lr_by_budget") for row in report.history)
+
+
 def test_edge_from_received_block_keeps_it_frozen(digits):
     cloud = CloudCNN(seed=0).eval()
     labelled = stratified_subset(digits.train, 40, seed=0)

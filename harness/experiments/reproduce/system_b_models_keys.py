@@ -66,12 +66,31 @@ def _quick(plan: ModelsPlan) -> str:
     return " (QUICK plan: a smoke check, not the full figure)" if plan.name == "quick" else ""
 
 
+def lr_schedule(cloud: dict) -> str:
+    """The lr per run of epochs from a CloudCNN record's history ("" for a record without one), and why the last
+    drop came when the budget placed it."""
+    runs: list[list] = []
+    for row in cloud.get("history") or ():
+        if runs and runs[-1][0] == row["lr"]:
+            runs[-1][2] = row["epoch"]
+        else:
+            runs.append([row["lr"], row["epoch"], row["epoch"]])
+    if not runs:
+        return ""
+    text = ", ".join(f"lr {lr:g} in epoch{'s' if a != b else ''} {a}{f'-{b}' if a != b else ''}" for lr, a, b in runs)
+    final = cloud.get("final_lr_epochs") or 0
+    forced = any(row.get("lr_by_budget") for row in cloud["history"])
+    return "; " + text + (f" (the last {final} at lr / 10 by the epoch budget: the plateau rule had not divided it, "
+                          f"as a run to its plateau would)" if forced else "")
+
+
 def cloud_key(dataset: str, cloud: dict, plan: ModelsPlan) -> Measured:
     return Measured(f"b.cloudcnn.{dataset}.acc", 100 * cloud["test_accuracy"], None, 1, "%", "measured",
                     f"CloudCNN trained on {cloud['train_images']:,} {DATASET_NAMES[dataset]} images "
                     f"({cloud['images_per_epoch']:,} per epoch after the 9:1 split) for {cloud['epochs_run']} of at "
                     f"most {cloud['max_epochs']} epochs ({cloud['stopped_because']}, {cloud['train_seconds'] / 60:.1f} "
-                    f"min on {cloud['device']}), tested on {cloud['test_images']:,} test images{_quick(plan)}.")
+                    f"min on {cloud['device']}{lr_schedule(cloud)}), tested on {cloud['test_images']:,} test "
+                    f"images{_quick(plan)}.")
 
 
 def _cells(cells: list[dict], dataset: str, k: int, size: int, stride: int) -> list[dict]:

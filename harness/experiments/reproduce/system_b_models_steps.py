@@ -93,8 +93,9 @@ def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Prog
     train = prep.data.train
     if plan.cloud_train_images and plan.cloud_train_images < len(train):
         train = stratified_subset(train, plan.cloud_train_images, plan.seed)
-    epochs = plan.cloud_epochs(len(train))
-    key = _key("cloud", prep.sha256, plan.cloud_train_images, epochs, plan.seed, len(prep.test))
+    epochs, final_lr = plan.cloud_epochs(len(train)), plan.cloud_final_lr(len(train))
+    key = _key("cloud", prep.sha256, plan.cloud_train_images, epochs, plan.seed, len(prep.test),
+               *([("final_lr_epochs", final_lr)] if final_lr else []))
     record = read_step(folder / "cloudcnn.json", key)
     onnx_path = folder / "cloudcnn.onnx"
     if record and onnx_path.is_file() and hashlib.sha256(onnx_path.read_bytes()).hexdigest() == record["sha256"]:
@@ -105,7 +106,7 @@ def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Prog
              "epochs); checkpointed every epoch")
     x, y = image_tensors(train)
     model = CloudCNN(seed=plan.seed)
-    report = train_classifier(model, x, y, TrainSettings(max_epochs=epochs, seed=plan.seed),
+    report = train_classifier(model, x, y, TrainSettings(max_epochs=epochs, seed=plan.seed, final_lr_epochs=final_lr),
                               checkpoint_path=folder / "cloudcnn.pt", run_key=key, progress=False,
                               description=f"{prep.name} CloudCNN", on_progress=progress)
     del x, y
@@ -115,7 +116,8 @@ def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Prog
     record = write_step(folder / "cloudcnn.json", {
         "key": key, "sha256": hashlib.sha256(data).hexdigest(), "train_images": len(train),
         "images_per_epoch": len(train) - round(len(train) * 0.1), "epochs_run": report.epochs_run,
-        "max_epochs": epochs, "stopped_because": report.stopped_because,
+        "max_epochs": epochs, "final_lr_epochs": final_lr, "stopped_because": report.stopped_because,
+        "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()} for row in report.history],
         "validation_accuracy": report.best_validation_accuracy, "train_seconds": report.seconds,
         "device": report.device, "threads": report.threads, "test_images": len(prep.test),
         "test_accuracy": accuracy(model, x_test, y_test), "wall_seconds": time.perf_counter() - started})
