@@ -119,6 +119,7 @@ def tiny_run(tmp_path_factory):
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as monkeypatch:
         _no_other_data(monkeypatch, fashion)
+        monkeypatch.setattr(system_b_models_steps, "INFERENCE_CHUNK", 7)   # 20 images: turns after 7, 14
         figures = system_b_models.run_plan(work_dir, TINY, lines.append)
     return fashion, work_dir, figures, lines
 
@@ -138,7 +139,8 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     assert "on 240 labelled Fashion-MNIST images" in by_key["b.train_time.fashion.k3"].detail
     assert 0 <= by_key["b.cloudcnn.fashion.acc"].ours <= 100
     assert "200 Fashion-MNIST images (180 per epoch" in by_key["b.cloudcnn.fashion.acc"].detail
-    assert "over 20 test images one at a time" in by_key["b.inference2000.k3_vs_k5"].detail
+    assert "over 20 test images one at a time, the six models taking turns every 7 images" in \
+        by_key["b.inference2000.k3_vs_k5"].detail
     for key in OTHER_KEYS:
         assert by_key[key].basis == "not run" and by_key[key].ours is None
     assert "ECT_MNIST_DIR=DIR" in by_key["b.cloudcnn.mnist.acc"].detail
@@ -155,6 +157,8 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 6 + 3 + 1
     inference = json.loads((work_dir / "fashion" / "inference" / "inference.json").read_text())
     assert inference["wall_seconds"] >= sum(sum(times) for times in inference["seconds"].values())  # the whole step
+    assert inference["turns_every"] == 7 and all(len(times) == 2 for times in inference["seconds"].values())
+    assert all(m["accuracy"] in {i / 20 for i in range(21)} for m in inference["models"].values())  # all 20 images
     assert any("CloudCNN test accuracy" in line for line in lines) and any("inference repeat" in line for line in lines)
 
 
@@ -167,6 +171,7 @@ def test_a_second_run_reuses_every_finished_step(tiny_run, monkeypatch):
 
     monkeypatch.setattr(system_b_models_steps, "train_edge", no_training)
     monkeypatch.setattr(system_b_models_steps, "train_classifier", no_training)
+    monkeypatch.setattr(system_b_models_steps, "INFERENCE_CHUNK", 7)   # as tiny_run timed it
     again = system_b_models.run_plan(work_dir, TINY, lambda line: None)
     assert [f.to_dict() for f in again] == [f.to_dict() for f in figures]
 

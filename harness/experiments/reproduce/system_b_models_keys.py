@@ -164,6 +164,11 @@ def full_keys(runs: dict[int, dict], cloud: dict, plan: ModelsPlan) -> list[Meas
     return out
 
 
+def _turns(record: dict) -> str:
+    every = record.get("turns_every")
+    return f", the six models taking turns every {every} images" if every else ""
+
+
 def inference_keys(record: dict, plan: ModelsPlan) -> list[Measured]:
     out = []
     seconds = record["seconds"]
@@ -175,7 +180,7 @@ def inference_keys(record: dict, plan: ModelsPlan) -> list[Measured]:
             mean, half, n, text = _pm([100 * (a - b) / b for a, b in zip(base, reference)])
             out.append(Measured(key, mean, half, n, "% change", "measured",
                                 f"EdgeCNN1-3 took {sum(base) / n:.2f} s vs EdgeCNN1-{other} {sum(reference) / n:.2f} s "
-                                f"over {record['images']:,} test images one at a time (ONNX Runtime "
+                                f"over {record['images']:,} test images one at a time{_turns(record)} (ONNX Runtime "
                                 f"{record['provider']}, {record['threads']} threads, pool stride {stride}): {text}% "
                                 f"over {n} repeats{_quick(plan)}."))
     return out

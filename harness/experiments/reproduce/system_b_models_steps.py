@@ -36,6 +36,7 @@ Progress = Callable[[str], None]
 # images) before the lr has dropped once: 47% vs EdgeCNN0's 65% on Fashion-MNIST seed 0, 68% with this rule. The
 # rule is in the keys of the cells, the full runs and the timed models, so a step trained under another is redone.
 EDGE_RULE = "lr-schedule-no-early-stop"
+INFERENCE_CHUNK = 50   # images a timed model runs before the next takes its turn (inference_times)
 
 
 def edge_settings(max_epochs: int, seed: int) -> TrainSettings:
@@ -214,12 +215,17 @@ def full_run(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str, plan:
 def inference_times(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str, plan: ModelsPlan,
                     progress: Progress) -> dict:
     """EdgeCNN1-3/5/10 at both pool strides, each over the same ``plan.inference_images`` test images one at a
-    time with ONNX Runtime (CPU, ``plan.threads`` threads), ``plan.inference_repeats`` times in rotating order."""
+    time with ONNX Runtime (CPU, ``plan.threads`` threads), ``plan.inference_repeats`` times.
+
+    The models take turns every ``INFERENCE_CHUNK`` images (in an order that rotates from chunk to chunk), and a
+    model's time in a repeat is the sum of its chunks: a drift of the shared machine (another job, a frequency
+    change) lands on every model of a repeat alike instead of on whichever ran while it lasted. Timing each
+    model's 2,000 images in one go (the first two full runs) gave per-repeat ratios of +-13% (SD)."""
     prep = features.prep
     folder = work_dir / prep.name / "inference"
     n_images = min(plan.inference_images, len(prep.data.test))
     key = _key("inference", prep.sha256, cloud_sha, plan.inference_labelled, plan.inference_max_epochs, EDGE_RULE,
-               n_images, plan.inference_repeats, plan.threads, plan.seed)
+               n_images, plan.inference_repeats, plan.threads, plan.seed, ("interleaved", INFERENCE_CHUNK))
     record = read_step(folder / "inference.json", key)
     if record:
         return record
@@ -241,18 +247,25 @@ def inference_times(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str
     names = list(sessions)
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(plan.inference_repeats):
-        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
-            session = sessions[name]
-            input_name = session.inputs[0].name
-            timed_from = time.perf_counter()
-            outputs = [session.run({input_name: images[i:i + 1]})[0] for i in range(n_images)]
-            seconds[name].append(time.perf_counter() - timed_from)
+        took, outputs = dict.fromkeys(names, 0.0), {name: [] for name in names}
+        for chunk, start in enumerate(range(0, n_images, INFERENCE_CHUNK)):
+            turn = (repeat + chunk) % len(names)
+            for name in names[turn:] + names[:turn]:
+                session = sessions[name]
+                input_name = session.inputs[0].name
+                timed_from = time.perf_counter()
+                outputs[name] += [session.run({input_name: images[i:i + 1]})[0]
+                                  for i in range(start, min(start + INFERENCE_CHUNK, n_images))]
+                took[name] += time.perf_counter() - timed_from
+        for name in names:
+            seconds[name].append(took[name])
             if repeat == 0:
-                models[name]["accuracy"] = float((np.concatenate(outputs).argmax(1) == labels).mean())
+                models[name]["accuracy"] = float((np.concatenate(outputs[name]).argmax(1) == labels).mean())
         progress(f"{prep.name}: inference repeat {repeat + 1}/{plan.inference_repeats}: "
                  + ", ".join(f"{n} {seconds[n][-1]:.2f} s" for n in names))
     session = sessions[names[0]]
     return write_step(folder / "inference.json", {
-        "key": key, "images": n_images, "repeats": plan.inference_repeats, "batch": 1, "provider": session.provider,
+        "key": key, "images": n_images, "repeats": plan.inference_repeats, "batch": 1, "turns_every": INFERENCE_CHUNK,
+        "provider": session.provider,
         "threads": session.threads, "labelled_images": len(labelled), "models": models, "seconds": seconds,
         "wall_seconds": time.perf_counter() - started})
