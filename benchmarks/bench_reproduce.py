@@ -60,6 +60,23 @@ def read_folder(run_dir: Path) -> tuple[dict, list[dict], str]:
     return record, rows, scorecard_md
 
 
+def _models_steps_seconds(run_dir: Path) -> float | None:
+    """The System B models part's steps' own wall times summed, a reused step at the time it took when it ran:
+    what the part costs cold, also when this run (``--reuse``) redid only the steps whose inputs changed."""
+    try:
+        return float(json.loads((run_dir / "system_b_models" / "system_b_models.json").read_text())
+                     ["steps_total_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cold_estimate(part_rows: dict, steps_s: float | None) -> float | None:
+    """The whole command cold: the models part at its steps' times, the other parts at their last run's."""
+    if steps_s is None or any(p["wall_s"] is None for p in part_rows.values()):
+        return None
+    return round(steps_s + sum(p["wall_s"] for name, p in part_rows.items() if name != "system_b_models"), 1)
+
+
 def figures(mode: str, run_dir: Path, record: dict, rows: list[dict], exit_code: int | None,
             wall_s: float | None, host: dict | None = None) -> dict:
     budgets = BUDGETS_S[mode]
@@ -71,10 +88,22 @@ def figures(mode: str, run_dir: Path, record: dict, rows: list[dict], exit_code:
     for row in rows:
         if not row["key"].endswith("@stride1"):
             verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
+    steps_s = _models_steps_seconds(run_dir)
     return {"mode": mode, "run": str(run_dir), "host": host or {}, "exit_code": exit_code,
+            "models_steps_s": steps_s, "cold_estimate_s": _cold_estimate(part_rows, steps_s),
             "wall_s": None if wall_s is None else round(wall_s, 1), "budget_s": budgets["total"],
             "within_budget": None if wall_s is None else wall_s <= budgets["total"],
             "summary": record.get("summary"), "verdicts": verdicts, "parts": part_rows, "scorecard": rows}
+
+
+def _cold_lines(result: dict) -> list[str]:
+    steps_s, cold_s = result.get("models_steps_s"), result.get("cold_estimate_s")
+    if steps_s is None or cold_s is None:
+        return []
+    return [f"The System B models part's steps took {steps_s:.0f} s in all, each at the time it took when it ran "
+            f"(a step reused from an earlier run of the same folder at that run's time): a cold run of the whole "
+            f"command is about {cold_s:.0f} s (budget {result['budget_s']} s: "
+            f"{'within' if cold_s <= result['budget_s'] else 'OVER'}).", ""]
 
 
 def markdown(result: dict, scorecard_md: str) -> list[str]:
@@ -86,6 +115,7 @@ def markdown(result: dict, scorecard_md: str) -> list[str]:
             if host.get("load_start") else " Host load not recorded (read from a folder).")
     lines = [f"# reproduce all ({result['mode']}) (benchmarks/bench_reproduce.py)", "",
              f"Run folder `{result['run']}`, exit code {result['exit_code']}, wall time {wall}.{load}", "",
+             *_cold_lines(result),
              f"**{result['summary']}**", "", "## Wall time per part", ""]
     lines += md_table(["part", "status", "wall s", "budget s", "figures", "note"],
                       [[name, p["status"], p["wall_s"], p["budget_s"], p["figures"], p["why"]]
