@@ -71,6 +71,12 @@ def _grid(name: str, plan: ModelsPlan) -> tuple[list[tuple[int, int, int]], int]
     return [(k, size, 2) for k, sizes in by_k for size in sizes], time_size
 
 
+def _resumed_seconds(record: dict) -> float:
+    """A checkpointed step's cost: its wall time, or its training time where that is longer (a training resumed
+    after Ctrl-C counts the epochs before it; the wall time only this invocation's)."""
+    return max(record["wall_seconds"], record.get("train_seconds") or 0.0)
+
+
 def _dataset_figures(work_dir: Path, name: str, source: Path, plan: ModelsPlan, progress, steps: dict,
                      cells: list[dict]) -> list[Measured]:
     started = time.perf_counter()
@@ -79,7 +85,7 @@ def _dataset_figures(work_dir: Path, name: str, source: Path, plan: ModelsPlan, 
     progress(f"{name}: {len(data.train):,} train / {len(data.test):,} test images from {source} "
              f"({time.perf_counter() - started:.1f} s); accuracies on {len(prep.test):,} test images")
     cloud_onnx, cloud = cloud_model(work_dir, prep, plan, progress)
-    steps[f"{name}/cloudcnn"] = cloud["wall_seconds"]
+    steps[f"{name}/cloudcnn"] = _resumed_seconds(cloud)
     features = FrozenTestFeatures(cloud_onnx, prep)
     grid, time_size = _grid(name, plan)
     mine = []
@@ -100,7 +106,7 @@ def _dataset_figures(work_dir: Path, name: str, source: Path, plan: ModelsPlan, 
         runs = {}
         for k in (3, 5, 10):
             runs[k] = full_run(work_dir, features, cloud["sha256"], plan, k, progress)
-            steps[f"fashion/edgecnn1-{k} on {runs[k]['train_images']} images"] = runs[k]["wall_seconds"]
+            steps[f"fashion/edgecnn1-{k} on {runs[k]['train_images']} images"] = _resumed_seconds(runs[k])
         record = inference_times(work_dir, features, cloud["sha256"], plan, progress)
         steps["fashion/inference"] = record["wall_seconds"]
         figures += full_keys(runs, cloud, plan) + inference_keys(record, plan)
