@@ -87,6 +87,39 @@ def test_learning_figures_from_cells():
     assert table[0]["seeds"] == 2 and table[0]["accuracy_pct"] == pytest.approx(86.0)
 
 
+def _gap_cells(raw, by_dim):
+    cells = [_cell("raw", 3072, "short", 1, raw, 1.0), _cell("raw", 3072, "long", 1, raw, 1.0),
+             _cell("pca", 16, "long", 1, raw, 1.0)]
+    return cells + [_cell(m, d, "short", 1, a, 1.0) for d, a in by_dim.items() for m in ("pca", "autoencoder")]
+
+
+def test_the_accuracy_gap_says_what_the_pca_keeps_and_where_the_published_gap_appears():
+    lossless = {"rank": 60, "fit_images": 100, "kept": {4: 0.80, 16: 0.9995, 64: 1.0}}
+    cells = _gap_cells(0.80, {4: 0.65, 16: 0.79, 64: 0.81})
+    gap = {m.key: m for m in learning_figures(cells, (4, 16, 64), 16, "x", pca_fit=lossless)}["a.accuracy_gap.15_epochs"]
+    assert "keeps 99.95% of its 100 fit images' variance at 16 dimensions" in gap.detail
+    assert "span 60 of the 3,072 raw directions" in gap.detail and "drop almost nothing" in gap.detail
+    assert "on this data the published -10 points is reached only at 4 dimensions or fewer (-15.00 points, 80.0% of " \
+           "the variance kept)" in gap.detail
+    lossy = {"rank": 60, "fit_images": 100, "kept": {4: 0.5, 16: 0.9, 64: 0.99}}
+    cells = _gap_cells(0.80, {4: 0.75, 16: 0.79, 64: 0.81})
+    gap = {m.key: m for m in learning_figures(cells, (4, 16, 64), 16, "x", pca_fit=lossy)}["a.accuracy_gap.15_epochs"]
+    assert "keeps 90.00%" in gap.detail and "drop almost nothing" not in gap.detail
+    assert "none of the 3 dimensions tried falls 10 points below raw: the smallest, 4, scores -5.00 points keeping " \
+           "50.0% of the variance" in gap.detail
+    plain = {m.key: m for m in learning_figures(cells, (4, 16, 64), 16, "x")}["a.accuracy_gap.15_epochs"]
+    assert "keeps" not in plain.detail and "none of the 3 dimensions" in plain.detail
+
+
+def test_pca_kept_variance_counts_the_directions_the_fit_images_span(digits):
+    wide = learning.LearningSettings(**{**TINY.__dict__, "fit_images": 100, "feature_dims": (4, 16, 99),
+                                        "headline_dim": 16})
+    pca = learning.pca_kept_variance(digits, wide)
+    kept = pca["kept"]
+    assert pca["fit_images"] == 100 and 1 <= pca["rank"] <= 99      # centred: at most n - 1 directions
+    assert 0 < kept[4] < kept[16] < kept[99] == pytest.approx(1.0)
+
+
 def test_falling_accuracy_gives_a_negative_rho():
     cells = [_cell(m, d, "short", 1, a, 1.0) for m in ("pca", "autoencoder")
              for d, a in ((4, 0.9), (16, 0.8), (64, 0.7))]

@@ -246,3 +246,19 @@ def test_the_inference_sentence_computes_the_fixed_cost_the_published_ratio_impl
     fixed = float(text.split("same ")[1].split(" ms")[0])
     assert (2.42 + fixed) / (7.52 + fixed) == pytest.approx(1 - 0.3768, abs=0.01)
     assert fixed_cost_text(7.0, 7.52) == ""     # already nearer than published: no fixed cost explains it
+
+
+def test_the_inference_figure_is_the_published_sizes_and_says_how_the_sizes_differ():
+    wan = load_scenario()
+    found = [_change("lte", "inference_ms", 60 * K, 1.9, 3.7), _change("lte", "inference_ms", 1024 * K, 2.6, 3.5),
+             _change("lte", "response_ms", 60 * K, 100.0, 225.0)]
+    pooled = _change("lte", "inference_ms", 60 * K, 2.3, 3.6)
+    out = {m.key: m for m in part.figures_of(found, lambda *a: None, wan, None, inference=pooled)}
+    inference = out["b.lte.inference.60k"]
+    assert inference.ours == pytest.approx(100 * (1.9 / 3.7 - 1), abs=0.01)     # the 60K cell, not the pooled one
+    assert "at LTE 60K (the published size)" in inference.detail
+    assert "EdgeCNN1-3 takes 1.90 ms at 60K .. 2.60 ms at 1024K and CloudCNN 3.70 .. 3.50 ms, a change of -48.6 .. " \
+           "-25.7%" in inference.detail
+    assert "pooled over the 2 sizes -36.1%" in inference.detail
+    alone = {m.key: m for m in part.figures_of(found[:1], lambda *a: None, wan, None)}["b.lte.inference.60k"]
+    assert "by image size" not in alone.detail

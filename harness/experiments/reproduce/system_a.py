@@ -11,7 +11,7 @@ the long regime (PCA vs cloud-only), and accuracy vs feature dimension (``accura
 
 Artefacts in the part's work folder: ``network/round-<r>.json`` and ``network/paths.csv`` (and the same in
 ``network-d<dim>/``), ``dim_fit.json``;
-``learning/cells/*.json``, ``learning/cells.csv``, ``accuracy_vs_dim.csv``, ``accuracy_vs_dim.png``;
+``learning/cells/*.json``, ``learning/cells.csv``, ``learning/pca_variance.json``, ``accuracy_vs_dim.csv``, ``accuracy_vs_dim.png``;
 ``system_a.json`` (settings, wall times, the figures). Everything that finished is kept and not redone.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from harness.analysis.published import PUBLISHED_RAW_IMAGE_BYTES
 from harness.experiments.reproduce.measured import Measured
 from harness.experiments.reproduce.system_a_dim_fit import DimFit, fit_feature_dim
 from harness.experiments.reproduce.system_a_figures import accuracy_table, learning_figures, network_figures
-from harness.experiments.reproduce.system_a_learning import LearningSettings, train_cells
+from harness.experiments.reproduce.system_a_learning import LearningSettings, pca_kept_variance, train_cells
 from harness.experiments.reproduce.system_a_network import NetworkSettings, measure_rounds
 from harness.orchestration.results import write_json_atomically
 from nodes.csv_rows import CsvRows
@@ -122,7 +122,9 @@ def run_learning(work_dir: Path, settings: LearningSettings, progress: Callable[
     _write_learning(work_dir, cells, table)
     n = settings.train_images or len(data.train)
     what = f"{min(n, len(data.train)):,} {data.name} training images"
-    return learning_figures(cells, settings.feature_dims, settings.headline_dim, what, basis)
+    pca = pca_kept_variance(data, settings)
+    write_json_atomically(work_dir / "learning" / "pca_variance.json", pca)
+    return learning_figures(cells, settings.feature_dims, settings.headline_dim, what, basis, pca_fit=pca)
 
 
 def run_network(work_dir: Path, settings: SystemASettings, progress: Callable[[str], None]

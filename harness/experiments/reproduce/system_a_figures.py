@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 
+from harness.analysis.published import PUBLISHED_ACCURACY_GAP_15_EPOCHS_POINTS
 from harness.analysis.seed_stats import mean_ci
 from harness.experiments.reproduce.measured import Measured
 from harness.experiments.reproduce.system_a_dim_fit import FEATURE_BYTES_PER_VALUE, DimFit
@@ -110,10 +111,53 @@ def _spearman(x: list[float], y: list[float]) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def gap_by_dim(cells: list[dict], dims: tuple[int, ...]) -> dict[int, float]:
+    """Per dimension (short regime), the mean of the PCA and autoencoder accuracies minus raw's, in points."""
+    raw = [c["accuracy"] for c in _cells(cells, "raw", RAW_VALUES, "short").values()]
+    out = {}
+    for d in sorted(dims):
+        both = [statistics.fmean(c["accuracy"] for c in _cells(cells, m, d, "short").values())
+                for m in ("pca", "autoencoder") if _cells(cells, m, d, "short")]
+        if raw and len(both) == 2:
+            out[d] = 100 * (statistics.fmean(both) - statistics.fmean(raw))
+    return out
+
+
+def gap_explanation(cells: list[dict], dims: tuple[int, ...], headline: int, pca: dict | None,
+                    published: float = PUBLISHED_ACCURACY_GAP_15_EPOCHS_POINTS) -> str:
+    """Why the features lose (or do not lose) accuracy here: how much of the images' variance the PCA keeps at
+    ``headline`` dimensions (``pca``: ``system_a_learning.pca_kept_variance``), and the dimensions at which the gap
+    reaches the published one on this data."""
+    gaps = gap_by_dim(cells, dims)
+    if not gaps:
+        return ""
+    kept = (pca or {}).get("kept") or {}
+    parts = []
+    if headline in kept:
+        share = kept[headline]
+        parts.append(f"the PCA keeps {100 * share:.2f}% of its {pca['fit_images']:,} fit images' variance at "
+                     f"{headline} dimensions (those images span {pca['rank']:,} of the {RAW_VALUES:,} raw "
+                     f"directions)" + (", so the features drop almost nothing the raw values hold" if share >= 0.999
+                                       else ""))
+    reached = [d for d, g in gaps.items() if g <= published]
+    smallest = min(gaps)
+    if reached:
+        d = max(reached)
+        parts.append(f"on this data the published {published:+g} points is reached only at {d} dimensions or fewer "
+                     f"({gaps[d]:+.2f} points" + (f", {100 * kept[d]:.1f}% of the variance kept" if d in kept
+                                                  else "") + ")")
+    else:
+        parts.append(f"none of the {len(gaps)} dimensions tried falls {abs(published):g} points below raw: the "
+                     f"smallest, {smallest}, scores {gaps[smallest]:+.2f} points" +
+                     (f" keeping {100 * kept[smallest]:.1f}% of the variance" if smallest in kept else ""))
+    return "; " + "; ".join(parts)
+
+
 def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, what: str,
-                     basis: str = "measured") -> list[Measured]:
+                     basis: str = "measured", pca_fit: dict | None = None) -> list[Measured]:
     """The learning figures; ``basis`` "predicted" when ``headline`` is the fitted dimension (the three figures
-    measured at it; accuracy vs dimension does not depend on it)."""
+    measured at it; accuracy vs dimension does not depend on it); ``pca_fit``: what the PCA keeps
+    (``system_a_learning.pca_kept_variance``), for the accuracy gap's explanation."""
     raw, pca, ae = (_cells(cells, m, headline, "short") for m in ("raw", "pca", "autoencoder"))
     seeds = sorted(set(raw) & set(pca) & set(ae))
     out = []
@@ -134,7 +178,8 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
     out.append(Measured("a.accuracy_gap.15_epochs", round(value, 3), _round(ci), n, "points", basis,
                         f"at {epochs} epochs on {what}: PCA-{headline} {acc['pca']:.2f}% and autoencoder-{headline} "
                         f"{acc['ae']:.2f}% vs {acc['raw']:.2f}% for the same classifier on raw inputs: "
-                        f"{value:+.2f}{_pm(ci, 2)} points (mean of both extractors, {n} seed(s))."))
+                        f"{value:+.2f}{_pm(ci, 2)} points (mean of both extractors, {n} seed(s))"
+                        f"{gap_explanation(cells, dims, headline, pca_fit)}."))
     raw_l, pca_l, ae_l = (_cells(cells, m, headline, "long") for m in ("raw", "pca", "autoencoder"))
     seeds_l = sorted(set(raw_l) & set(pca_l))
     value, ci, n = _ci([100 * (pca_l[s]["accuracy"] - raw_l[s]["accuracy"]) for s in seeds_l])

@@ -108,6 +108,41 @@ def heartbeat(progress: Callable[[str], None], what: str, every_s: float = HEART
         thread.join()
 
 
+def fit_rows(n_images: int, settings: LearningSettings) -> np.ndarray:
+    """The training rows the PCA is fitted on and each autoencoder trained on (sorted, seeded)."""
+    return np.sort(np.random.default_rng([settings.seed, 7]).permutation(n_images)[:min(settings.fit_images,
+                                                                                          n_images)])
+
+
+def subset_for(data, settings: LearningSettings):
+    """``data`` with its training split cut to ``settings.train_images`` (stratified; 0 or more: all of it)."""
+    from models.collaboration import stratified_subset
+    from models.datasets import DataSplits
+
+    if settings.train_images and settings.train_images < len(data.train):
+        return DataSplits(data.name, data.source, stratified_subset(data.train, settings.train_images,
+                                                                    settings.seed), data.test)
+    return data
+
+
+def pca_kept_variance(data, settings: LearningSettings) -> dict:
+    """What the PCA keeps of the fit images: ``rank``, the directions they span (singular values above 1e-6 of the
+    largest), and ``kept``, per feature dimension, the share of their variance in that many leading components
+    (the classifier's PCA inputs). Where ``kept`` is ~1 the features lose nothing the raw values hold."""
+    import torch
+
+    from models.training import image_tensors
+
+    x, _ = image_tensors(subset_for(data, settings).train)
+    flat = x[fit_rows(len(x), settings)].reshape(len(fit_rows(len(x), settings)), -1).double()
+    singular = torch.linalg.svdvals(flat - flat.mean(0))
+    variance = singular ** 2
+    total = float(variance.sum())
+    rank = int((singular > 1e-6 * float(singular.max())).sum()) if len(singular) else 0
+    return {"rank": rank, "fit_images": len(flat),
+            "kept": {d: (float(variance[:d].sum()) / total if total > 0 else 1.0) for d in settings.feature_dims}}
+
+
 class Features:
     """Each method's inputs (train, test) for the cloud's classifier, made on first use."""
 
@@ -117,8 +152,7 @@ class Features:
         self.settings, self.progress = settings, progress
         self.x, self.y = image_tensors(data.train)
         self.x_test, self.y_test = image_tensors(data.test)
-        fit = np.random.default_rng([settings.seed, 7]).permutation(len(self.x))[:min(settings.fit_images, len(self.x))]
-        self.x_fit = self.x[np.sort(fit)]
+        self.x_fit = self.x[fit_rows(len(self.x), settings)]
         if len(self.x_fit) < max(settings.feature_dims):
             raise HarnessError(f"System A: {len(self.x_fit)} training images cannot fit a PCA of "
                                f"{max(settings.feature_dims)} dimensions: give more images or smaller dimensions")
@@ -195,12 +229,7 @@ def _cell_path(cells_dir: Path, method: str, dim: int, regime: str, seed: int) -
 
 def train_cells(data, settings: LearningSettings, work_dir: Path, progress: Callable[[str], None]) -> list[dict]:
     """Every cell of ``planned_cells`` x seeds, read back from its checkpoint or trained now; one dict each."""
-    from models.collaboration import stratified_subset
-    from models.datasets import DataSplits
-
-    if settings.train_images and settings.train_images < len(data.train):
-        data = DataSplits(data.name, data.source, stratified_subset(data.train, settings.train_images, settings.seed),
-                          data.test)
+    data = subset_for(data, settings)
     cells_dir = work_dir / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     plan = [(m, d, r, settings.seed + s) for m, d, r in planned_cells(settings) for s in range(settings.seeds)]

@@ -130,6 +130,15 @@ def gain_key(cells: list[dict], plan: ModelsPlan) -> Measured:
                     f"{group[0]['test_images']:,} test images{_quick(plan)}.")
 
 
+def _per_epoch(k: int, seconds0: float, seconds1: float, epochs0: float, epochs1: float) -> str:
+    """The training-time change split into its two factors: the time per epoch and the number of epochs."""
+    if min(seconds0, seconds1, epochs0, epochs1) <= 0:
+        return ""
+    per0, per1 = seconds0 / epochs0, seconds1 / epochs1
+    return (f"; that is {per1:.2f} vs {per0:.2f} s per epoch ({100 * (per1 / per0 - 1):+.1f}%: EdgeCNN1's {k} frozen "
+            f"layers run forward only, with no backward pass) times {100 * (epochs1 / epochs0 - 1):+.1f}% epochs")
+
+
 def time_keys(dataset: str, cells: list[dict], plan: ModelsPlan, size: int, strides=(2,)) -> list[Measured]:
     k, base = TIME_KEYS[dataset]
     out = []
@@ -148,7 +157,7 @@ def time_keys(dataset: str, cells: list[dict], plan: ModelsPlan, size: int, stri
                             f"EdgeCNN1-{k} trained in {seconds1:.1f} s ({epochs1:.1f} epochs) vs EdgeCNN0-{k} "
                             f"{seconds0:.1f} s ({epochs0:.1f} epochs) on {size} labelled {DATASET_NAMES[dataset]} "
                             f"images (pool stride {stride}, same stopping rule, on {group[0]['device']}): {text}% "
-                            f"per seed over {n} seeds{_quick(plan)}."))
+                            f"per seed over {n} seeds{_quick(plan)}{_per_epoch(k, seconds0, seconds1, epochs0, epochs1)}."))
     return out
 
 

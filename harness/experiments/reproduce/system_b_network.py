@@ -6,7 +6,8 @@ Two figures were fitted (``system_b_network_fit``: LTE upload 512K, LTE response
 with basis "fitted"; the WiFi response is "predicted"; the inference figure is "measured". One compare run
 per access network is a checkpoint: a run folder under ``work_dir/runs/<access>-<profile hash>-<mode>-<scenario hash>``
 whose experiment.json says complete is reused, so a re-run after Ctrl-C redoes only the access that had not
-finished. Writes network.csv, response_vs_size.png, upload_vs_size.png and fit.json into ``work_dir``.
+finished. Writes network.csv, response_vs_size.png, upload_vs_size.png and fit.json into ``work_dir``; fit.json's
+``inference_probe`` is the served models timed warm and after an idle gap (``system_b_network_probe``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Callable
 from harness.analysis.published import PUBLISHED
 from harness.errors import HarnessError
 from harness.experiments.reproduce.measured import Measured
+from harness.experiments.reproduce.system_b_network_probe import probe_run, probe_text
 from harness.experiments.reproduce.system_b_network_fit import (cells_from_summary, fit_wan,
                                                               model_for, read_calibration, write_calibration)
 from harness.experiments.reproduce.system_b_network_report import (changes, find, pooled_change, values_by_cell,
@@ -177,11 +179,28 @@ def fixed_cost_text(edge_ms: float, cloud_ms: float) -> str:
             f"serving; the arithmetic alone makes CloudCNN the slower by far)")
 
 
+def inference_by_size(found: list, pooled=None) -> str:
+    """How the LTE inference medians move with the image size (the model input is the same resized tensor, yet
+    what ran just before on the shared CPUs differs: the upload, the decode), and the change pooled over the sizes."""
+    cells = sorted((x for x in found if x.access == "lte" and x.metric == "inference_ms"), key=lambda x: x.size_bytes)
+    if len(cells) < 2:
+        return ""
+    first, last = cells[0], cells[-1]
+    text = (f"; by image size EdgeCNN1-3 takes {first.edge_ms:.2f} ms at {first.size_bytes // 1024}K .. "
+            f"{last.edge_ms:.2f} ms at {last.size_bytes // 1024}K and CloudCNN {first.cloud_ms:.2f} .. "
+            f"{last.cloud_ms:.2f} ms, a change of {first.change_pct:+.1f} .. {last.change_pct:+.1f}%")
+    if pooled is not None:
+        text += (f" (pooled over the {len(cells)} sizes {pooled.change_pct:+.1f}%: the same resized input, but not "
+                 f"the same time, so only the published size counts)")
+    return text
+
+
 def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE, inference=None,
-               radio: str = "") -> list[Measured]:
+               radio: str = "", probe: str = "") -> list[Measured]:
     """The four B network figures from the measured changes, the fitted model and this run's refit;
-    ``inference``: the LTE inference change pooled over the sizes (else the 60K cell's); ``radio``: what the
-    model measured of the access radios (system_b_network_radio)."""
+    ``inference``: the LTE inference change pooled over the sizes, set beside the 60K cell's; ``radio``: what the
+    model measured of the access radios (system_b_network_radio); ``probe``: the served models timed warm and
+    after an idle gap (system_b_network_probe.probe_text)."""
     rate, delay = wan.up.rate_bps / 1e6, wan.up.delay_ms
     fitted = (f"the WAN (uplink {rate:.3f} Mbit/s, one-way delay {delay:.2f} ms) was solved for this figure"
               + (f" on the radio models ({radio})" if radio else "") + f"; beside public measurements, "
@@ -196,12 +215,11 @@ def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE, infer
                   f"{c.edge_ms:.1f} ms vs cloud {c.cloud_ms:.1f} ms ({c.cloud_ms / c.edge_ms:.2f}x), "
                   f"{_ci_text(c)}{refit_text}.") if c else f"Not run: no LTE {label} at {size // 1024}K was measured."
         out.append(_measured(key, c, "fitted", detail))
-    c = inference or find(found, "lte", "inference_ms", 60 * 1024)
-    pooled = " (pooled over the LTE sizes: inference runs on the resized input)" if inference else " at LTE 60K"
+    c = find(found, "lte", "inference_ms", 60 * 1024)
     out.append(_measured("b.lte.inference.60k", c, "measured", (
-        f"Server-side inference medians{pooled}: EdgeCNN1-3 {c.edge_ms:.2f} ms (edge) vs CloudCNN "
-        f"{c.cloud_ms:.2f} ms (cloud), {_ci_text(c)}; {compute}{fixed_cost_text(c.edge_ms, c.cloud_ms)}.")
-        if c else "Not run: no LTE 60K inference."))
+        f"Server-side inference medians at LTE 60K (the published size): EdgeCNN1-3 {c.edge_ms:.2f} ms (edge) vs "
+        f"CloudCNN {c.cloud_ms:.2f} ms (cloud), {_ci_text(c)}; {compute}{inference_by_size(found, inference)}{probe}"
+        f"{fixed_cost_text(c.edge_ms, c.cloud_ms)}.") if c else "Not run: no LTE 60K inference."))
     c = find(found, "wifi", "response_ms", 60 * 1024)
     if c is None:
         out.append(Measured("b.wifi.response", None, basis="not run", detail="Not run: no WiFi response at 60K."))
@@ -268,18 +286,23 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
         refit = fit_wan(model_for(own, wan))
     except HarnessError:
         refit = None
+    probe = None
+    if "lte" in runs:
+        from harness.orchestration.model_set import models_for
+        progress("system-b network: timing the served models warm and after an idle gap (the inference ratio)")
+        probe = probe_run(runs["lte"], "lte", lambda: models_for(settings.models_dir))
     (work_dir / "fit.json").write_text(json.dumps({
         "scenario": str(scenario), "scenario_sha256_12": scenario_hash(scenario), "calibration": str(calibration),
         "wan_uplink_mbps": rate, "wan_delay_ms": delay,
         "radio_lines": [line.to_dict() for line in model.lines.values()],
         "refit_on_this_run": None if refit is None else {"rate_mbps": refit.rate_mbps, "delay_ms": refit.delay_ms,
                                                          "converged": refit.converged},
-        "settings": {"accesses": settings.accesses, "sizes": settings.sizes, "repetitions": settings.repetitions}},
-        indent=2) + "\n")
+        "settings": {"accesses": settings.accesses, "sizes": settings.sizes, "repetitions": settings.repetitions},
+        "inference_probe": probe}, indent=2) + "\n")
     lte_line = model.lines.get("lte")
     return figures_of(found, model_change, wan, refit, compute_note(runs.get("lte")),
                       pooled_change(cells_measured, "lte", "inference_ms", 60 * 1024),
-                      lte_line.text() if lte_line else "")
+                      lte_line.text() if lte_line else "", probe_text(probe))
 
 
 def main(argv=None) -> int:
