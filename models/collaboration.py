@@ -1,11 +1,15 @@
 """System B's edge side: EdgeCNN1-k from a received ONNX shared block, and EdgeCNN0 vs EdgeCNN1 accuracy
 by labelled-set size.
 
-EdgeCNN1-k's k lower layers are frozen and the max-pool above them has no parameters, so their pooled
-activations are computed once (in batches, on the training device) and only the rest of the head (FC-1024,
-dropout, FC-10) is trained on them: same result as training the whole EdgeCNN with those layers frozen, much
-less work (this is where EdgeCNN1's shorter training time comes from), and a pooled activation is 4x smaller
-than the block's output at the default stride 2 (what lets 60,000 images fit in memory).
+EdgeCNN1-k's k lower layers are frozen and the max-pool above them has no parameters, so by default
+(``frozen_forward="once"``) their pooled activations are computed once (in batches, on the training device) and
+only the rest of the head (FC-1024, dropout, FC-10) is trained on them: same result as training the whole EdgeCNN
+with those layers frozen, much less work, and a pooled activation is 4x smaller than the block's output at the
+default stride 2 (what lets 60,000 images fit in memory). ``frozen_forward="every_batch"`` trains the whole
+EdgeCNN1 with its lower layers frozen, as a framework does by default (Keras ``trainable=False``, PyTorch
+``requires_grad=False``): their forward runs on every batch, their backward never. The two give the same weights
+(the frozen layers are deterministic; the same seed shuffles the same batches); only the time differs, and a
+published training time is the framework's.
 """
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from models.export import to_onnx_bytes
 from models.onnx_import import sequential_from_onnx, shared_block_from_onnx
 from models.training import (TrainReport, TrainSettings, accuracy, image_tensors, predict_logits, train_classifier,
                              training_device)
+
+
+FROZEN_FORWARD = ("once", "every_batch")
 
 
 def shared_block_bytes(cloud: CloudCNN, m: int) -> bytes:
@@ -57,9 +64,13 @@ def split_frozen(model: EdgeCNN) -> tuple[nn.Sequential, nn.Sequential]:
 def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = None,
                shared_block_onnx: bytes | None = None, progress: bool = False,
                checkpoint_path=None, pool_stride: int = EDGE_POOL_STRIDE,
-               on_progress: Callable[[str], None] | None = None) -> tuple[EdgeCNN, TrainReport]:
+               on_progress: Callable[[str], None] | None = None,
+               frozen_forward: str = "once") -> tuple[EdgeCNN, TrainReport]:
     """EdgeCNN1-k on a received shared block (k = its conv count) or, without one, EdgeCNN0-k from scratch.
-    ``on_progress``: see ``train_classifier``."""
+    ``frozen_forward``: "once" or "every_batch" (the module's docstring). ``on_progress``: see ``train_classifier``."""
+    if frozen_forward not in FROZEN_FORWARD:
+        raise SettingsError(f"train_edge: frozen_forward must be one of {', '.join(FROZEN_FORWARD)}, "
+                            f"got {frozen_forward!r}")
     x, y = image_tensors(labelled)
     if shared_block_onnx is None:
         if k is None:
@@ -73,6 +84,11 @@ def train_edge(labelled: ImageSet, settings: TrainSettings, *, k: int | None = N
     if k is not None and k != depth:
         raise SettingsError(f"train_edge: k={k} but the shared block has {depth} conv layers")
     model = EdgeCNN(depth, block, seed=settings.seed, pool_stride=pool_stride)
+    if frozen_forward == "every_batch":
+        report = train_classifier(model, x, y, settings, progress=progress, description=model.name,
+                                  checkpoint_path=checkpoint_path, run_key=model.name, on_progress=on_progress)
+        model.eval()
+        return model, report
     started = time.perf_counter()
     frozen, head = split_frozen(model)
     frozen.to(training_device(settings.device))

@@ -150,3 +150,10 @@ def test_edgecnn1_on_pooled_features_equals_training_the_whole_net_with_the_bloc
         train_classifier(whole, x, y, settings, progress=False)
         for name, value in fast.state_dict().items():
             torch.testing.assert_close(value, whole.state_dict()[name], rtol=1e-4, atol=1e-5, msg=name)
+        framework, report = train_edge(labelled, settings, shared_block_onnx=block, pool_stride=stride,
+                                       frozen_forward="every_batch")
+        assert report.epochs_run == 2 and framework.name == "edgecnn1-3"
+        for name, value in fast.state_dict().items():      # the framework's way: the same weights, more work
+            torch.testing.assert_close(value, framework.state_dict()[name], rtol=1e-4, atol=1e-5, msg=name)
+    with pytest.raises(SettingsError, match="frozen_forward must be one of once, every_batch"):
+        train_edge(labelled, settings, shared_block_onnx=block, frozen_forward="never")

@@ -248,17 +248,36 @@ def test_the_inference_sentence_computes_the_fixed_cost_the_published_ratio_impl
     assert fixed_cost_text(7.0, 7.52) == ""     # already nearer than published: no fixed cost explains it
 
 
-def test_the_inference_figure_is_the_published_sizes_and_says_how_the_sizes_differ():
+def test_the_inference_figure_pools_the_sizes_only_when_the_time_does_not_move_with_them():
     wan = load_scenario()
     found = [_change("lte", "inference_ms", 60 * K, 1.9, 3.7), _change("lte", "inference_ms", 1024 * K, 2.6, 3.5),
              _change("lte", "response_ms", 60 * K, 100.0, 225.0)]
     pooled = _change("lte", "inference_ms", 60 * K, 2.3, 3.6)
-    out = {m.key: m for m in part.figures_of(found, lambda *a: None, wan, None, inference=pooled)}
-    inference = out["b.lte.inference.60k"]
-    assert inference.ours == pytest.approx(100 * (1.9 / 3.7 - 1), abs=0.01)     # the 60K cell, not the pooled one
-    assert "at LTE 60K (the published size)" in inference.detail
-    assert "EdgeCNN1-3 takes 1.90 ms at 60K .. 2.60 ms at 1024K and CloudCNN 3.70 .. 3.50 ms, a change of -48.6 .. " \
-           "-25.7%" in inference.detail
-    assert "pooled over the 2 sizes -36.1%" in inference.detail
+    rises = {"edge": {"rho": 0.32, "p": 0.0001, "n": 140}, "cloud": {"rho": 0.05, "p": 0.6, "n": 140}}
+    flat = {"edge": {"rho": 0.1, "p": 0.3, "n": 140}, "cloud": {"rho": -0.05, "p": 0.6, "n": 140}}
+    figure = {m.key: m for m in part.figures_of(found, lambda *a: None, wan, None, inference=pooled,
+                                                effect=rises)}["b.lte.inference.60k"]
+    assert figure.ours == pytest.approx(100 * (1.9 / 3.7 - 1), abs=0.01)     # the 60K cell: the time moves
+    assert "at LTE 60K (the published size)" in figure.detail
+    assert "EdgeCNN1-3 takes 1.90 ms at 60K .. 2.60 ms at 1024K and CloudCNN 3.70 .. 3.50 ms, the change per size " \
+           "-48.6 .. -25.7%" in figure.detail
+    assert "the time rises with the size (Spearman over the requests: edge rho +0.32 (p 0.0001), cloud rho +0.05 " \
+           "(p 0.6)), so the figure is the published size's alone (pooled over the 2 sizes: -36.1%)" in figure.detail
+    figure = {m.key: m for m in part.figures_of(found, lambda *a: None, wan, None, inference=pooled,
+                                                effect=flat)}["b.lte.inference.60k"]
+    assert figure.ours == pytest.approx(100 * (2.3 / 3.6 - 1), abs=0.01) and "pooled over the LTE sizes" in \
+        figure.detail
+    assert "does not move with the size" in figure.detail and "the 60K cell alone: -48.6%" in figure.detail
     alone = {m.key: m for m in part.figures_of(found[:1], lambda *a: None, wan, None)}["b.lte.inference.60k"]
-    assert "by image size" not in alone.detail
+    assert "by image size" not in alone.detail and alone.ours == pytest.approx(100 * (1.9 / 3.7 - 1), abs=0.01)
+
+
+def test_size_effect_is_spearman_over_the_requests_of_each_node():
+    cells = {("lte", "edge", s * K, "inference_ms"): [s / 100 + d for d in (0.0, 0.01, 0.02)] for s in (60, 512, 4096)}
+    cells |= {("lte", "cloud", s * K, "inference_ms"): [3.0, 3.1, 2.9] for s in (60, 512, 4096)}
+    cells[("wifi", "edge", 60 * K, "inference_ms")] = [99.0]
+    effect = part.size_effect(cells)
+    assert effect["edge"]["rho"] > 0.9 and effect["edge"]["n"] == 9 and effect["edge"]["p"] < 0.001
+    assert effect["cloud"]["rho"] == pytest.approx(0.0) and part.depends_on_size(effect)
+    assert not part.depends_on_size({"cloud": effect["cloud"]})
+    assert part.size_effect({("lte", "edge", 60 * K, "inference_ms"): [1.0, 2.0]}) == {}     # one size: no test

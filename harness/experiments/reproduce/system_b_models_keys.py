@@ -136,7 +136,17 @@ def _per_epoch(k: int, seconds0: float, seconds1: float, epochs0: float, epochs1
         return ""
     per0, per1 = seconds0 / epochs0, seconds1 / epochs1
     return (f"; that is {per1:.2f} vs {per0:.2f} s per epoch ({100 * (per1 / per0 - 1):+.1f}%: EdgeCNN1's {k} frozen "
-            f"layers run forward only, with no backward pass) times {100 * (epochs1 / epochs0 - 1):+.1f}% epochs")
+            f"layers have no backward pass) times {100 * (epochs1 / epochs0 - 1):+.1f}% epochs")
+
+
+def _frozen_text(group: list[dict]) -> str:
+    """How the cells' EdgeCNN1 ran its frozen layers (cells of earlier runs: once, the only way then)."""
+    ways = {c.get("edgecnn1_frozen_forward", "once") for c in group}
+    if ways == {"every_batch"}:
+        return ", EdgeCNN1's frozen layers run forward on every batch as a framework trains them"
+    if ways == {"once"}:
+        return ", EdgeCNN1's frozen layers run forward once, their activations reused every epoch"
+    return ", EdgeCNN1's frozen layers run once in some seeds and every batch in others"
 
 
 def time_keys(dataset: str, cells: list[dict], plan: ModelsPlan, size: int, strides=(2,)) -> list[Measured]:
@@ -156,7 +166,8 @@ def time_keys(dataset: str, cells: list[dict], plan: ModelsPlan, size: int, stri
         out.append(Measured(key, mean, half, n, "% change", "measured",
                             f"EdgeCNN1-{k} trained in {seconds1:.1f} s ({epochs1:.1f} epochs) vs EdgeCNN0-{k} "
                             f"{seconds0:.1f} s ({epochs0:.1f} epochs) on {size} labelled {DATASET_NAMES[dataset]} "
-                            f"images (pool stride {stride}, same stopping rule, on {group[0]['device']}): {text}% "
+                            f"images (pool stride {stride}, same stopping rule{_frozen_text(group)}, on "
+                            f"{group[0]['device']}): {text}% "
                             f"per seed over {n} seeds{_quick(plan)}{_per_epoch(k, seconds0, seconds1, epochs0, epochs1)}."))
     return out
 

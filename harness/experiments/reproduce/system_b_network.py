@@ -179,26 +179,57 @@ def fixed_cost_text(edge_ms: float, cloud_ms: float) -> str:
             f"serving; the arithmetic alone makes CloudCNN the slower by far)")
 
 
-def inference_by_size(found: list, pooled=None) -> str:
+SIZE_EFFECT_P = 0.05   # below it (Spearman, either node) the LTE inference is not pooled over the image sizes
+
+
+def size_effect(cells: dict, access: str = "lte", metric: str = "inference_ms") -> dict:
+    """Per placement, Spearman's rho (and p) of ``metric`` against the image size over every request of
+    ``access``: pooling the sizes assumes there is none (the model input is the same resized tensor)."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for placement in ("edge", "cloud"):
+        pairs = [(size, v) for (a, pl, size, m), values in cells.items() if (a, pl, m) == (access, placement, metric)
+                 for v in values]
+        if len({size for size, _ in pairs}) >= 3 and len({v for _, v in pairs}) >= 2:
+            result = spearmanr([size for size, _ in pairs], [v for _, v in pairs])
+            out[placement] = {"rho": float(result.statistic), "p": float(result.pvalue), "n": len(pairs)}
+    return out
+
+
+def depends_on_size(effect: dict) -> bool:
+    return any(e["p"] < SIZE_EFFECT_P for e in effect.values())
+
+
+def inference_by_size(found: list, pooled=None, effect: dict | None = None) -> str:
     """How the LTE inference medians move with the image size (the model input is the same resized tensor, yet
-    what ran just before on the shared CPUs differs: the upload, the decode), and the change pooled over the sizes."""
+    what ran just before on the shared CPUs differs: the upload, the decode), the size effect's test, and the
+    change pooled over the sizes."""
     cells = sorted((x for x in found if x.access == "lte" and x.metric == "inference_ms"), key=lambda x: x.size_bytes)
     if len(cells) < 2:
         return ""
     first, last = cells[0], cells[-1]
+    changes = [x.change_pct for x in cells]
     text = (f"; by image size EdgeCNN1-3 takes {first.edge_ms:.2f} ms at {first.size_bytes // 1024}K .. "
             f"{last.edge_ms:.2f} ms at {last.size_bytes // 1024}K and CloudCNN {first.cloud_ms:.2f} .. "
-            f"{last.cloud_ms:.2f} ms, a change of {first.change_pct:+.1f} .. {last.change_pct:+.1f}%")
+            f"{last.cloud_ms:.2f} ms, the change per size {min(changes):+.1f} .. {max(changes):+.1f}%")
+    if effect:
+        test = ", ".join(f"{p} rho {e['rho']:+.2f} (p {e['p']:.2g})" for p, e in effect.items())
+        text += (f"; the time {'rises' if depends_on_size(effect) else 'does not move'} with the size (Spearman over "
+                 f"the requests: {test})")
     if pooled is not None:
-        text += (f" (pooled over the {len(cells)} sizes {pooled.change_pct:+.1f}%: the same resized input, but not "
-                 f"the same time, so only the published size counts)")
+        text += (f", so the figure is the published size's alone (pooled over the {len(cells)} sizes: "
+                 f"{pooled.change_pct:+.1f}%)" if effect and depends_on_size(effect) else
+                 f", so the figure pools the {len(cells)} sizes (the 60K cell alone: {first.change_pct:+.1f}%)"
+                 if effect else f" (pooled over the {len(cells)} sizes: {pooled.change_pct:+.1f}%)")
     return text
 
 
 def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE, inference=None,
-               radio: str = "", probe: str = "") -> list[Measured]:
+               radio: str = "", probe: str = "", effect: dict | None = None) -> list[Measured]:
     """The four B network figures from the measured changes, the fitted model and this run's refit;
-    ``inference``: the LTE inference change pooled over the sizes, set beside the 60K cell's; ``radio``: what the
+    ``inference``: the LTE inference change pooled over the sizes, the figure when ``effect`` (``size_effect``)
+    finds no size dependence, else set beside the 60K cell's; ``radio``: what the
     model measured of the access radios (system_b_network_radio); ``probe``: the served models timed warm and
     after an idle gap (system_b_network_probe.probe_text)."""
     rate, delay = wan.up.rate_bps / 1e6, wan.up.delay_ms
@@ -215,11 +246,14 @@ def figures_of(found: list, model, wan, refit, compute: str = BUDGET_NOTE, infer
                   f"{c.edge_ms:.1f} ms vs cloud {c.cloud_ms:.1f} ms ({c.cloud_ms / c.edge_ms:.2f}x), "
                   f"{_ci_text(c)}{refit_text}.") if c else f"Not run: no LTE {label} at {size // 1024}K was measured."
         out.append(_measured(key, c, "fitted", detail))
-    c = find(found, "lte", "inference_ms", 60 * 1024)
+    cell = find(found, "lte", "inference_ms", 60 * 1024)
+    pool = inference is not None and effect is not None and not depends_on_size(effect)
+    c = inference if pool else cell
+    where = ("pooled over the LTE sizes (the same resized input)" if pool else "at LTE 60K (the published size)")
     out.append(_measured("b.lte.inference.60k", c, "measured", (
-        f"Server-side inference medians at LTE 60K (the published size): EdgeCNN1-3 {c.edge_ms:.2f} ms (edge) vs "
-        f"CloudCNN {c.cloud_ms:.2f} ms (cloud), {_ci_text(c)}; {compute}{inference_by_size(found, inference)}{probe}"
-        f"{fixed_cost_text(c.edge_ms, c.cloud_ms)}.") if c else "Not run: no LTE 60K inference."))
+        f"Server-side inference medians {where}: EdgeCNN1-3 {c.edge_ms:.2f} ms (edge) vs "
+        f"CloudCNN {c.cloud_ms:.2f} ms (cloud), {_ci_text(c)}; {compute}{inference_by_size(found, inference, effect)}"
+        f"{probe}{fixed_cost_text(c.edge_ms, c.cloud_ms)}.") if c else "Not run: no LTE 60K inference."))
     c = find(found, "wifi", "response_ms", 60 * 1024)
     if c is None:
         out.append(Measured("b.wifi.response", None, basis="not run", detail="Not run: no WiFi response at 60K."))
@@ -302,7 +336,7 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
     lte_line = model.lines.get("lte")
     return figures_of(found, model_change, wan, refit, compute_note(runs.get("lte")),
                       pooled_change(cells_measured, "lte", "inference_ms", 60 * 1024),
-                      lte_line.text() if lte_line else "", probe_text(probe))
+                      lte_line.text() if lte_line else "", probe_text(probe), size_effect(cells_measured))
 
 
 def main(argv=None) -> int:
