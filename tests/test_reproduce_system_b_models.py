@@ -210,6 +210,22 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tiny_run, tmp_path, 
     assert 100 * cloud["test_accuracy"] == {f.key: f.ours for f in figures}["b.cloudcnn.fashion.acc"]  # deterministic
 
 
+def test_one_data_sets_steps_alone_reuse_the_whole_runs_records(tiny_run, monkeypatch):
+    fashion, work_dir, figures, _ = tiny_run
+    _no_other_data(monkeypatch, fashion)
+    monkeypatch.setattr(system_b_models_steps, "train_edge", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(system_b_models_steps, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(system_b_models_steps, "INFERENCE_CHUNK", 7)   # as tiny_run timed it
+    alone, steps = system_b_models.run_dataset(work_dir, "fashion", TINY, lambda line: None)
+    whole = {f.key: f.to_dict() for f in figures}
+    assert {f.key.split("@")[0] for f in alone} == FASHION_KEYS and all(f.to_dict() == whole[f.key] for f in alone)
+    assert steps["fashion/cloudcnn"] > 0 and any(name.startswith("fashion/cell k3") for name in steps)
+    absent, none = system_b_models.run_dataset(work_dir, "mnist", TINY, lambda line: None)
+    assert none == {} and all(f.basis == "not run" for f in absent) and absent
+    with pytest.raises(DatasetError, match="unknown data set 'svhn': one of fashion, mnist, cifar10"):
+        system_b_models.run_dataset(work_dir, "svhn", TINY, lambda line: None)
+
+
 def test_absent_fashion_is_not_run_with_how_to_install_it(tmp_path, monkeypatch):
     _no_other_data(monkeypatch, None)
     monkeypatch.setitem(datasets.SYSTEM_DATA_DIRS, "fashion", tmp_path / "absent")

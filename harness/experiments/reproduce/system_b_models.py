@@ -115,6 +115,20 @@ def _dataset_figures(work_dir: Path, name: str, source: Path, plan: ModelsPlan, 
             for f in figures]
 
 
+def run_dataset(work_dir: Path, name: str, plan: ModelsPlan, progress: Callable[[str], None]
+                ) -> tuple[list[Measured], dict[str, float]]:
+    """One data set's steps of ``plan`` alone (its figures and each step's seconds), in ``work_dir`` as the part
+    lays it out, so the part reuses them later; "not run" figures when the data set is not here."""
+    if name not in DATASET_ORDER:
+        raise DatasetError(f"unknown data set {name!r}: one of {', '.join(DATASET_ORDER)}")
+    source = data_sources()[name]
+    if source is None:
+        return not_run(name, _absent(name)), {}
+    set_torch_threads(plan.threads)
+    steps: dict[str, float] = {}
+    return _dataset_figures(Path(work_dir), name, source, plan, progress, steps, []), steps
+
+
 def run_plan(work_dir: Path, plan: ModelsPlan, progress: Callable[[str], None]) -> list[Measured]:
     """Every figure of this part under ``plan``; artefacts and checkpoints in ``work_dir``."""
     work_dir.mkdir(parents=True, exist_ok=True)
