@@ -331,3 +331,17 @@ def test_live_rounds_at_another_feature_dimension(tmp_path, models_dir):
     paths = {r["path"]: r for r in record["paths"]}
     assert all(r["ok"] == r["requests"] == 2 for r in paths.values())
     assert 4 * 128 <= paths["pca"]["wan_to_cloud_bytes_per_image"] <= 4 * 128 + 1500
+
+
+def test_the_training_and_latency_sentences_say_what_the_published_figures_would_need():
+    from harness.experiments.reproduce.system_a_figures import arithmetic_text, classifier_macs, edge_needed_text
+
+    assert classifier_macs(1024) == 1024 * 256 + 256 * 10 and classifier_macs(3072) == 3072 * 256 + 256 * 10
+    assert "its arithmetic alone predicts 66.5% (264,704 vs 788,992 multiply-accumulates an image)" == \
+        arithmetic_text(1024)[2:]
+    assert edge_needed_text(8.3, 57.4) == ("; the published -69% would need the edge to answer in 17.8 ms at this "
+                                           "cloud time, or the cloud in 26.8 ms at this edge time")
+    assert edge_needed_text(8.3, 0.0) == ""
+    figures = network_figures([_round(), _round()], "wifi", 10890, 64)
+    assert "the published -69% would need the edge to answer in" in \
+        {m.key: m for m in figures}["a.latency_change"].detail

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 
-from harness.analysis.published import PUBLISHED_ACCURACY_GAP_15_EPOCHS_POINTS
+from harness.analysis.published import PUBLISHED_ACCURACY_GAP_15_EPOCHS_POINTS, PUBLISHED_LATENCY_CHANGE_PCT
 from harness.analysis.seed_stats import mean_ci
 from harness.experiments.reproduce.measured import Measured
 from harness.experiments.reproduce.system_a_dim_fit import FEATURE_BYTES_PER_VALUE, DimFit
@@ -65,7 +65,8 @@ def network_figures(rounds: list[list[dict]], access: str, image_bytes: int, liv
     out.append(Measured("a.latency_change", round(change, 2), _round(ci), n, "% change", "measured",
                         f"the edge answered in {statistics.fmean(edge_ms):.1f} ms (median) vs "
                         f"{statistics.fmean(cloud_ms):.1f} ms for the raw image to the cloud's CloudCNN: "
-                        f"{change:+.1f}%{_pm(ci)} ({where})."))
+                        f"{change:+.1f}%{_pm(ci)} ({where})"
+                        f"{edge_needed_text(statistics.fmean(edge_ms), statistics.fmean(cloud_ms))}."))
     edge_learning = [f + e for f, e in zip(both["pca"], both["edge"])]
     cloud_only = [2 * r for r in both["raw"]]
     change, ci, n = _ci([100 * (e / c - 1) for e, c in zip(edge_learning, cloud_only)])
@@ -109,6 +110,31 @@ def _spearman(x: list[float], y: list[float]) -> float:
     if len(set(y)) < 2:
         return 0.0
     return float(spearmanr(x, y).statistic)
+
+
+def classifier_macs(inputs: int) -> int:
+    """Multiply-accumulates per image of the cloud's classifier's forward pass on ``inputs`` values (its weights)."""
+    from models.encoders import FeatureClassifier
+
+    return sum(m.weight.numel() for m in FeatureClassifier(inputs).modules() if hasattr(m, "weight"))
+
+
+def arithmetic_text(dim: int) -> str:
+    """What the classifier's arithmetic alone predicts for the training speed-up (training costs ~3x the forward
+    on both inputs, so the ratio is the forward's)."""
+    predicted = 100 * (1 - classifier_macs(dim) / classifier_macs(RAW_VALUES))
+    return (f"; its arithmetic alone predicts {predicted:.1f}% ({classifier_macs(dim):,} vs "
+            f"{classifier_macs(RAW_VALUES):,} multiply-accumulates an image)")
+
+
+def edge_needed_text(edge_ms: float, cloud_ms: float, published: float = PUBLISHED_LATENCY_CHANGE_PCT) -> str:
+    """What the published latency change would need of these times: the edge's answer at this cloud time, or the
+    cloud's at this edge time."""
+    ratio = 1 + published / 100
+    if not 0 < ratio < 1 or cloud_ms <= 0:
+        return ""
+    return (f"; the published {published:+g}% would need the edge to answer in {ratio * cloud_ms:.1f} ms at this "
+            f"cloud time, or the cloud in {edge_ms / ratio:.1f} ms at this edge time")
 
 
 def gap_by_dim(cells: list[dict], dims: tuple[int, ...]) -> dict[int, float]:
@@ -170,7 +196,8 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
                         f"the cloud's classifier trained {epochs} epochs on {what} in {t['pca']:.2f} s on "
                         f"PCA-{headline} "
                         f"and {t['ae']:.2f} s on autoencoder-{headline} features vs {t['raw']:.2f} s on the "
-                        f"{RAW_VALUES:,} raw values: {value:.1f}%{_pm(ci)} faster over {n} seed(s)."))
+                        f"{RAW_VALUES:,} raw values: {value:.1f}%{_pm(ci)} faster over {n} seed(s)"
+                        f"{arithmetic_text(headline)}."))
     gap = [100 * ((pca[s]["accuracy"] + ae[s]["accuracy"]) / 2 - raw[s]["accuracy"]) for s in seeds]
     value, ci, n = _ci(gap)
     acc = {k: 100 * statistics.fmean(c[s]["accuracy"] for s in seeds)
