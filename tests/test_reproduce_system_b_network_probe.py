@@ -89,3 +89,25 @@ def test_the_sentence_says_which_of_warm_and_cold_the_run_matches():
     assert "the run's ratio is the cold one (each request reaches its node after an idle upload)" in cold
     warm = probe.probe_text(_record(0.7, 1.4, warm=(0.6, 1.3), cold=(2.2, 2.35)))
     assert "the run's ratio is the warm one" in warm and "idle upload" not in warm
+
+
+def test_a_probe_that_cannot_run_leaves_the_figures_and_says_why(tmp_path, monkeypatch):
+    from harness.experiments.reproduce import system_b_network as part
+    from models.errors import ModelError
+
+    def broken(*args, **kwargs):
+        raise ModelError("cloudcnn.onnx: not an ONNX model")
+
+    monkeypatch.setattr(part, "probe_run", broken)
+    import topo.network
+    monkeypatch.setattr(topo.network.os, "geteuid", lambda: 1000)
+    from tests.test_reproduce_system_b_network import _fake_run
+    from harness.experiments.reproduce.system_b_network_fit import read_calibration
+    tag = f"quick-{part.scenario_hash(part.SCENARIO_PATH)}"
+    for access in ("lte", "wifi"):
+        _fake_run(tmp_path / "runs" / f"{access}-{part.access_hash(access)}-{tag}", access,
+                  read_calibration(part.CALIBRATION_PATH))
+    lines = []
+    out = {m.key: m for m in part.run_part(tmp_path, True, lines.append)}
+    assert "b.lte.inference.60k" in out and json.loads((tmp_path / "fit.json").read_text())["inference_probe"] is None
+    assert any("the inference probe did not run (cloudcnn.onnx: not an ONNX model)" in line for line in lines)

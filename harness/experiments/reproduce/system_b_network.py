@@ -21,6 +21,7 @@ from typing import Callable
 
 from harness.analysis.published import PUBLISHED
 from harness.errors import HarnessError
+from models.errors import ModelError
 from harness.experiments.reproduce.measured import Measured
 from harness.experiments.reproduce.system_b_network_probe import probe_run, probe_text
 from harness.experiments.reproduce.system_b_network_fit import (cells_from_summary, fit_wan,
@@ -324,7 +325,10 @@ def run_part(work_dir: Path, quick: bool, progress: Callable[[str], None], setti
     if "lte" in runs:
         from harness.orchestration.model_set import models_for
         progress("system-b network: timing the served models warm and after an idle gap (the inference ratio)")
-        probe = probe_run(runs["lte"], "lte", lambda: models_for(settings.models_dir))
+        try:
+            probe = probe_run(runs["lte"], "lte", lambda: models_for(settings.models_dir))
+        except (HarnessError, ModelError, OSError) as err:   # the figures stand without it; say why it is missing
+            progress(f"system-b network: the inference probe did not run ({err})")
     (work_dir / "fit.json").write_text(json.dumps({
         "scenario": str(scenario), "scenario_sha256_12": scenario_hash(scenario), "calibration": str(calibration),
         "wan_uplink_mbps": rate, "wan_delay_ms": delay,
