@@ -4,8 +4,8 @@ In a compare run a request reaches its server after its upload, so each inferenc
 (the median gap between a node's inferences is read from its ``timings.jsonl``), while the link emulator, the
 client and the other node kept the shared CPUs busy. A model run right after an idle gap is slower than one run
 back to back, and not by the same factor for every model: EdgeCNN1-3 at pool stride 2 carries a 22 MB FC-1024,
-CloudCNN 5 MB of weights (a 22 MB FC alone, timed on this machine: 0.85 ms back to back, 1.97 ms after 100 ms
-idle). So the ratio measured in the run need not be the one the two models give back to back. The probe times
+CloudCNN 5 MB of weights. So the ratio measured in the run need not be the one the two models give back to back
+(the probe's record has each file's size beside its times). The probe times
 both ONNX files (the files the nodes served, with the threads they ran with) in turns, once right after an idle
 gap like the run's ("cold") and once right after two runs ("warm"), and sets both ratios beside the run's own.
 It runs on the host after the compare runs (about 30 s).
