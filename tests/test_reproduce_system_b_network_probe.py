@@ -13,25 +13,32 @@ from models.export import to_onnx_bytes
 def _timings(path, model, starts_ms, run_ms, paced=True):
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
-    for start, took in zip(starts_ms, run_ms):
-        record = {"model": model, "status": 200, "inference_start_ns": int(start * 1e6),
+    for number, (start, took) in enumerate(zip(starts_ms, run_ms)):
+        record = {"request_id": f"r{number}", "model": model, "status": 200, "inference_start_ns": int(start * 1e6),
                   "inference_end_ns": int((start + 3 * took) * 1e6)}     # paced: the stamp spans 3x the real run
         if paced:
             record["inference_compute_ns"] = int(took * 1e6)
         lines.append(json.dumps(record))
-    path.write_text("\n".join(lines + ["not json", json.dumps({"model": model, "status": 503})]) + "\n")
+    path.write_text("\n".join(lines + ["not json", json.dumps({"request_id": "r99", "model": model, "status": 503})])
+                    + "\n")
+
+
+def _read(run, access, node):
+    from harness.analysis.node_records import read_node_records
+    return probe.inferences(read_node_records(run), access, node)
 
 
 def test_in_run_takes_the_real_run_before_pacing_and_the_idle_gap(tmp_path):
-    _timings(tmp_path / "t.jsonl", "edgecnn1-3", [0, 100, 200, 400], [2.0, 2.2, 2.4, 9.0])
-    found = probe.in_run(probe.node_timings(tmp_path / "t.jsonl"))
+    _timings(tmp_path / "logs" / "lte" / "edge" / "timings.jsonl", "edgecnn1-3", [0, 100, 200, 400],
+             [2.0, 2.2, 2.4, 9.0])
+    found = probe.in_run(_read(tmp_path, "lte", "edge"))
     assert found["model"] == "edgecnn1-3" and found["inferences"] == 4    # the 503 and the bad line are skipped
     assert found["run_ms_median"] == pytest.approx(2.3)
     # gaps from one inference's end to the next one's start: 100 - 6, 200 - 106.6, 400 - 207.2 ms
     assert found["idle_gap_s_median"] == pytest.approx(0.094)
-    _timings(tmp_path / "u.jsonl", "m", [0, 50], [1.0, 1.0], paced=False)
-    assert probe.in_run(probe.node_timings(tmp_path / "u.jsonl"))["run_ms_median"] == pytest.approx(3.0)
-    assert probe.in_run(probe.node_timings(tmp_path / "missing.jsonl")) is None
+    _timings(tmp_path / "logs" / "lte" / "cloud" / "timings.jsonl", "m", [0, 50], [1.0, 1.0], paced=False)
+    assert probe.in_run(_read(tmp_path, "lte", "cloud"))["run_ms_median"] == pytest.approx(3.0)
+    assert probe.in_run(_read(tmp_path, "wifi", "edge")) is None
 
 
 def _onnx(path, width):

@@ -134,7 +134,8 @@ def pca_kept_variance(data, settings: LearningSettings) -> dict:
     from models.training import image_tensors
 
     x, _ = image_tensors(subset_for(data, settings).train)
-    flat = x[fit_rows(len(x), settings)].reshape(len(fit_rows(len(x), settings)), -1).double()
+    rows = fit_rows(len(x), settings)
+    flat = x[rows].reshape(len(rows), -1).double()
     singular = torch.linalg.svdvals(flat - flat.mean(0))
     variance = singular ** 2
     total = float(variance.sum())

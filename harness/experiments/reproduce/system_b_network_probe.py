@@ -25,22 +25,11 @@ MIN_GAP_S, MAX_GAP_S = 0.02, 0.5      # the idle gap is the run's median, kept i
 WARM_RUNS = 2                         # runs just before the warm one is timed
 
 
-def node_timings(path: Path) -> list[dict]:
-    """The records of a node's timings.jsonl that ran an inference (unreadable lines skipped)."""
-    out = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("inference_start_ns"), int) \
-                and isinstance(record.get("inference_end_ns"), int):
-            out.append(record)
-    return out
+def inferences(records: dict, access: str, node: str) -> list[dict]:
+    """The records of ``node`` on ``access`` that ran an inference, from ``read_node_records``'s table (one per
+    request id: a retried request keeps its answered record)."""
+    return [r for (a, n, _), r in records.items() if (a, n) == (access, node)
+            and isinstance(r.get("inference_start_ns"), int) and isinstance(r.get("inference_end_ns"), int)]
 
 
 def in_run(records: list[dict]) -> dict | None:
@@ -100,8 +89,10 @@ def probe_run(run_dir: Path, access: str, model_set: Callable[[], Path], repeats
     model file is missing."""
     from models.zoo import load_manifest
 
-    nodes = {node: in_run(node_timings(run_dir / "logs" / access / node / "timings.jsonl"))
-             for node in ("edge", "cloud")}
+    from harness.analysis.node_records import read_node_records
+
+    records = read_node_records(run_dir)
+    nodes = {node: in_run(inferences(records, access, node)) for node in ("edge", "cloud")}
     if not all(nodes.values()):
         return None
     models_dir = Path(model_set())
