@@ -220,6 +220,11 @@ def test_one_data_sets_steps_alone_reuse_the_whole_runs_records(tiny_run, monkey
     whole = {f.key: f.to_dict() for f in figures}
     assert {f.key.split("@")[0] for f in alone} == FASHION_KEYS and all(f.to_dict() == whole[f.key] for f in alone)
     assert steps["fashion/cloudcnn"] > 0 and any(name.startswith("fashion/cell k3") for name in steps)
+    timed, time_steps = system_b_models.run_dataset(work_dir, "fashion", TINY, lambda line: None, time_only=True)
+    assert {f.key for f in timed} == {"b.cloudcnn.fashion.acc", "b.train_time.fashion.k3"}   # TINY times at 240
+    assert all(f.to_dict() == whole[f.key] for f in timed)
+    assert sorted(time_steps) == ["fashion/cell k3 n240 stride2 seed0", "fashion/cell k3 n240 stride2 seed1",
+                                  "fashion/cloudcnn"]
     absent, none = system_b_models.run_dataset(work_dir, "mnist", TINY, lambda line: None)
     assert none == {} and all(f.basis == "not run" for f in absent) and absent
     with pytest.raises(DatasetError, match="unknown data set 'svhn': one of fashion, mnist, cifar10"):

@@ -96,6 +96,32 @@ def test_sigkill_then_clean_restores_the_machine():
     assert "nothing to clean" in run_cli("clean").stdout
 
 
+def test_a_run_after_a_killed_one_removes_what_it_left_in_the_way():
+    before = machine_snapshot()
+    proc = _start_held_network()
+    proc.kill()  # as a machine restored from a snapshot leaves it: the same names, owner gone
+    proc.wait()
+    again = _start_held_network()  # Mininet alone fails on these names: "RTNETLINK answers: File exists"
+    again.send_signal(signal.SIGINT)
+    again.wait(timeout=30)
+    err = again.stderr.read()
+    assert "network: a run that is gone left these behind: removed" in err and "interfaces: ect" in err, err
+    assert "Traceback" not in err and "interrupted: everything started was stopped and removed" in err, err
+    time.sleep(0.5)
+    after = machine_snapshot()
+    assert after["links"] == before["links"] and after["netns"] == before["netns"]
+
+
+def test_an_interface_in_the_way_that_no_run_recorded_is_a_one_line_error():
+    subprocess.run(["ip", "link", "add", "name", "ects1", "type", "bridge"], check=True)
+    try:
+        result = run_cli("topology", "--check")
+    finally:
+        subprocess.run(["ip", "link", "del", "ects1"], check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "interface ects1 exists already and no run of this testbed that is gone recorded it" in result.stderr
+
+
 def test_clean_leaves_other_bridges_alone():
     subprocess.run(["ip", "link", "add", "name", "notours0", "type", "bridge"], check=True)
     try:

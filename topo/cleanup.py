@@ -24,6 +24,7 @@ import psutil
 
 from topo import commands
 from topo.cpu_cgroup import remove_dead_groups
+from topo.errors import TopoError
 from topo.registry import load_states, owner_of
 
 PROJECT_MODULES = ("topo.emulator", "nodes.edge", "nodes.cloud", "nodes.client", "nodes.workload")
@@ -43,6 +44,13 @@ class CleanReport:
     @property
     def empty(self) -> bool:
         return not (self.processes or self.interfaces or self.namespaces or self.cgroups or self.cluster)
+
+    def lines(self) -> list[str]:
+        """One "removed N what: names" line per kind removed."""
+        return [f"removed {len(items)} {what}: {', '.join(items)}"
+                for what, items in (("processes", self.processes), ("interfaces", self.interfaces),
+                                    ("namespaces", self.namespaces), ("cgroups", self.cgroups),
+                                    ("cluster leftovers", self.cluster)) if items]
 
 
 def _alive(pid: int) -> bool:
@@ -152,6 +160,20 @@ def clean(verbose: bool = False) -> CleanReport:
                 report.namespaces.append(name)
     for state in dead:
         state.remove()
+    return report
+
+
+def clear_for(names: list[str]) -> CleanReport:
+    """Before a network is built, with the run lock held: if an interface it will create exists already (a run
+    that was killed, or a machine restored from a snapshot, left it), remove what dead runs left, as ``clean``
+    does. A name still taken after that is no dead run's: a one-line error says what to do."""
+    if not set(names) & set(_root_interfaces()):
+        return CleanReport()
+    report = clean()
+    taken = sorted(set(names) & set(_root_interfaces()))
+    if taken:
+        raise TopoError(f"interface {', '.join(taken)} exists already and no run of this testbed that is gone "
+                        "recorded it: remove it ('sudo ip link del NAME') or stop what made it, then run again")
     return report
 
 

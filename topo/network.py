@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from mininet.node import Host
 from mininet.nodelib import LinuxBridge
 
 from topo import commands
-from topo.cleanup import clean_state
+from topo.cleanup import clean_state, clear_for
 from topo.cluster.session import active_cluster
 from topo.errors import TopoError
 from topo.links import EmulatorWire
@@ -140,6 +141,8 @@ def _network(spec: TopologySpec, run_dir: Path | None, log_dir: Path | None, pac
     if missing:
         raise TopoError(f"missing tools: {', '.join(missing)}: run 'sudo ./setup.sh'")
     setLogLevel("error" if quiet else "info")
+    for line in clear_for(spec.planned_root_interfaces()).lines():  # what a killed run left in this one's way
+        print(f"network: a run that is gone left these behind: {line}", file=sys.stderr, flush=True)
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="ect-run-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     state = NetworkState(owner_pid=os.getpid(), run_dir=str(run_dir))

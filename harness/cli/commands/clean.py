@@ -30,9 +30,6 @@ def run(_args) -> int:
     if report.empty:
         print("nothing to clean")
         return 0
-    for what, items in (("processes", report.processes), ("interfaces", report.interfaces),
-                        ("namespaces", report.namespaces), ("cgroups", report.cgroups),
-                        ("cluster leftovers", report.cluster)):
-        if items:
-            print(f"removed {len(items)} {what}: {', '.join(items)}")
+    for line in report.lines():
+        print(line)
     return 0
