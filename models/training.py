@@ -9,6 +9,11 @@ Device: ``TrainSettings.device`` "auto" trains on CUDA when torch sees a GPU *an
 else on the CPU; the device used is in ``TrainReport.device`` and the model is handed back on the CPU, so the
 ONNX export is the same either way (CUDA runs are not bit-reproducible). Threads: ``set_torch_threads``
 makes the CPU thread count an explicit choice, and ``TrainReport.threads`` records it.
+
+Subnormals: training runs with them flushed to zero (FTZ/DAZ, as TensorFlow does; ``models.numerics`` says why),
+in a thread of its own that set the flush before its first op (``run_flushed``), so training times measure the
+work and not the CPU's slow path for tiny floats; ``TrainReport.denormals_flushed`` records whether every thread
+had it. Ctrl-C stops the training at its next batch.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from tqdm import tqdm
 
 from models.datasets import ImageSet
 from models.errors import SettingsError
+from models.numerics import denormals_flushed, run_flushed
 from models.preprocess import normalise
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -113,6 +119,7 @@ class TrainReport:
     history: list[dict] = field(default_factory=list)
     device: str = "cpu"  # where it trained
     threads: int = 1  # torch's intra-op CPU threads during the training
+    denormals_flushed: bool = False  # every CPU thread read subnormals as zero (models.numerics)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -199,7 +206,20 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
     With ``checkpoint_path`` the state after each epoch is saved and a matching checkpoint is resumed.
     Trains on ``training_device(settings.device)`` (batches moved there) and returns the model on the CPU.
     ``on_progress(line)`` is called at most every ``progress_every_s`` (within an epoch too).
+    Runs in a thread with subnormals flushed to zero (``models.numerics.run_flushed``).
     """
+    return run_flushed(_train_classifier, model, x, y, settings, checkpoint_path=checkpoint_path, run_key=run_key,
+                       progress=progress, description=description, on_progress=on_progress,
+                       progress_every_s=progress_every_s)
+
+
+def _stop_if(stop, description: str) -> None:
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt(f"{description}: interrupted")
+
+
+def _train_classifier(model, x, y, settings, *, checkpoint_path, run_key, progress, description, on_progress,
+                      progress_every_s, stop=None) -> TrainReport:
     device = training_device(settings.device)
     train_idx, val_idx = split_indices(len(y), settings.validation_fraction, settings.seed)
     x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
@@ -254,6 +274,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
             model.train()
             total_loss = 0.0
             for start in range(0, len(order), settings.batch_size):
+                _stop_if(stop, description)
                 batch = order[start:start + settings.batch_size]
                 loss = loss_fn(model(x_train[batch].to(device)), y_train[batch].to(device))
                 optimiser.zero_grad(set_to_none=True)
@@ -295,15 +316,22 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
     model.load_state_dict(best_weights)
     model.eval()
     return TrainReport(state["best_val"], state["epoch"], time.perf_counter() - started, state["stopped"],
-                       state["history"], device.type, torch.get_num_threads())
+                       state["history"], device.type, torch.get_num_threads(), denormals_flushed())
 
 
 def train_autoencoder(autoencoder: nn.Module, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 64,
                       learning_rate: float = 1e-3, seed: int = 0, progress: bool = True,
                       description: str = "autoencoder") -> dict:
-    """Reconstruction (MSE) training with Adam; returns {"final_mse", "seconds", "epochs"}."""
+    """Reconstruction (MSE) training with Adam; returns {"final_mse", "seconds", "epochs"}. Runs in a thread with
+    subnormals flushed to zero, as ``train_classifier`` does."""
     if epochs < 1:
         raise SettingsError(f"autoencoder epochs must be >= 1, got {epochs}")
+    return run_flushed(_train_autoencoder, autoencoder, x, epochs=epochs, batch_size=batch_size,
+                       learning_rate=learning_rate, seed=seed, progress=progress, description=description)
+
+
+def _train_autoencoder(autoencoder, x, *, epochs, batch_size, learning_rate, seed, progress, description,
+                       stop=None) -> dict:
     optimiser = torch.optim.Adam(autoencoder.parameters(), lr=learning_rate)
     started = time.perf_counter()
     mse = float("nan")
@@ -313,6 +341,7 @@ def train_autoencoder(autoencoder: nn.Module, x: torch.Tensor, *, epochs: int = 
         order = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(len(x)))
         total = 0.0
         for start in range(0, len(order), batch_size):
+            _stop_if(stop, description)
             batch = x[order[start:start + batch_size]]
             loss = nn.functional.mse_loss(autoencoder(batch), batch)
             optimiser.zero_grad(set_to_none=True)

@@ -345,3 +345,50 @@ def test_the_training_and_latency_sentences_say_what_the_published_figures_would
     figures = network_figures([_round(), _round()], "wifi", 10890, 64)
     assert "the published -69% would need the edge to answer in" in \
         {m.key: m for m in figures}["a.latency_change"].detail
+
+
+def test_raw_inputs_are_centred_on_the_fit_images_unless_asked(digits):
+    """PCA centres before it projects; the raw baseline is centred on the same fit images, so the two differ in
+    their inputs' information and not in their offset (raw uncentred lost 2.19 points to a PCA keeping 100 %)."""
+    centred = learning.Features(learning.subset_for(digits, TINY), TINY, lambda m: None)
+    train, test = centred.inputs("raw", 0)
+    plain_settings = learning.LearningSettings(**{**TINY.__dict__, "raw_centre": False})
+    plain_train, plain_test = learning.Features(learning.subset_for(digits, TINY), plain_settings,
+                                                        lambda m: None).inputs("raw", 0)
+    fit_mean = centred.x_fit.reshape(len(centred.x_fit), -1).mean(0)
+    assert abs(float(plain_train.mean())) > 0.05                  # normalised to [-1, 1], background -1: not centred
+    assert torch.allclose(train, plain_train - fit_mean) and torch.allclose(test, plain_test - fit_mean)
+    fit = train[np.sort(np.random.default_rng([TINY.seed, 7]).permutation(len(train))[:TINY.fit_images])]
+    assert float(fit.mean(0).abs().max()) < 1e-5
+    # the setting keys raw cells only; every cell carries the numerics its times were measured under
+    assert TINY.cell_settings("short", "d", 1, "raw")["raw_centre"] is True
+    assert "raw_centre" not in TINY.cell_settings("short", "d", 1, "pca")
+    assert TINY.cell_settings("short", "d", 1, "raw") != plain_settings.cell_settings("short", "d", 1, "raw")
+    assert all(s.get("denormals") == "flushed" for s in (TINY.cell_settings(r, "d", 1, m) for r in ("short", "long")
+                                                         for m in ("raw", "pca", "autoencoder")))
+
+
+def test_the_sentences_say_centred_and_whether_subnormals_were_flushed():
+    cells = []
+    for seed in (1, 2):
+        cells += [{**_cell("raw", 3072, r, seed, 0.85, 10.0), "centred": True, "denormals_flushed": True}
+                  for r in ("short", "long")]
+        cells += [{**_cell(m, d, r, seed, 0.8, 3.0), "denormals_flushed": True}
+                  for m in ("pca", "autoencoder") for d in (4, 16) for r in ("short", "long")]
+    figures = {m.key: m for m in learning_figures(cells, (4, 16), 16, "100 test images")}
+    assert "3,072 centred raw values" in figures["a.training_faster"].detail
+    assert "subnormals flushed to zero in every cell" in figures["a.training_faster"].detail
+    assert "on centred raw inputs" in figures["a.accuracy_gap.15_epochs"].detail
+    assert "vs centred raw" in figures["a.pca_matches.200_epochs"].detail
+    cells[0] = {**cells[0], "denormals_flushed": False, "centred": False}
+    detail = {m.key: m for m in learning_figures(cells, (4, 16), 16, "x")}["a.training_faster"].detail
+    assert "NOT flushed in 1 of" in detail and "centred" not in detail
+
+
+def test_a_trained_cell_records_centring_and_the_flush(digits, tmp_path):
+    cells = learning.train_cells(digits, learning.LearningSettings(**{**TINY.__dict__, "seeds": 1}), tmp_path,
+                                 lambda m: None)
+    raw = [c for c in cells if c["method"] == "raw"]
+    assert raw and all(c["centred"] is True for c in raw)
+    assert all("centred" not in c for c in cells if c["method"] != "raw")
+    assert all(c["denormals_flushed"] is True for c in cells)  # whatever torch ran before in this process

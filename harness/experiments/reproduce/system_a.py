@@ -63,7 +63,7 @@ def _write_paths(path: Path, rounds: list[list[dict]]) -> None:
 
 def _write_learning(work_dir: Path, cells: list[dict], table: list[dict]) -> None:
     with CsvRows(work_dir / "learning" / "cells.csv", ["method", "feature_dim", "regime", "seed", "epochs_run",
-                                                      "train_seconds", "accuracy"]) as log:
+                                                      "train_seconds", "accuracy", "denormals_flushed"]) as log:
         for cell in cells:
             log.write(cell)
     with CsvRows(work_dir / "accuracy_vs_dim.csv", list(table[0])) as log:

@@ -137,6 +137,19 @@ def edge_needed_text(edge_ms: float, cloud_ms: float, published: float = PUBLISH
             f"cloud time, or the cloud in {edge_ms / ratio:.1f} ms at this edge time")
 
 
+def inputs_text(cells: list[dict]) -> tuple[str, str]:
+    """How the cells were trained, for the sentences: " centred" where every raw cell's inputs were centred
+    (``LearningSettings.raw_centre``), and "; subnormals flushed to zero" / "; subnormals NOT flushed ..." from
+    the cells' ``denormals_flushed`` (cells from before it was recorded say nothing)."""
+    raw = [c for c in cells if c["method"] == "raw"]
+    centred = " centred" if raw and all(c.get("centred") for c in raw) else ""
+    flushed = [c["denormals_flushed"] for c in cells if "denormals_flushed" in c]
+    numerics = ("" if not flushed else "; subnormals flushed to zero in every cell" if all(flushed) else
+                f"; subnormals NOT flushed in {flushed.count(False)} of {len(flushed)} cells (their times include "
+                "the CPU's slow path for them)")
+    return centred, numerics
+
+
 def gap_by_dim(cells: list[dict], dims: tuple[int, ...]) -> dict[int, float]:
     """Per dimension (short regime), the mean of the PCA and autoencoder accuracies minus raw's, in points."""
     raw = [c["accuracy"] for c in _cells(cells, "raw", RAW_VALUES, "short").values()]
@@ -192,19 +205,20 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
     value, ci, n = _ci(faster)
     t = {k: statistics.fmean(c[s]["train_seconds"] for s in seeds) for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
     epochs = raw[seeds[0]]["epochs_run"]
+    centred, numerics = inputs_text(cells)
     out.append(Measured("a.training_faster", round(value, 2), _round(ci), n, "%", basis,
                         f"the cloud's classifier trained {epochs} epochs on {what} in {t['pca']:.2f} s on "
                         f"PCA-{headline} "
                         f"and {t['ae']:.2f} s on autoencoder-{headline} features vs {t['raw']:.2f} s on the "
-                        f"{RAW_VALUES:,} raw values: {value:.1f}%{_pm(ci)} faster over {n} seed(s)"
-                        f"{arithmetic_text(headline)}."))
+                        f"{RAW_VALUES:,}{centred} raw values: {value:.1f}%{_pm(ci)} faster over {n} seed(s)"
+                        f"{arithmetic_text(headline)}{numerics}."))
     gap = [100 * ((pca[s]["accuracy"] + ae[s]["accuracy"]) / 2 - raw[s]["accuracy"]) for s in seeds]
     value, ci, n = _ci(gap)
     acc = {k: 100 * statistics.fmean(c[s]["accuracy"] for s in seeds)
            for k, c in (("raw", raw), ("pca", pca), ("ae", ae))}
     out.append(Measured("a.accuracy_gap.15_epochs", round(value, 3), _round(ci), n, "points", basis,
                         f"at {epochs} epochs on {what}: PCA-{headline} {acc['pca']:.2f}% and autoencoder-{headline} "
-                        f"{acc['ae']:.2f}% vs {acc['raw']:.2f}% for the same classifier on raw inputs: "
+                        f"{acc['ae']:.2f}% vs {acc['raw']:.2f}% for the same classifier on{centred} raw inputs: "
                         f"{value:+.2f}{_pm(ci, 2)} points (mean of both extractors, {n} seed(s))"
                         f"{gap_explanation(cells, dims, headline, pca_fit)}."))
     raw_l, pca_l, ae_l = (_cells(cells, m, headline, "long") for m in ("raw", "pca", "autoencoder"))
@@ -217,7 +231,8 @@ def learning_figures(cells: list[dict], dims: tuple[int, ...], headline: int, wh
                         f"trained until the lr schedule ended ({ran:.0f} epochs on average, at most "
                         f"{max(c['epochs_run'] for c in [*raw_l.values(), *pca_l.values()])}; the paper ran 200) on "
                         f"{what}: PCA-{headline} {100 * statistics.fmean(pca_l[s]['accuracy'] for s in seeds_l):.2f}% "
-                        f"vs raw {100 * statistics.fmean(raw_l[s]['accuracy'] for s in seeds_l):.2f}%{ae_text}: "
+                        f"vs{centred} raw {100 * statistics.fmean(raw_l[s]['accuracy'] for s in seeds_l):.2f}%"
+                        f"{ae_text}: "
                         f"{value:+.2f}{_pm(ci, 2)} points."))
     out.append(_rho(cells, dims))
     return out

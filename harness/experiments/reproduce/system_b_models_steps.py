@@ -24,6 +24,7 @@ from models.cnn import EDGE_POOL_STRIDE, CloudCNN, EdgeCNN
 from models.collaboration import shared_block_from_full, split_frozen, stratified_subset, train_edge
 from models.datasets import DataSplits, ImageSet
 from models.export import to_onnx_bytes
+from models.numerics import KEY as NUMERICS_KEY  # in every step's key: steps trained before the flush retrain
 from models.runtime import open_session
 from models.training import TrainSettings, accuracy, image_tensors, predict_logits, train_classifier
 
@@ -99,7 +100,7 @@ def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Prog
     if plan.cloud_train_images and plan.cloud_train_images < len(train):
         train = stratified_subset(train, plan.cloud_train_images, plan.seed)
     epochs, final_lr = plan.cloud_epochs(len(train)), plan.cloud_final_lr(len(train))
-    key = _key("cloud", prep.sha256, plan.cloud_train_images, epochs, plan.seed, len(prep.test),
+    key = _key("cloud", prep.sha256, plan.cloud_train_images, epochs, plan.seed, len(prep.test), NUMERICS_KEY,
                *([("final_lr_epochs", final_lr)] if final_lr else []))
     record = read_step(folder / "cloudcnn.json", key)
     onnx_path = folder / "cloudcnn.onnx"
@@ -124,8 +125,9 @@ def cloud_model(work_dir: Path, prep: Prepared, plan: ModelsPlan, progress: Prog
         "max_epochs": epochs, "final_lr_epochs": final_lr, "stopped_because": report.stopped_because,
         "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()} for row in report.history],
         "validation_accuracy": report.best_validation_accuracy, "train_seconds": report.seconds,
-        "device": report.device, "threads": report.threads, "test_images": len(prep.test),
-        "test_accuracy": accuracy(model, x_test, y_test), "wall_seconds": time.perf_counter() - started})
+        "device": report.device, "threads": report.threads, "denormals_flushed": report.denormals_flushed,
+        "test_images": len(prep.test), "test_accuracy": accuracy(model, x_test, y_test),
+        "wall_seconds": time.perf_counter() - started})
     (folder / "cloudcnn.pt").unlink(missing_ok=True)
     progress(f"{prep.name}: CloudCNN test accuracy {record['test_accuracy']:.4f} after {report.epochs_run} epochs "
              f"({report.seconds:.0f} s on {report.device})")
@@ -163,7 +165,7 @@ def table_cell(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str, pla
     prep = features.prep
     path = work_dir / prep.name / "cells" / f"k{k}-n{size}-s{stride}-seed{seed}.json"
     key = _key("cell", prep.sha256, cloud_sha, k, size, stride, seed, plan.table_max_epochs, len(prep.test),
-               EDGE_RULE, ("frozen_forward", CELL_FROZEN_FORWARD))
+               EDGE_RULE, ("frozen_forward", CELL_FROZEN_FORWARD), NUMERICS_KEY)
     record = read_step(path, key)
     if record:
         return record
@@ -182,7 +184,8 @@ def table_cell(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str, pla
         "edgecnn0_epochs": scratch_report.epochs_run, "edgecnn1_epochs": transfer_report.epochs_run,
         "max_epochs": plan.table_max_epochs, "test_images": len(prep.test), "device": scratch_report.device,
         "edgecnn1_frozen_forward": CELL_FROZEN_FORWARD,
-        "threads": scratch_report.threads, "wall_seconds": time.perf_counter() - started})
+        "threads": scratch_report.threads, "wall_seconds": time.perf_counter() - started,
+        "denormals_flushed": scratch_report.denormals_flushed and transfer_report.denormals_flushed})
     progress(f"{prep.name}: cell k={k} n={size} stride {stride} seed {seed}: EdgeCNN0 {record['edgecnn0_accuracy']:.3f}"
              f" ({scratch_report.seconds:.0f} s), EdgeCNN1 {record['edgecnn1_accuracy']:.3f} "
              f"({transfer_report.seconds:.0f} s)")
@@ -195,7 +198,7 @@ def full_run(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str, plan:
     prep = features.prep
     folder = work_dir / prep.name / "full"
     key = _key("full", prep.sha256, cloud_sha, k, plan.full_train_images, plan.full_max_epochs, plan.seed, EDGE_RULE,
-               len(prep.test))
+               len(prep.test), NUMERICS_KEY)
     record = read_step(folder / f"edgecnn1-{k}.json", key)
     if record:
         return record
@@ -231,7 +234,8 @@ def inference_times(work_dir: Path, features: FrozenTestFeatures, cloud_sha: str
     folder = work_dir / prep.name / "inference"
     n_images = min(plan.inference_images, len(prep.data.test))
     key = _key("inference", prep.sha256, cloud_sha, plan.inference_labelled, plan.inference_max_epochs, EDGE_RULE,
-               n_images, plan.inference_repeats, plan.threads, plan.seed, ("interleaved", INFERENCE_CHUNK))
+               n_images, plan.inference_repeats, plan.threads, plan.seed, ("interleaved", INFERENCE_CHUNK),
+               NUMERICS_KEY)
     record = read_step(folder / "inference.json", key)
     if record:
         return record
