@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-KEY = ("denormals", "flushed")  # what a cached training result made under this module's FTZ/DAZ is keyed with
+KEY = ("denormals", "flushed in the training thread")  # keys cached training results made under run_flushed
 SUBNORMAL_BITS = 1 << 20   # an FP32 bit pattern with a zero exponent: a subnormal (1.47e-39), made without arithmetic
 _CHECK_ELEMENTS = 1 << 20  # large enough for torch to split an element-wise op over its intra-op threads
 T = TypeVar("T")
