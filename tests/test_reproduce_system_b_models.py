@@ -162,6 +162,7 @@ def test_tiny_run_returns_every_contract_key_and_its_artefacts(tiny_run):
     assert (work_dir / "accuracy_vs_labelled.png").stat().st_size > 10_000
     summary = json.loads((work_dir / "system_b_models.json").read_text())
     assert summary["training_device"] in ("cpu", "cuda") and summary["torch_threads"] == 2
+    assert summary["denormals_flushed"] is True
     assert summary["step_seconds"]["fashion/cloudcnn"] > 0 and len(summary["step_seconds"]) == 1 + 6 + 3 + 1
     inference = json.loads((work_dir / "fashion" / "inference" / "inference.json").read_text())
     assert inference["wall_seconds"] >= sum(sum(times) for times in inference["seconds"].values())  # the whole step

@@ -28,7 +28,7 @@ from harness.experiments.reproduce.system_b_models_steps import (FrozenTestFeatu
 from harness.experiments.reproduce.system_b_models_table import plot_table, write_tables
 from models.datasets import DATA_DIR_ENV, SYSTEM_DATA_DIRS, default_data_dir, load_dataset
 from models.errors import DatasetError
-from models.numerics import denormals_flushed
+from models.numerics import denormals_flushed, run_flushed
 from models.training import set_torch_threads, training_device
 
 DATASET_ORDER = ("fashion", "mnist", "cifar10")
@@ -146,7 +146,7 @@ def run_plan(work_dir: Path, plan: ModelsPlan, progress: Callable[[str], None]) 
     device = training_device().type
     steps: dict[str, float] = {}  # wall seconds of each step when it ran (reused steps keep their first time)
     summary = {"plan": plan.describe(), "training_device": device, "torch_threads": threads,
-               "denormals_flushed": denormals_flushed(),
+               "denormals_flushed": run_flushed(lambda stop: denormals_flushed()),  # as a training thread runs
                "data_sources": {n: (str(s) if s else None) for n, s in sources.items()}, "step_seconds": steps}
     progress(f"System B models, {plan.name} plan: training on {device} with {threads} torch threads; "
              f"data: " + ", ".join(f"{n} {'from ' + str(s) if s else 'absent'}" for n, s in sources.items()))
