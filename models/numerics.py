@@ -76,3 +76,9 @@ def run_flushed(work: Callable[..., T], /, *args, **kwargs) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def stop_if_asked(stop: threading.Event | None, description: str) -> None:
+    """Raise KeyboardInterrupt in ``run_flushed``'s thread once its caller was interrupted (``stop`` set)."""
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt(f"{description}: interrupted")

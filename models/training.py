@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from models.datasets import ImageSet
 from models.errors import SettingsError
-from models.numerics import denormals_flushed, run_flushed
+from models.numerics import denormals_flushed, run_flushed, stop_if_asked
 from models.preprocess import normalise
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -213,11 +213,6 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting
                        progress_every_s=progress_every_s)
 
 
-def _stop_if(stop, description: str) -> None:
-    if stop is not None and stop.is_set():
-        raise KeyboardInterrupt(f"{description}: interrupted")
-
-
 def _train_classifier(model, x, y, settings, *, checkpoint_path, run_key, progress, description, on_progress,
                       progress_every_s, stop=None) -> TrainReport:
     device = training_device(settings.device)
@@ -274,7 +269,7 @@ def _train_classifier(model, x, y, settings, *, checkpoint_path, run_key, progre
             model.train()
             total_loss = 0.0
             for start in range(0, len(order), settings.batch_size):
-                _stop_if(stop, description)
+                stop_if_asked(stop, description)
                 batch = order[start:start + settings.batch_size]
                 loss = loss_fn(model(x_train[batch].to(device)), y_train[batch].to(device))
                 optimiser.zero_grad(set_to_none=True)
@@ -317,37 +312,3 @@ def _train_classifier(model, x, y, settings, *, checkpoint_path, run_key, progre
     model.eval()
     return TrainReport(state["best_val"], state["epoch"], time.perf_counter() - started, state["stopped"],
                        state["history"], device.type, torch.get_num_threads(), denormals_flushed())
-
-
-def train_autoencoder(autoencoder: nn.Module, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 64,
-                      learning_rate: float = 1e-3, seed: int = 0, progress: bool = True,
-                      description: str = "autoencoder") -> dict:
-    """Reconstruction (MSE) training with Adam; returns {"final_mse", "seconds", "epochs"}. Runs in a thread with
-    subnormals flushed to zero, as ``train_classifier`` does."""
-    if epochs < 1:
-        raise SettingsError(f"autoencoder epochs must be >= 1, got {epochs}")
-    return run_flushed(_train_autoencoder, autoencoder, x, epochs=epochs, batch_size=batch_size,
-                       learning_rate=learning_rate, seed=seed, progress=progress, description=description)
-
-
-def _train_autoencoder(autoencoder, x, *, epochs, batch_size, learning_rate, seed, progress, description,
-                       stop=None) -> dict:
-    optimiser = torch.optim.Adam(autoencoder.parameters(), lr=learning_rate)
-    started = time.perf_counter()
-    mse = float("nan")
-    autoencoder.train()
-    for epoch in tqdm(range(epochs), desc=description, unit="epoch", disable=not progress, leave=False):
-        torch.manual_seed(seed * 100_003 + epoch)
-        order = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(len(x)))
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            _stop_if(stop, description)
-            batch = x[order[start:start + batch_size]]
-            loss = nn.functional.mse_loss(autoencoder(batch), batch)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(batch)
-        mse = total / max(1, len(order))
-    autoencoder.eval()
-    return {"final_mse": mse, "seconds": time.perf_counter() - started, "epochs": epochs}

@@ -28,7 +28,8 @@ from models.errors import ModelError, SettingsError
 from models.export import OPSET, to_onnx_bytes, write_onnx
 from models.origin import TEST_SPLIT, describe
 from models.runtime import open_session
-from models.training import TrainSettings, image_tensors, predict_logits, train_autoencoder, train_classifier
+from models.reconstruction import train_autoencoder
+from models.training import TrainSettings, image_tensors, predict_logits, train_classifier
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "models"

@@ -60,7 +60,8 @@ def learning_rows(data, dims: tuple[int, ...], epochs: int, ae_epochs: int, seed
     """(accuracy vs dimension rows, training-time rows)."""
     from models.cnn import CloudCNN
     from models.encoders import ConvAutoencoder, FeatureClassifier, fit_pca, pca_explained_variance
-    from models.training import image_tensors, predict_logits, train_autoencoder
+    from models.reconstruction import train_autoencoder
+    from models.training import image_tensors, predict_logits
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

@@ -198,7 +198,8 @@ class Features:
     def _ae_features(self, dim: int):
         if dim not in self._ae:
             from models.encoders import ConvAutoencoder
-            from models.training import predict_logits, train_autoencoder
+            from models.reconstruction import train_autoencoder
+            from models.training import predict_logits
 
             autoencoder = ConvAutoencoder(dim, seed=self.settings.seed)
             self.progress(f"system-a: autoencoder-{dim} trained {self.settings.ae_epochs} epochs on "
