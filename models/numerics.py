@@ -52,7 +52,7 @@ def run_flushed(work: Callable[..., T], /, *args, **kwargs) -> T:
     between steps and returns or raises soon, so nothing keeps computing after the interrupt is re-raised here."""
     import torch
 
-    threads, grad, stop = torch.get_num_threads(), torch.is_grad_enabled(), threading.Event()
+    threads, grad, stop, done = torch.get_num_threads(), torch.is_grad_enabled(), threading.Event(), threading.Event()
     outcome: dict = {}
 
     def body() -> None:
@@ -63,16 +63,23 @@ def run_flushed(work: Callable[..., T], /, *args, **kwargs) -> T:
             outcome["value"] = work(*args, stop=stop, **kwargs)
         except BaseException as error:  # noqa: BLE001 - handed to the caller, who raises it
             outcome["error"] = error
+        finally:
+            done.set()
 
     thread = threading.Thread(target=body, name="flushed-training", daemon=True)
     thread.start()
+    # Waits on an Event in short steps, not in Thread.join: a signal may land in the other thread, and an
+    # interrupted join can leave the thread marked stopped while it runs (then the process exits under it).
     try:
-        while thread.is_alive():  # waits in short steps: a signal to this process may land in the other thread
-            thread.join(_POLL_S)
+        while not done.wait(_POLL_S):
+            pass
     except BaseException:
         stop.set()
+        while not done.wait(_POLL_S):
+            pass
         thread.join()
         raise
+    thread.join()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
